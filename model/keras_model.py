@@ -1,0 +1,108 @@
+"""The keyboard's word-level recurrent language model in Keras.
+
+embedding -> recurrent layer(s) -> linear projection to the embedding size ->
+logits against the transposed input embedding (plus a bias). Tying input and
+output embeddings (Press & Wolf 2017; Inan et al. 2017) is what Gboard's model
+does (Hard et al. 2018): the vocabulary's parameters, most of the model, are
+stored, trained and uploaded once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from model.cifg import CIFGCell
+from model.config import ModelConfig
+
+
+class TiedEmbedding(tf.keras.layers.Layer):
+    """Word embedding whose transpose also produces the output logits."""
+
+    def __init__(self, vocab_size: int, dim: int, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.dim = dim
+        self.seed = seed
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.vocab_size, self.dim),
+            initializer=tf.keras.initializers.RandomUniform(-0.05, 0.05, seed=self.seed),
+        )
+        self.output_bias = self.add_weight(
+            name="output_bias", shape=(self.vocab_size,), initializer="zeros"
+        )
+        self.built = True
+
+    def call(self, inputs: tf.Tensor, transpose: bool = False) -> tf.Tensor:
+        if transpose:
+            # inputs (B, T, D) -> logits (B, T, V)
+            return tf.einsum("btd,vd->btv", inputs, self.embeddings) + self.output_bias
+        # inputs (B, T) int ids -> (B, T, D); gather is a TFLite built-in op.
+        return tf.gather(self.embeddings, inputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "seed": self.seed}
+
+
+def _cell(config: ModelConfig, seed: int) -> tf.keras.layers.Layer:
+    if config.cell == "cifg":
+        return CIFGCell(config.units, seed=seed)
+    return tf.keras.layers.LSTMCell(
+        config.units,
+        kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed),
+        recurrent_initializer=tf.keras.initializers.Orthogonal(seed=seed),
+    )
+
+
+def build_model(
+    config: ModelConfig,
+    *,
+    seed: int = 0,
+    unroll: bool = False,
+    batch_size: int | None = None,
+    seq_len: int | None = None,
+) -> tf.keras.Model:
+    """The uncompiled model: int32 ids (B, T) -> logits (B, T, V).
+
+    ``seed`` fixes the initial weights. ``unroll`` with a fixed ``batch_size``
+    and ``seq_len`` gives a graph of matmuls without a while loop, which the
+    on-device TFLite training export needs; variables and their order are the
+    same either way, so checkpoints move freely between the two.
+    """
+    ids = tf.keras.Input(shape=(seq_len,), batch_size=batch_size, dtype=tf.int32, name="token_ids")
+    embedding = TiedEmbedding(config.vocab_size, config.embedding_dim, seed=seed, name="embedding")
+    x = embedding(ids)  # (B, T, D)
+    for layer in range(config.num_layers):
+        rnn = tf.keras.layers.RNN(
+            _cell(config, seed + 1 + layer), return_sequences=True, unroll=unroll, name=f"rnn_{layer}"
+        )
+        x = rnn(x)  # (B, T, U)
+    x = tf.keras.layers.Dense(
+        config.embedding_dim,
+        use_bias=False,
+        kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed + 1 + config.num_layers),
+        name="projection",
+    )(x)  # (B, T, D)
+    logits = embedding(x, transpose=True)  # (B, T, V)
+    return tf.keras.Model(inputs=ids, outputs=logits, name=f"keyboard_{config.cell}")
+
+
+class MaskedCrossEntropy(tf.keras.losses.Loss):
+    """Mean next-word cross-entropy over the non-padding targets of a batch."""
+
+    def __init__(self, pad_id: int = 0, name: str = "masked_cross_entropy", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.pad_id = pad_id
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        labels = tf.cast(y_true, tf.int32)  # (B, T)
+        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=y_pred)  # (B, T)
+        mask = tf.cast(tf.not_equal(labels, self.pad_id), per_token.dtype)
+        return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pad_id": self.pad_id}
