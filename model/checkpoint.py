@@ -9,6 +9,7 @@ coordinator and the devices all move the same list of arrays.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,9 @@ def load_checkpoint(directory: Path) -> tuple[ModelConfig, list[np.ndarray]]:
         with np.load(weights_path, allow_pickle=False) as data:
             count = len([k for k in data.files if k.startswith("w")])
             weights = [data[f"w{i:03d}"] for i in range(count)]
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError, TypeError, NotImplementedError, zipfile.BadZipFile) as err:
+        # A truncated or bit-flipped .npz raises BadZipFile, EOFError or NotImplementedError
+        # (bad CRC, short read, garbled compression method); a bare .npy raises TypeError.
         raise CheckpointError(f"{weights_path}: unreadable weights ({err})") from err
     return config, weights
 

@@ -1,0 +1,150 @@
+"""The two reference runs every federated result is compared with.
+
+``run_central``: the model trained on the pooled text of the training users
+(the upper reference). ``run_ngram``: an interpolated Kneser-Ney n-gram model,
+the kind of model Gboard shipped before federated learning (Hard et al. 2018).
+Both are evaluated on the same test users, with the same vocabulary and the
+same word-level metrics, so their numbers compare directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, PreparedCorpus, load_prepared
+from fedkeys.run_dir import CHECKPOINT_DIR, NGRAM_FILE, TOKENIZER_FILE, staged_run_dir, write_summary
+from model import (
+    CentralConfig,
+    KneserNeyLM,
+    ModelConfig,
+    NgramConfig,
+    build_model,
+    evaluate_model,
+    make_sequences,
+    save_model,
+    train_central,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class CentralRunConfig:
+    """What ``fedkeys central train`` runs; defaults in this one place."""
+
+    preset: str = "small"
+    cell: str | None = None
+    seq_len: int = 20
+    init_seed: int = 0
+    training: CentralConfig = CentralConfig()
+
+    def __post_init__(self) -> None:
+        if self.seq_len < 1:
+            raise ValueError(f"seq_len must be positive, got {self.seq_len}")
+
+
+# The tokenizer's special ids, handed to the model side (which never imports data_tools).
+SPECIAL_IDS: dict[str, int] = {"pad_id": PAD_ID, "unk_id": UNK_ID, "bos_id": BOS_ID, "eos_id": EOS_ID}
+
+
+def model_config_for(corpus: PreparedCorpus, preset: str, cell: str | None = None) -> ModelConfig:
+    """The model config of ``preset`` sized to the corpus' tokenizer."""
+    overrides: dict[str, Any] = {"cell": cell} if cell else {}
+    return ModelConfig.from_preset(preset, corpus.tokenizer.vocab_size, **SPECIAL_IDS, **overrides)
+
+
+def split_rows(split: ClientData, config: ModelConfig, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """All of a split's messages as (inputs, targets) rows."""
+    return make_sequences(split.all_examples(), seq_len, bos_id=config.bos_id, pad_id=config.pad_id)
+
+
+def run_central(
+    data_dir: Path, out: Path, run: CentralRunConfig, *, progress: bool = True, overwrite: bool = False
+) -> dict[str, Any]:
+    """Train, early-stop on validation users, evaluate on test users, write RUN."""
+    from fedkeys._progress import KerasProgress
+
+    start = time.perf_counter()
+    corpus = load_prepared(data_dir)
+    config = model_config_for(corpus, run.preset, run.cell)
+    train = split_rows(corpus.train, config, run.seq_len)
+    validation = split_rows(corpus.validation, config, run.seq_len)
+    test = split_rows(corpus.test, config, run.seq_len)
+    logger.info(
+        "central: %d train rows, %d validation rows, %d test rows of %d tokens",
+        len(train[0]), len(validation[0]), len(test[0]), run.seq_len,
+    )
+    with staged_run_dir(out, overwrite=overwrite) as staging:
+        model = build_model(config, seed=run.init_seed)
+        steps = -(-len(train[0]) // run.training.batch_size)
+        if run.training.max_steps_per_epoch is not None:
+            steps = min(steps, run.training.max_steps_per_epoch)
+        bar = KerasProgress("central training", steps, run.training.max_epochs, progress)
+        history = train_central(model, config, train, validation, run.training, callbacks=[bar])
+        metrics = evaluate_model(model, config, test, run.training.batch_size)
+        save_model(staging / CHECKPOINT_DIR, config, model)
+        shutil.copyfile(corpus.data_dir / "tokenizer.model", staging / TOKENIZER_FILE)
+        summary = {
+            "kind": "central",
+            "data": str(corpus.data_dir),
+            "test": metrics,
+            "validation": {k[4:]: v[history["best_epoch"] - 1] for k, v in history["history"].items() if k.startswith("val_")},
+            "epochs_run": history["epochs_run"],
+            "best_epoch": history["best_epoch"],
+            "history": history["history"],
+            "train_rows": len(train[0]),
+            "parameters": int(model.count_params()),
+            "config": {
+                "model": config.to_dict(),
+                "preset": run.preset,
+                "seq_len": run.seq_len,
+                "init_seed": run.init_seed,
+                "training": dataclasses.asdict(run.training),
+            },
+            "wall_time_s": round(time.perf_counter() - start, 2),
+        }
+        write_summary(staging, summary)
+    return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class NgramRunConfig:
+    order: int = 3
+
+    def __post_init__(self) -> None:
+        if self.order < 1:
+            raise ValueError(f"n-gram order must be >= 1, got {self.order}")
+
+
+def run_ngram(
+    data_dir: Path, out: Path, run: NgramRunConfig, *, overwrite: bool = False
+) -> dict[str, Any]:
+    """Fit Kneser-Ney on training users, evaluate on validation and test users, write RUN."""
+    start = time.perf_counter()
+    corpus = load_prepared(data_dir)
+    config = NgramConfig(order=run.order, vocab_size=corpus.tokenizer.vocab_size, **SPECIAL_IDS)
+    specials = tuple(SPECIAL_IDS.values())
+    with staged_run_dir(out, overwrite=overwrite) as staging:
+        lm = KneserNeyLM.fit(corpus.train.all_examples(), config)
+        validation = lm.evaluate(corpus.validation.all_examples(), special_ids=specials)
+        test = lm.evaluate(corpus.test.all_examples(), special_ids=specials)
+        lm.save(staging / NGRAM_FILE)
+        shutil.copyfile(corpus.data_dir / "tokenizer.model", staging / TOKENIZER_FILE)
+        summary = {
+            "kind": "ngram",
+            "data": str(corpus.data_dir),
+            "test": {k: float(v) for k, v in test.items()},
+            "validation": {k: float(v) for k, v in validation.items()},
+            "ngrams_by_order": [int(n) for n in lm.num_ngrams],
+            "config": dataclasses.asdict(config),
+            "wall_time_s": round(time.perf_counter() - start, 2),
+        }
+        write_summary(staging, summary)
+    return summary

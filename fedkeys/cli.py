@@ -1,0 +1,215 @@
+"""The ``fedkeys`` command: one entry point, a subcommand per area.
+
+Flags are read here and nowhere below: each subcommand builds a typed,
+validated config and calls a library function. Heavy imports (TensorFlow)
+happen inside the subcommands, so ``fedkeys --help`` is instant. Bad input
+ends with one ``fedkeys: error: ...`` line and exit status 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("fedkeys")
+
+_PRESETS = ("tiny", "small", "gboard")
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow reads these at import; set before any subcommand imports it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    from data_tools import PrepareConfig, default_cache_dir, prepare_corpus
+
+    config = PrepareConfig(
+        min_words=args.min_words,
+        validation_fraction=args.validation_fraction,
+        test_fraction=args.test_fraction,
+        split_seed=args.split_seed,
+        vocab_size=args.vocab_size,
+        skip_bad=args.skip_bad,
+    )
+    cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir(os.environ)
+    stats = prepare_corpus(
+        args.corpus, Path(args.out), config, cache_dir=cache, progress=not args.no_progress, overwrite=args.overwrite
+    )
+    keys = ("users", "dropped_users", "train_users", "validation_users", "test_users", "examples", "words", "vocab_size", "oov_rate")
+    _print_table(f"prepared {args.corpus} -> {args.out}", {k: stats[k] for k in keys if k in stats})
+    return 0
+
+
+def _cmd_central_train(args: argparse.Namespace) -> int:
+    from fedkeys.baselines import CentralRunConfig, run_central
+    from model import CentralConfig
+
+    run = CentralRunConfig(
+        preset=args.model,
+        cell=args.cell,
+        seq_len=args.seq_len,
+        init_seed=args.init_seed,
+        training=CentralConfig(
+            batch_size=args.batch_size,
+            max_epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            patience=args.patience,
+            shuffle_seed=args.shuffle_seed,
+            max_steps_per_epoch=args.max_steps_per_epoch,
+        ),
+    )
+    summary = run_central(Path(args.data), Path(args.out), run, progress=not args.no_progress, overwrite=args.overwrite)
+    _print_table(f"central ({args.model}) on test users -> {args.out}", _headline(summary))
+    return 0
+
+
+def _cmd_ngram(args: argparse.Namespace) -> int:
+    from fedkeys.baselines import NgramRunConfig, run_ngram
+
+    summary = run_ngram(Path(args.data), Path(args.out), NgramRunConfig(order=args.order), overwrite=args.overwrite)
+    _print_table(f"{args.order}-gram Kneser-Ney on test users -> {args.out}", _headline(summary))
+    return 0
+
+
+def _cmd_suggest(args: argparse.Namespace) -> int:
+    from fedkeys.suggest import suggest
+
+    print(" | ".join(suggest(Path(args.model), args.text, k=args.k)))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fedkeys.demo import DemoConfig, run_demo
+
+    from data_tools import default_cache_dir
+
+    cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir(os.environ)
+    config = DemoConfig(preset=args.model, max_epochs=args.epochs, vocab_size=args.vocab_size)
+    report = run_demo(Path(args.out), config, cache_dir=cache, progress=not args.no_progress)
+    print(report)
+    return 0
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, Any]:
+    test = summary["test"]
+    keys = ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "recall_at_3_no_oov", "perplexity", "tokens")
+    return {k: test[k] for k in keys} | {"wall_time_s": summary["wall_time_s"]}
+
+
+def _print_table(title: str, rows: dict[str, Any]) -> None:
+    print(title)
+    for key, value in rows.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else json.dumps(value)
+        print(f"  {key:<22} {shown}")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fedkeys", description="Federated training of a phone keyboard's next-word model."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = sub.add_parser("data", help="prepare user-typing corpora").add_subparsers(dest="action", required=True)
+    prep = data.add_parser("prepare", help="corpus -> per-user federated dataset")
+    prep.add_argument("--corpus", required=True, help="shakespeare | jsonl:PATH[.gz] | irc:DIR")
+    prep.add_argument("--out", required=True, help="output directory")
+    prep.add_argument("--vocab-size", type=int, default=10000)
+    prep.add_argument("--min-words", type=int, default=20, help="drop users with fewer words")
+    prep.add_argument("--validation-fraction", type=float, default=0.1)
+    prep.add_argument("--test-fraction", type=float, default=0.1)
+    prep.add_argument("--split-seed", type=int, default=0, help="seed of the user hash split")
+    prep.add_argument("--skip-bad", action="store_true", help="skip and count bad lines instead of failing")
+    prep.add_argument("--cache-dir", help="download cache (default $FEDKEYS_CACHE or ~/.cache/fedkeys)")
+    _add_common(prep)
+    prep.set_defaults(func=_cmd_data_prepare)
+
+    central = sub.add_parser("central", help="the centrally trained reference").add_subparsers(dest="action", required=True)
+    train = central.add_parser("train", help="train on pooled training users, early-stop on validation users")
+    train.add_argument("--data", required=True, help="a prepared data directory")
+    train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument("--model", choices=_PRESETS, default="small")
+    train.add_argument("--cell", choices=("cifg", "lstm"), help="override the preset's cell")
+    train.add_argument("--epochs", type=int, default=10, help="maximum epochs")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--patience", type=int, default=1, help="early-stopping patience in epochs")
+    train.add_argument("--seq-len", type=int, default=20)
+    train.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights")
+    train.add_argument("--shuffle-seed", type=int, default=0, help="seed of the batch order")
+    train.add_argument("--max-steps-per-epoch", type=int)
+    _add_common(train)
+    train.set_defaults(func=_cmd_central_train)
+
+    ngram = sub.add_parser("ngram", help="the Kneser-Ney n-gram reference")
+    ngram.add_argument("--data", required=True)
+    ngram.add_argument("--out", required=True)
+    ngram.add_argument("--order", type=int, default=3)
+    ngram.add_argument("--overwrite", action="store_true")
+    ngram.set_defaults(func=_cmd_ngram)
+
+    sug = sub.add_parser("suggest", help="the top next words for a context")
+    sug.add_argument("--model", required=True, help="a run directory")
+    sug.add_argument("-k", type=int, default=3)
+    sug.add_argument("text")
+    sug.set_defaults(func=_cmd_suggest)
+
+    demo = sub.add_parser("demo", help="everything end to end on Shakespeare")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--model", choices=_PRESETS, default="small")
+    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--vocab-size", type=int, default=10000)
+    demo.add_argument("--cache-dir")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _domain_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input, shown as one line rather than a traceback."""
+    from data_tools import CorpusError
+    from fedkeys.run_dir import RunDirError
+
+    errors: list[type[BaseException]] = [CorpusError, RunDirError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError]
+    if "model.checkpoint" in sys.modules:
+        from model.checkpoint import CheckpointError
+
+        errors.append(CheckpointError)
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _quiet_tensorflow()
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("fedkeys: interrupted", file=sys.stderr)
+        return 130
+    except _domain_errors() as err:
+        logger.debug("bad input", exc_info=True)
+        print(f"fedkeys: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
