@@ -17,9 +17,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from data_tools import PrepareConfig, default_cache_dir, prepare_corpus  # noqa: E402
-from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram  # noqa: E402
-from model import CentralConfig  # noqa: E402
+from data_tools import PrepareConfig, default_cache_dir, prepare_corpus
+from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
+from model import CentralConfig
 
 
 def main() -> None:
@@ -32,7 +32,9 @@ def main() -> None:
     out = Path(args.out)
     data = out / "data"
     if not (data / "stats.json").is_file():
-        prepare_corpus("shakespeare", data, PrepareConfig(vocab_size=args.vocab_size), cache_dir=default_cache_dir(os.environ))
+        prepare_corpus(
+            "shakespeare", data, PrepareConfig(vocab_size=args.vocab_size), cache_dir=default_cache_dir(os.environ)
+        )
     ngram = run_ngram(data, out / "ngram", NgramRunConfig(order=3), overwrite=True)
     central = run_central(
         data,
@@ -45,8 +47,10 @@ def main() -> None:
     print(f"{'metric':<22}{'central ' + args.model:>16}{'3-gram KN':>12}{'ratio':>8}")
     for key in ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "recall_at_3_no_oov", "perplexity"):
         print(f"{key:<22}{c[key]:>16.4f}{n[key]:>12.4f}{c[key] / n[key]:>8.2f}")
-    print(f"central: {central['epochs_run']} epochs (best {central['best_epoch']}), {central['wall_time_s']:.0f} s; "
-          f"n-gram: {ngram['wall_time_s']:.0f} s")
+    print(
+        f"central: {central['epochs_run']} epochs (best {central['best_epoch']}), {central['wall_time_s']:.0f} s; "
+        f"n-gram: {ngram['wall_time_s']:.0f} s"
+    )
     print("Gboard (Hard et al. 2018): recall@1 16.5% vs 13.0%, ratio 1.27")
 
 

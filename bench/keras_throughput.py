@@ -15,11 +15,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from model import PRESETS, CentralConfig, ModelConfig, build_model  # noqa: E402
-from model.central import compile_model  # noqa: E402
+from model import PRESETS, CentralConfig, ModelConfig, build_model
+from model.central import compile_model
 
 
 def tokens_per_second(preset: str, vocab_size: int, batch_size: int, seq_len: int, steps: int, seed: int) -> float:
@@ -48,7 +48,8 @@ def main() -> None:
         preset: tokens_per_second(preset, args.vocab_size, args.batch_size, args.seq_len, args.steps, args.seed)
         for preset in PRESETS
     }
-    print(f"Keras training, vocab {args.vocab_size}, batch {args.batch_size} x {args.seq_len} tokens, {os.cpu_count()} CPUs")
+    shape = f"batch {args.batch_size} x {args.seq_len} tokens"
+    print(f"Keras training, vocab {args.vocab_size}, {shape}, {os.cpu_count()} CPUs")
     print(f"{'preset':<8}{'params':>12}{'tokens/s':>12}{'vs small':>10}")
     for preset, rate in rates.items():
         params = build_model(ModelConfig.from_preset(preset, args.vocab_size)).count_params()

@@ -18,9 +18,7 @@ class KerasProgress(tf.keras.callbacks.Callback):
 
     def __init__(self, description: str, steps_per_epoch: int, epochs: int, enabled: bool) -> None:
         super().__init__()
-        self._bar = tqdm(
-            total=steps_per_epoch * epochs, desc=description, unit="step", disable=not enabled, leave=True
-        )
+        self._bar = tqdm(total=steps_per_epoch * epochs, desc=description, unit="step", disable=not enabled, leave=True)
         self._epoch = 0
         self._tokens_start = time.perf_counter()
 

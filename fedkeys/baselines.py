@@ -43,7 +43,7 @@ class CentralRunConfig:
     cell: str | None = None
     seq_len: int = 20
     init_seed: int = 0
-    training: CentralConfig = CentralConfig()
+    training: CentralConfig = dataclasses.field(default_factory=CentralConfig)
 
     def __post_init__(self) -> None:
         if self.seq_len < 1:
@@ -79,7 +79,10 @@ def run_central(
     test = split_rows(corpus.test, config, run.seq_len)
     logger.info(
         "central: %d train rows, %d validation rows, %d test rows of %d tokens",
-        len(train[0]), len(validation[0]), len(test[0]), run.seq_len,
+        len(train[0]),
+        len(validation[0]),
+        len(test[0]),
+        run.seq_len,
     )
     with staged_run_dir(out, overwrite=overwrite) as staging:
         model = build_model(config, seed=run.init_seed)
@@ -95,7 +98,9 @@ def run_central(
             "kind": "central",
             "data": str(corpus.data_dir),
             "test": metrics,
-            "validation": {k[4:]: v[history["best_epoch"] - 1] for k, v in history["history"].items() if k.startswith("val_")},
+            "validation": {
+                k[4:]: v[history["best_epoch"] - 1] for k, v in history["history"].items() if k.startswith("val_")
+            },
             "epochs_run": history["epochs_run"],
             "best_epoch": history["best_epoch"],
             "history": history["history"],
@@ -123,9 +128,7 @@ class NgramRunConfig:
             raise ValueError(f"n-gram order must be >= 1, got {self.order}")
 
 
-def run_ngram(
-    data_dir: Path, out: Path, run: NgramRunConfig, *, overwrite: bool = False
-) -> dict[str, Any]:
+def run_ngram(data_dir: Path, out: Path, run: NgramRunConfig, *, overwrite: bool = False) -> dict[str, Any]:
     """Fit Kneser-Ney on training users, evaluate on validation and test users, write RUN."""
     start = time.perf_counter()
     corpus = load_prepared(data_dir)

@@ -43,7 +43,17 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
     stats = prepare_corpus(
         args.corpus, Path(args.out), config, cache_dir=cache, progress=not args.no_progress, overwrite=args.overwrite
     )
-    keys = ("users", "dropped_users", "train_users", "validation_users", "test_users", "examples", "words", "vocab_size", "oov_rate")
+    keys = (
+        "users",
+        "dropped_users",
+        "train_users",
+        "validation_users",
+        "test_users",
+        "examples",
+        "words",
+        "vocab_size",
+        "oov_rate",
+    )
     _print_table(f"prepared {args.corpus} -> {args.out}", {k: stats[k] for k in keys if k in stats})
     return 0
 
@@ -87,9 +97,8 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from fedkeys.demo import DemoConfig, run_demo
-
     from data_tools import default_cache_dir
+    from fedkeys.demo import DemoConfig, run_demo
 
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir(os.environ)
     config = DemoConfig(preset=args.model, max_epochs=args.epochs, vocab_size=args.vocab_size)
@@ -137,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(prep)
     prep.set_defaults(func=_cmd_data_prepare)
 
-    central = sub.add_parser("central", help="the centrally trained reference").add_subparsers(dest="action", required=True)
+    central = sub.add_parser("central", help="the centrally trained reference").add_subparsers(
+        dest="action", required=True
+    )
     train = central.add_parser("train", help="train on pooled training users, early-stop on validation users")
     train.add_argument("--data", required=True, help="a prepared data directory")
     train.add_argument("--out", required=True, help="run directory to write")
@@ -183,7 +194,14 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
     from data_tools import CorpusError
     from fedkeys.run_dir import RunDirError
 
-    errors: list[type[BaseException]] = [CorpusError, RunDirError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError]
+    errors: list[type[BaseException]] = [
+        CorpusError,
+        RunDirError,
+        ValueError,
+        FileNotFoundError,
+        NotADirectoryError,
+        PermissionError,
+    ]
     if "model.checkpoint" in sys.modules:
         from model.checkpoint import CheckpointError
 

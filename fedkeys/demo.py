@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from data_tools import PrepareConfig, prepare_corpus
 from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
@@ -52,7 +53,9 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
     central = run_central(
         data_dir,
         out / "central",
-        CentralRunConfig(preset=config.preset, seq_len=config.seq_len, training=CentralConfig(max_epochs=config.max_epochs)),
+        CentralRunConfig(
+            preset=config.preset, seq_len=config.seq_len, training=CentralConfig(max_epochs=config.max_epochs)
+        ),
         progress=progress,
         overwrite=True,
     )
@@ -60,7 +63,8 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
         "corpus": {k: stats[k] for k in ("users", "train_users", "test_users", "words", "vocab_size", "oov_rate")},
         "central": central["test"],
         "ngram": ngram["test"],
-        "recall_at_1_ratio_central_over_ngram": central["test"]["recall_at_1"] / max(ngram["test"]["recall_at_1"], 1e-12),
+        "recall_at_1_ratio_central_over_ngram": central["test"]["recall_at_1"]
+        / max(ngram["test"]["recall_at_1"], 1e-12),
         "suggestions": {c: suggest(out / "central", c) for c in _SUGGEST_CONTEXTS},
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
@@ -68,7 +72,7 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
     return _render(report, out)
 
 
-def _render(report: dict, out: Path) -> str:  # type: ignore[type-arg]
+def _render(report: dict[str, Any], out: Path) -> str:
     c, n = report["central"], report["ngram"]
     lines = [
         "",

@@ -28,7 +28,7 @@ def suggest(run: Path, text: str, k: int = 3) -> list[str]:
         from model import KneserNeyLM
 
         lm = KneserNeyLM.load(run / NGRAM_FILE)
-        ids = lm.top_k([int(i) for i in context], k)
+        ids = [int(i) for i in lm.top_k([int(i) for i in context], k)]
     elif (run / CHECKPOINT_DIR).is_dir():
         ids = _neural_top_k(run / CHECKPOINT_DIR, context, k)
     else:

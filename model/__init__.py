@@ -41,4 +41,5 @@ __all__ = [
     "restore_model",
     "save_model",
     "top_k_words",
+    "train_central",
 ]

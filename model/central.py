@@ -43,9 +43,7 @@ class CentralConfig:
         if not self.learning_rate > 0:
             raise ValueError(f"CentralConfig.learning_rate must be positive, got {self.learning_rate}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
-            raise ValueError(
-                f"CentralConfig.max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}"
-            )
+            raise ValueError(f"CentralConfig.max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}")
 
 
 def compile_model(model: tf.keras.Model, config: ModelConfig, learning_rate: float, clipnorm: float) -> None:
@@ -80,9 +78,7 @@ def train_central(
     if len(train[0]) == 0 or len(validation[0]) == 0:
         raise ValueError("central training needs non-empty train and validation rows")
     compile_model(model, config, central.learning_rate, central.clipnorm)
-    stopper = tf.keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=central.patience, restore_best_weights=True
-    )
+    stopper = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=central.patience, restore_best_weights=True)
     train_ds = _dataset(*train, central.batch_size, central.shuffle_seed)
     if central.max_steps_per_epoch is not None:
         train_ds = train_ds.take(central.max_steps_per_epoch)
@@ -93,6 +89,9 @@ def train_central(
         callbacks=[stopper, *(callbacks or [])],
         verbose=0,
     )
+    if stopper.best_weights is not None:
+        # Keras restores the best weights only when it stops early, not when max_epochs runs out.
+        model.set_weights(stopper.best_weights)
     losses = history.history["val_loss"]
     best_epoch = int(np.argmin(losses)) + 1
     logger.info("central training stopped after %d epochs; best epoch %d", len(losses), best_epoch)
@@ -113,7 +112,5 @@ def evaluate_model(
     """Every keyboard metric of ``model`` on (inputs, targets) rows."""
     if getattr(model, "compiled_loss", None) is None:
         compile_model(model, config, learning_rate=1e-3, clipnorm=5.0)
-    result = model.evaluate(
-        _dataset(*rows, batch_size, None), return_dict=True, verbose=0, callbacks=callbacks
-    )
+    result = model.evaluate(_dataset(*rows, batch_size, None), return_dict=True, verbose=0, callbacks=callbacks)
     return {k: float(v) for k, v in result.items()}

@@ -66,14 +66,11 @@ def assign_weights(model: tf.keras.Model, weights: list[np.ndarray], source: str
     """Set ``model``'s weights, naming the first one whose shape differs."""
     expected = model.weights
     if len(expected) != len(weights):
-        raise CheckpointError(
-            f"{source}: has {len(weights)} weight tensors, the model has {len(expected)}"
-        )
+        raise CheckpointError(f"{source}: has {len(weights)} weight tensors, the model has {len(expected)}")
     for variable, array in zip(expected, weights, strict=True):
         if tuple(variable.shape) != array.shape:
             raise CheckpointError(
-                f"{source}: weight {variable.name} has shape {array.shape}, the model expects "
-                f"{tuple(variable.shape)}"
+                f"{source}: weight {variable.name} has shape {array.shape}, the model expects {tuple(variable.shape)}"
             )
     model.set_weights(weights)
 

@@ -55,9 +55,7 @@ class CIFGCell(tf.keras.layers.Layer):
         )
         self.built = True
 
-    def call(
-        self, inputs: tf.Tensor, states: list[tf.Tensor]
-    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    def call(self, inputs: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
         h, c = states  # (B, U), (B, U)
         z = tf.matmul(inputs, self.kernel) + tf.matmul(h, self.recurrent_kernel) + self.bias  # (B, 3U)
         z_i, z_o, z_g = tf.split(z, 3, axis=-1)  # each (B, U)

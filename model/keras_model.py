@@ -32,9 +32,7 @@ class TiedEmbedding(tf.keras.layers.Layer):
             shape=(self.vocab_size, self.dim),
             initializer=tf.keras.initializers.RandomUniform(-0.05, 0.05, seed=self.seed),
         )
-        self.output_bias = self.add_weight(
-            name="output_bias", shape=(self.vocab_size,), initializer="zeros"
-        )
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.vocab_size,), initializer="zeros")
         self.built = True
 
     def call(self, inputs: tf.Tensor, transpose: bool = False) -> tf.Tensor:

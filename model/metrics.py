@@ -76,9 +76,7 @@ class _SumMetric(tf.keras.metrics.Metric):
     def _counts(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         raise NotImplementedError
 
-    def update_state(
-        self, y_true: tf.Tensor, y_pred: tf.Tensor, sample_weight: tf.Tensor | None = None
-    ) -> None:
+    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor, sample_weight: tf.Tensor | None = None) -> None:
         del sample_weight  # padding is the only weighting, and it is in the targets
         numerator, denominator = self._counts(tf.cast(y_true, tf.int32), y_pred)
         self.numerator.assign_add(tf.cast(numerator, tf.float64))
@@ -176,14 +174,13 @@ class TokenCount(_SumMetric):
 
 def keyboard_metrics(config: ModelConfig) -> list[tf.keras.metrics.Metric]:
     """Fresh instances of every keyboard metric (TFF wants a constructor)."""
-    common = {"pad_id": config.pad_id, "unk_id": config.unk_id}
-    specials = config.special_ids
+    pad, unk, specials = config.pad_id, config.unk_id, config.special_ids
     return [
-        RecallAtK(1, specials, **common),
-        RecallAtK(3, specials, **common),
-        RecallAtK(1, specials, exclude_oov=True, **common),
-        RecallAtK(3, specials, exclude_oov=True, **common),
-        Perplexity(**common),
-        TokenCount(**common),
-        TokenCount(oov=True, **common),
+        RecallAtK(1, specials, pad, unk),
+        RecallAtK(3, specials, pad, unk),
+        RecallAtK(1, specials, pad, unk, exclude_oov=True),
+        RecallAtK(3, specials, pad, unk, exclude_oov=True),
+        Perplexity(pad, unk),
+        TokenCount(pad, unk),
+        TokenCount(pad, unk, oov=True),
     ]

@@ -97,7 +97,7 @@ class NgramConfig:
             raise ValueError(
                 f"vocab_size must be an int >= 5 (4 special ids + 1 word), got {self.vocab_size!r}"
             )
-        for name, value in zip(("pad_id", "unk_id", "bos_id", "eos_id"), specials):
+        for name, value in zip(("pad_id", "unk_id", "bos_id", "eos_id"), specials, strict=True):
             if not isinstance(value, int) or not 0 <= value < self.vocab_size:
                 raise ValueError(
                     f"{name} must be in [0, {self.vocab_size}), got {value!r}"
@@ -132,7 +132,7 @@ class KneserNeyLM:
         v = config.vocab_size
         self._tables = [
             build_table(k, c, d, v)
-            for k, c, d in zip(self._keys, self._counts, self._discounts)
+            for k, c, d in zip(self._keys, self._counts, self._discounts, strict=True)
         ]
         # p_1 does not depend on the history: precompute it once on top of uniform p_0.
         uniform = np.full(v, 1.0 / (v - 3))
@@ -296,7 +296,7 @@ class KneserNeyLM:
             "config": np.array(json.dumps(dataclasses.asdict(self.config))),
             "discounts": self._discounts,
         }
-        for k, (keys, counts) in enumerate(zip(self._keys, self._counts), start=1):
+        for k, (keys, counts) in enumerate(zip(self._keys, self._counts, strict=True), start=1):
             arrays[f"keys_{k}"] = keys
             arrays[f"counts_{k}"] = counts
         path = Path(path)
@@ -339,7 +339,7 @@ class KneserNeyLM:
             (discounts > 0) & (discounts <= [1.0, 2.0, 3.0])
         ):
             raise ValueError(f"cannot load n-gram model from {path}: bad discounts")
-        for k, (kk, cc) in enumerate(zip(keys, counts), start=1):
+        for k, (kk, cc) in enumerate(zip(keys, counts, strict=True), start=1):
             if (
                 kk.ndim != 1
                 or kk.shape != cc.shape

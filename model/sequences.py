@@ -34,9 +34,7 @@ def make_sequences(
         return inputs, targets
     nonempty = [np.asarray(e, dtype=np.int32) for e in examples if len(e)]
     flat_targets = np.concatenate(nonempty)  # (N,)
-    flat_inputs = np.concatenate(
-        [np.concatenate(([bos_id], e[:-1])).astype(np.int32) for e in nonempty]
-    )  # (N,)
+    flat_inputs = np.concatenate([np.concatenate(([bos_id], e[:-1])).astype(np.int32) for e in nonempty])  # (N,)
     ex_lengths = lengths[lengths > 0]
     ex_rows = rows_per_example[lengths > 0]
     first_row = np.concatenate(([0], np.cumsum(ex_rows)[:-1]))  # (E',)

@@ -34,6 +34,22 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     corpus = write_corpus(root / "logs.jsonl")
     out = root / "prepared"
-    assert main(["data", "prepare", "--corpus", f"jsonl:{corpus}", "--out", str(out), "--vocab-size", "60",
-                 "--min-words", "5", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "prepare",
+                "--corpus",
+                f"jsonl:{corpus}",
+                "--out",
+                str(out),
+                "--vocab-size",
+                "60",
+                "--min-words",
+                "5",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return out

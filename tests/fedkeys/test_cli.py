@@ -35,9 +35,24 @@ def test_data_prepare_unknown_corpus_spec_is_clear_error(tmp_path: Path, capsys:
     assert "reddit" in err and "jsonl:" in err
 
 
-def test_central_train_invalid_epochs_is_clear_error(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["central", "train", "--data", str(prepared), "--out", str(tmp_path / "r"), "--model", "tiny",
-                 "--epochs", "0", "--no-progress"])
+def test_central_train_invalid_epochs_is_clear_error(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "central",
+            "train",
+            "--data",
+            str(prepared),
+            "--out",
+            str(tmp_path / "r"),
+            "--model",
+            "tiny",
+            "--epochs",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert code == 2
     assert "max_epochs" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
@@ -52,12 +67,33 @@ def test_central_train_missing_data_dir_is_clear_error(tmp_path: Path, capsys: p
 
 def test_central_ngram_suggest_end_to_end(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     central = tmp_path / "central"
-    assert main(["central", "train", "--data", str(prepared), "--out", str(central), "--model", "tiny",
-                 "--epochs", "30", "--patience", "30", "--learning-rate", "0.02", "--batch-size", "16",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "central",
+                "train",
+                "--data",
+                str(prepared),
+                "--out",
+                str(central),
+                "--model",
+                "tiny",
+                "--epochs",
+                "30",
+                "--patience",
+                "30",
+                "--learning-rate",
+                "0.02",
+                "--batch-size",
+                "16",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((central / "summary.json").read_text())
     for key in ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "recall_at_3_no_oov", "perplexity"):
-        assert 0.0 <= summary["test"][key] or key == "perplexity"
+        assert summary["test"][key] >= 0.0 or key == "perplexity"
     assert summary["config"]["preset"] == "tiny"
     assert summary["wall_time_s"] > 0
     # The phrases are deterministic after their first word: a trained model must get most of them.
@@ -78,7 +114,9 @@ def test_central_ngram_suggest_end_to_end(prepared: Path, tmp_path: Path, capsys
         assert words[0] == "home"
 
 
-def test_central_train_existing_out_needs_overwrite(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_central_train_existing_out_needs_overwrite(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
