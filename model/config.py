@@ -45,7 +45,7 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.cell must be one of {_CELL_TYPES}, got {self.cell!r}")
         ids = {"pad_id": self.pad_id, "unk_id": self.unk_id, "bos_id": self.bos_id, "eos_id": self.eos_id}
         for name, value in ids.items():
-            if not isinstance(value, int) or not 0 <= value < self.vocab_size:
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < self.vocab_size:
                 raise ValueError(f"ModelConfig.{name} must be an id in [0, {self.vocab_size}), got {value!r}")
         if len(set(ids.values())) != len(ids):
             raise ValueError(f"ModelConfig special ids must be distinct, got {ids}")

@@ -46,11 +46,14 @@ class TiedEmbedding(tf.keras.layers.Layer):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "seed": self.seed}
 
 
-def _cell(config: ModelConfig, seed: int) -> tf.keras.layers.Layer:
+def _cell(config: ModelConfig, seed: int, layer: int) -> tf.keras.layers.Layer:
+    # A fixed name keeps checkpoint weight names independent of how many models the process built.
+    name = f"{config.cell}_cell_{layer}"
     if config.cell == "cifg":
-        return CIFGCell(config.units, seed=seed)
+        return CIFGCell(config.units, seed=seed, name=name)
     return tf.keras.layers.LSTMCell(
         config.units,
+        name=name,
         kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed),
         recurrent_initializer=tf.keras.initializers.Orthogonal(seed=seed),
     )
@@ -76,7 +79,7 @@ def build_model(
     x = embedding(ids)  # (B, T, D)
     for layer in range(config.num_layers):
         rnn = tf.keras.layers.RNN(
-            _cell(config, seed + 1 + layer), return_sequences=True, unroll=unroll, name=f"rnn_{layer}"
+            _cell(config, seed + 1 + layer, layer), return_sequences=True, unroll=unroll, name=f"rnn_{layer}"
         )
         x = rnn(x)  # (B, T, U)
     x = tf.keras.layers.Dense(

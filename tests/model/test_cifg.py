@@ -17,7 +17,7 @@ from model.cifg import CIFGCell
 IN_DIM, UNITS, BATCH = 4, 3, 2
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def _sigmoid(x: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -54,12 +54,14 @@ def _built_cell(weights: dict[str, np.ndarray] | None = None, seed: int | None =
 
 def test_cifg_step_matches_numpy_equations(hand_set: dict[str, np.ndarray]) -> None:
     cell = _built_cell(hand_set)
-    out, (h_new, c_new) = cell(
-        tf.constant(hand_set["x"]), [tf.constant(hand_set["h"]), tf.constant(hand_set["c"])]
-    )
+    out, (h_new, c_new) = cell(tf.constant(hand_set["x"]), [tf.constant(hand_set["h"]), tf.constant(hand_set["c"])])
     want_h, want_c = _cifg_step_numpy(
-        hand_set["x"].astype(np.float64), hand_set["h"].astype(np.float64), hand_set["c"].astype(np.float64),
-        hand_set["w"].astype(np.float64), hand_set["r"].astype(np.float64), hand_set["b"].astype(np.float64),
+        hand_set["x"].astype(np.float64),
+        hand_set["h"].astype(np.float64),
+        hand_set["c"].astype(np.float64),
+        hand_set["w"].astype(np.float64),
+        hand_set["r"].astype(np.float64),
+        hand_set["b"].astype(np.float64),
     )
     np.testing.assert_allclose(c_new.numpy(), want_c, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h_new.numpy(), want_h, rtol=1e-5, atol=1e-6)
@@ -70,9 +72,7 @@ def test_cifg_step_forget_gate_is_one_minus_input() -> None:
     # Zero weights; the bias alone fixes the gates: i = sigmoid(2) ~ 0.88, o = sigmoid(0) = 0.5,
     # g = 0.6. The cell keeps exactly (1 - i) of the old state, so f = 1 - i ~ 0.12.
     i_bias = 2.0
-    b = np.concatenate(
-        [np.full(UNITS, i_bias), np.zeros(UNITS), np.full(UNITS, np.arctanh(0.6))]
-    ).astype(np.float32)
+    b = np.concatenate([np.full(UNITS, i_bias), np.zeros(UNITS), np.full(UNITS, np.arctanh(0.6))]).astype(np.float32)
     zeros = {"w": np.zeros((IN_DIM, 3 * UNITS), np.float32), "r": np.zeros((UNITS, 3 * UNITS), np.float32), "b": b}
     cell = _built_cell(zeros)
     c = np.array([[1.0, -2.0, 0.0], [0.5, 0.25, 3.0]], dtype=np.float32)

@@ -79,9 +79,7 @@ def test_config_bad_cell_named() -> None:
         ModelConfig(vocab_size=40, cell="gru")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    ("field", "value"), [("pad_id", -1), ("unk_id", 40), ("bos_id", 99), ("eos_id", 40)]
-)
+@pytest.mark.parametrize(("field", "value"), [("pad_id", -1), ("unk_id", 40), ("bos_id", 99), ("eos_id", 40)])
 def test_config_special_id_out_of_range_named(field: str, value: int) -> None:
     with pytest.raises(ValueError, match=rf"ModelConfig\.{field} .*\[0, 40\), got {value}"):
         ModelConfig(vocab_size=40, **{field: value})  # type: ignore[arg-type]
@@ -113,13 +111,27 @@ def test_config_is_frozen() -> None:
 
 def test_config_dict_round_trip() -> None:
     config = ModelConfig(
-        vocab_size=33, embedding_dim=7, units=5, num_layers=2, cell="lstm",
-        pad_id=3, unk_id=2, bos_id=1, eos_id=0,
+        vocab_size=33,
+        embedding_dim=7,
+        units=5,
+        num_layers=2,
+        cell="lstm",
+        pad_id=3,
+        unk_id=2,
+        bos_id=1,
+        eos_id=0,
     )
     data = config.to_dict()
     assert data == {
-        "vocab_size": 33, "embedding_dim": 7, "units": 5, "num_layers": 2, "cell": "lstm",
-        "pad_id": 3, "unk_id": 2, "bos_id": 1, "eos_id": 0,
+        "vocab_size": 33,
+        "embedding_dim": 7,
+        "units": 5,
+        "num_layers": 2,
+        "cell": "lstm",
+        "pad_id": 3,
+        "unk_id": 2,
+        "bos_id": 1,
+        "eos_id": 0,
     }
     assert ModelConfig.from_dict(data) == config
 

@@ -119,9 +119,7 @@ def test_tied_embedding_logits_use_input_matrix(cifg_model: tf.keras.Model) -> N
     lookup = tf.keras.Model(cifg_model.input, embedding_layer.get_output_at(0))(ids).numpy()
     projected = tf.keras.Model(cifg_model.input, cifg_model.get_layer("projection").output)(ids).numpy()
     np.testing.assert_array_equal(lookup, embeddings[ids])
-    np.testing.assert_allclose(
-        cifg_model(ids).numpy(), projected @ embeddings.T + bias, rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(cifg_model(ids).numpy(), projected @ embeddings.T + bias, rtol=1e-5, atol=1e-6)
 
 
 def test_tied_embedding_bias_shifts_logits() -> None:
