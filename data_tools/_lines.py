@@ -9,9 +9,7 @@ from .errors import BadLines
 __all__ = ["decode_lines"]
 
 
-def decode_lines(
-    raw_lines: Iterable[bytes], path: str, bad: BadLines
-) -> Iterator[tuple[int, str]]:
+def decode_lines(raw_lines: Iterable[bytes], path: str, bad: BadLines) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` with line endings (and a BOM) removed.
 
     Reading bytes and decoding per line, instead of opening the file in text
@@ -21,9 +19,7 @@ def decode_lines(
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            bad.report(
-                path, number, f"not valid UTF-8 (byte {exc.start}: {exc.reason})"
-            )
+            bad.report(path, number, f"not valid UTF-8 (byte {exc.start}: {exc.reason})")
             continue
         if number == 1 and text.startswith("\ufeff"):
             text = text[1:]

@@ -28,19 +28,13 @@ class Bar(Protocol):
     ) -> object: ...
 
 
-def bar(
-    *, total: int | None, desc: str, unit: str, enabled: bool, unit_scale: bool = False
-) -> Bar:
+def bar(*, total: int | None, desc: str, unit: str, enabled: bool, unit_scale: bool = False) -> Bar:
     """A progress bar (with ETA when ``total`` is known); silent unless ``enabled``."""
-    made: Bar = tqdm(
-        total=total, desc=desc, unit=unit, unit_scale=unit_scale, disable=not enabled
-    )
+    made: Bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit_scale, disable=not enabled)
     return made
 
 
-def track(
-    items: Iterable[T], *, total: int, desc: str, unit: str, enabled: bool
-) -> Iterator[T]:
+def track(items: Iterable[T], *, total: int, desc: str, unit: str, enabled: bool) -> Iterator[T]:
     """Iterate ``items`` while advancing a bar of ``total`` steps."""
     with bar(total=total, desc=desc, unit=unit, enabled=enabled) as progress:
         for item in items:

@@ -69,18 +69,14 @@ class ClientData:
         ):
             if offsets.ndim != 1 or offsets.dtype != np.int64 or offsets.shape[0] < 1:
                 problems.append(f"{label} must be non-empty 1-D int64")
-            elif (
-                offsets[0] != 0 or offsets[-1] != total or np.any(np.diff(offsets) < 0)
-            ):
+            elif offsets[0] != 0 or offsets[-1] != total or np.any(np.diff(offsets) < 0):
                 problems.append(f"{label} must rise from 0 to {total}")
         if self.client_offsets.shape[0] != len(self.client_ids) + 1:
             problems.append("client_offsets must have one entry per client plus one")
         if self.timestamps.shape != (self.example_offsets.shape[0] - 1,):
             problems.append("timestamps must have one entry per example")
         if problems:
-            raise ValueError(
-                f"inconsistent ClientData {self.name!r}: {'; '.join(problems)}"
-            )
+            raise ValueError(f"inconsistent ClientData {self.name!r}: {'; '.join(problems)}")
 
     @property
     def num_clients(self) -> int:
@@ -96,20 +92,13 @@ class ClientData:
 
     def _example_range(self, client: int) -> range:
         if not 0 <= client < self.num_clients:
-            raise IndexError(
-                f"client index {client} out of range [0, {self.num_clients})"
-            )
-        return range(
-            int(self.client_offsets[client]), int(self.client_offsets[client + 1])
-        )
+            raise IndexError(f"client index {client} out of range [0, {self.num_clients})")
+        return range(int(self.client_offsets[client]), int(self.client_offsets[client + 1]))
 
     def client_examples(self, client: int) -> list[IntArray]:
         """The examples (token id arrays, views) of client number ``client``."""
         offsets = self.example_offsets
-        return [
-            self.tokens[offsets[j] : offsets[j + 1]]
-            for j in self._example_range(client)
-        ]
+        return [self.tokens[offsets[j] : offsets[j + 1]] for j in self._example_range(client)]
 
     def client_timestamps(self, client: int) -> FloatArray:
         """Per-example timestamps of client number ``client`` (NaN if unknown)."""
@@ -119,20 +108,14 @@ class ClientData:
     def client_tokens(self, client: int) -> int:
         """How many tokens (words) client number ``client`` has."""
         examples = self._example_range(client)
-        return int(
-            self.example_offsets[examples.stop] - self.example_offsets[examples.start]
-        )
+        return int(self.example_offsets[examples.stop] - self.example_offsets[examples.start])
 
     def all_examples(self) -> list[IntArray]:
         """Every example of every client, in storage order."""
         offsets = self.example_offsets
-        return [
-            self.tokens[offsets[j] : offsets[j + 1]] for j in range(self.num_examples)
-        ]
+        return [self.tokens[offsets[j] : offsets[j + 1]] for j in range(self.num_examples)]
 
-    def select(
-        self, indices: Sequence[int] | npt.NDArray[np.integer[Any]]
-    ) -> ClientData:
+    def select(self, indices: Sequence[int] | npt.NDArray[np.integer[Any]]) -> ClientData:
         """A new ClientData with only the given clients, in the given order."""
         chosen = [int(i) for i in indices]
         token_parts: list[IntArray] = []
@@ -146,9 +129,7 @@ class ClientData:
                 self.example_offsets[examples.stop],
             )
             token_parts.append(self.tokens[first:last])
-            length_parts.append(
-                np.diff(self.example_offsets[examples.start : examples.stop + 1])
-            )
+            length_parts.append(np.diff(self.example_offsets[examples.start : examples.stop + 1]))
             time_parts.append(self.timestamps[examples.start : examples.stop])
             counts.append(len(examples))
         return ClientData(
@@ -157,9 +138,7 @@ class ClientData:
             tokens=np.concatenate(token_parts).astype(np.int32) if chosen else _ints(0),
             example_offsets=_offsets(np.concatenate(length_parts) if chosen else []),
             client_offsets=_offsets(counts),
-            timestamps=np.concatenate(time_parts).astype(np.float64)
-            if chosen
-            else _floats(0),
+            timestamps=np.concatenate(time_parts).astype(np.float64) if chosen else _floats(0),
         )
 
 
@@ -185,9 +164,7 @@ def build_client_data(
 ) -> ClientData:
     """Pack per-client lists of examples (and their timestamps) into arrays."""
     if not len(client_ids) == len(examples) == len(timestamps):
-        raise ValueError(
-            "client_ids, examples and timestamps must have the same length"
-        )
+        raise ValueError("client_ids, examples and timestamps must have the same length")
     flat = [e for client in examples for e in client]
     times = [np.nan if t is None else float(t) for client in timestamps for t in client]
     if len(times) != len(flat):
@@ -205,37 +182,25 @@ def build_client_data(
 def save_client_data(data: ClientData, directory: Path) -> None:
     """Write ``data`` as the files of :data:`CLIENT_DATA_FILES` in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "client_ids.json").write_text(
-        json.dumps(list(data.client_ids)), encoding="utf-8"
-    )
+    (directory / "client_ids.json").write_text(json.dumps(list(data.client_ids)), encoding="utf-8")
     for field in ("tokens", "example_offsets", "client_offsets", "timestamps"):
         np.save(directory / f"{field}.npy", getattr(data, field), allow_pickle=False)
 
 
-def load_client_data(
-    directory: Path, name: str | None = None, *, mmap: bool = False
-) -> ClientData:
+def load_client_data(directory: Path, name: str | None = None, *, mmap: bool = False) -> ClientData:
     """Load a split saved by :func:`save_client_data`; ``mmap`` maps arrays read-only."""
     for filename in CLIENT_DATA_FILES:
         if not (directory / filename).is_file():
             raise CorpusError(f"{directory}: missing {filename}")
     mode: Literal["r"] | None = "r" if mmap else None
     try:
-        client_ids = json.loads(
-            (directory / "client_ids.json").read_text(encoding="utf-8")
-        )
+        client_ids = json.loads((directory / "client_ids.json").read_text(encoding="utf-8"))
         arrays = {
-            field: np.load(
-                directory / f"{field}.npy", mmap_mode=mode, allow_pickle=False
-            )
+            field: np.load(directory / f"{field}.npy", mmap_mode=mode, allow_pickle=False)
             for field in ("tokens", "example_offsets", "client_offsets", "timestamps")
         }
-        if not isinstance(client_ids, list) or not all(
-            isinstance(c, str) for c in client_ids
-        ):
+        if not isinstance(client_ids, list) or not all(isinstance(c, str) for c in client_ids):
             raise ValueError("client_ids.json must be a JSON list of strings")
-        return ClientData(
-            name=name or directory.name, client_ids=tuple(client_ids), **arrays
-        )
+        return ClientData(name=name or directory.name, client_ids=tuple(client_ids), **arrays)
     except ValueError as exc:
         raise CorpusError(f"{directory}: corrupt client data ({exc})") from exc

@@ -35,9 +35,7 @@ def words_per_user_quantiles(counts: Sequence[int]) -> dict[str, float]:
     return result
 
 
-def plot_words_per_user(
-    counts: Sequence[int], path: Path, *, corpus: str, min_words: int
-) -> None:
+def plot_words_per_user(counts: Sequence[int], path: Path, *, corpus: str, min_words: int) -> None:
     """Save a log-x histogram of words per user, marking the ``min_words`` cut.
 
     ``counts`` should include dropped users so the cut is visible.  Uses the
@@ -55,9 +53,7 @@ def plot_words_per_user(
         bins = np.logspace(0, np.log10(top) + 0.01, 50)
         axes.hist(values, bins=bins.tolist(), color="#4c72b0")
     if min_words > 0:
-        axes.axvline(
-            min_words, color="#c44e52", linestyle="--", label=f"min_words = {min_words}"
-        )
+        axes.axvline(min_words, color="#c44e52", linestyle="--", label=f"min_words = {min_words}")
         axes.legend()
     axes.set_xscale("log")
     axes.set_xlabel("words per user (log scale)")

@@ -81,8 +81,7 @@ def _verify(path: Path, expected: str) -> None:
     actual = file_sha256(path)
     if actual != expected:
         raise CorpusError(
-            f"{path}: SHA-256 mismatch, expected {expected}, got {actual}"
-            " (delete the file to download it again)"
+            f"{path}: SHA-256 mismatch, expected {expected}, got {actual} (delete the file to download it again)"
         )
 
 

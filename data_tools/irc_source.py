@@ -35,11 +35,7 @@ def irc_log_files(directory: Path) -> list[Path]:
     """The dated ``*.txt`` log files under ``directory``, in a stable order."""
     if not directory.is_dir():
         raise CorpusError(f"{directory}: no such directory")
-    files = [
-        p
-        for p in directory.rglob("*.txt")
-        if p.is_file() and _FILE_DATE_RE.match(p.name)
-    ]
+    files = [p for p in directory.rglob("*.txt") if p.is_file() and _FILE_DATE_RE.match(p.name)]
     if not files:
         raise CorpusError(f"{directory}: no IRC log files named YYYY-MM-DD*.txt")
     return sorted(files, key=lambda p: p.relative_to(directory).as_posix())
@@ -83,9 +79,7 @@ def _read_file(path: Path, bad: BadLines) -> Iterator[RawExample]:
             )
 
 
-def read_irc(
-    directory: Path, bad: BadLines, *, progress: bool = False
-) -> Iterator[RawExample]:
+def read_irc(directory: Path, bad: BadLines, *, progress: bool = False) -> Iterator[RawExample]:
     """Yield every message in ``directory``'s logs, file by file, line by line."""
     files = irc_log_files(directory)
     for path in track(

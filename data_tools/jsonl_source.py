@@ -49,9 +49,7 @@ def parse_timestamp(value: Any) -> float | None:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             return moment.timestamp()
-    raise ValueError(
-        f"bad timestamp {value!r} (expected finite epoch seconds or ISO-8601)"
-    )
+    raise ValueError(f"bad timestamp {value!r} (expected finite epoch seconds or ISO-8601)")
 
 
 def _problem(obj: Any) -> str | None:
@@ -65,9 +63,7 @@ def _problem(obj: Any) -> str | None:
     return None
 
 
-def read_jsonl(
-    path: Path, bad: BadLines, *, progress: bool = False
-) -> Iterator[RawExample]:
+def read_jsonl(path: Path, bad: BadLines, *, progress: bool = False) -> Iterator[RawExample]:
     """Yield the examples of a ``.jsonl`` (or ``.jsonl.gz``) file in file order."""
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
@@ -97,9 +93,7 @@ def read_jsonl(
                 try:
                     obj = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    bad.report(
-                        label, line, f"malformed JSON ({exc.msg}, column {exc.colno})"
-                    )
+                    bad.report(label, line, f"malformed JSON ({exc.msg}, column {exc.colno})")
                     continue
                 problem = _problem(obj)
                 if problem is None:

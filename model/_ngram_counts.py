@@ -44,9 +44,7 @@ def encode(tokens: IntArray, vocab_size: int) -> IntArray:
     return key
 
 
-def count_ngrams(
-    ctx: IntArray, targets: IntArray, vocab_size: int
-) -> tuple[list[IntArray], list[IntArray]]:
+def count_ngrams(ctx: IntArray, targets: IntArray, vocab_size: int) -> tuple[list[IntArray], list[IntArray]]:
     """Sorted k-gram keys and counts for k = 1..order (raw at the top, continuation below).
 
     The continuation count of a (k-1)-gram is the number of distinct k-gram types ending in
@@ -86,13 +84,9 @@ def estimate_discounts(counts: IntArray, order: int) -> tuple[float, float, floa
     return FALLBACK_DISCOUNTS
 
 
-def build_table(
-    keys: IntArray, counts: IntArray, discounts: FloatArray, vocab_size: int
-) -> OrderTable:
+def build_table(keys: IntArray, counts: IntArray, discounts: FloatArray, vocab_size: int) -> OrderTable:
     """Precompute the direct terms and backoff weights gamma of one order."""
-    disc = np.where(
-        counts == 1, discounts[0], np.where(counts == 2, discounts[1], discounts[2])
-    )
+    disc = np.where(counts == 1, discounts[0], np.where(counts == 2, discounts[1], discounts[2]))
     ctx_keys, ctx_start = np.unique(keys // vocab_size, return_index=True)
     ctx_end = np.append(ctx_start[1:], keys.shape[0]).astype(np.int64)
     if keys.shape[0]:
@@ -129,9 +123,7 @@ def positions(
     for i, ex in enumerate(examples):
         arr = np.asarray(ex)
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-            raise ValueError(
-                f"example {i} must be a 1-D int array, got {arr.dtype} {arr.shape}"
-            )
+            raise ValueError(f"example {i} must be a 1-D int array, got {arr.dtype} {arr.shape}")
         arrays.append(arr.astype(np.int64, copy=False))
     raw_len = np.array([a.shape[0] for a in arrays], dtype=np.int64)
     raw = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
@@ -141,11 +133,7 @@ def positions(
     ends = np.cumsum(raw_len)
     keep = non_pad_upto[ends[example_of]] > non_pad_upto[np.arange(raw.shape[0])]
     targets, example_of = raw[keep], example_of[keep]
-    bad = (
-        (targets < 0)
-        | (targets >= vocab_size)
-        | np.isin(targets, [pad_id, bos_id, eos_id])
-    )
+    bad = (targets < 0) | (targets >= vocab_size) | np.isin(targets, [pad_id, bos_id, eos_id])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(

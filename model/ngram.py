@@ -86,22 +86,14 @@ class NgramConfig:
     eos_id: int = 3
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.order, bool)
-            or not isinstance(self.order, int)
-            or self.order < 1
-        ):
+        if isinstance(self.order, bool) or not isinstance(self.order, int) or self.order < 1:
             raise ValueError(f"order must be an int >= 1, got {self.order!r}")
         specials = (self.pad_id, self.unk_id, self.bos_id, self.eos_id)
         if not isinstance(self.vocab_size, int) or self.vocab_size < 5:
-            raise ValueError(
-                f"vocab_size must be an int >= 5 (4 special ids + 1 word), got {self.vocab_size!r}"
-            )
+            raise ValueError(f"vocab_size must be an int >= 5 (4 special ids + 1 word), got {self.vocab_size!r}")
         for name, value in zip(("pad_id", "unk_id", "bos_id", "eos_id"), specials, strict=True):
             if not isinstance(value, int) or not 0 <= value < self.vocab_size:
-                raise ValueError(
-                    f"{name} must be in [0, {self.vocab_size}), got {value!r}"
-                )
+                raise ValueError(f"{name} must be in [0, {self.vocab_size}), got {value!r}")
         if len(set(specials)) != 4:
             raise ValueError(f"special ids must be distinct, got {specials}")
         # n-grams are int64 keys sum(id_j * vocab_size**j): vocab_size**order must fit.
@@ -126,13 +118,10 @@ class KneserNeyLM:
         self.config = config
         self._keys = [np.asarray(k, dtype=np.int64) for k in keys]
         self._counts = [np.asarray(c, dtype=np.int64) for c in counts]
-        self._discounts = np.asarray(discounts, dtype=np.float64).reshape(
-            config.order, 3
-        )
+        self._discounts = np.asarray(discounts, dtype=np.float64).reshape(config.order, 3)
         v = config.vocab_size
         self._tables = [
-            build_table(k, c, d, v)
-            for k, c, d in zip(self._keys, self._counts, self._discounts, strict=True)
+            build_table(k, c, d, v) for k, c, d in zip(self._keys, self._counts, self._discounts, strict=True)
         ]
         # p_1 does not depend on the history: precompute it once on top of uniform p_0.
         uniform = np.full(v, 1.0 / (v - 3))
@@ -181,9 +170,7 @@ class KneserNeyLM:
         probs *= gamma[:, None]
         lens = tab.ctx_end[ci] - tab.ctx_start[ci]
         offsets = np.cumsum(lens) - lens
-        ngram = np.arange(int(lens.sum())) + np.repeat(
-            tab.ctx_start[ci] - offsets, lens
-        )
+        ngram = np.arange(int(lens.sum())) + np.repeat(tab.ctx_start[ci] - offsets, lens)
         probs[np.repeat(rows, lens), tab.words[ngram]] += tab.adj[ngram]
         return probs
 
@@ -198,12 +185,8 @@ class KneserNeyLM:
         cfg = self.config
         hist = np.asarray(history, dtype=np.int64).reshape(-1)
         if hist.size and (hist.min() < 0 or hist.max() >= cfg.vocab_size):
-            raise ValueError(
-                f"history ids must be in [0, {cfg.vocab_size}), got {hist.tolist()}"
-            )
-        padded = np.concatenate(
-            [np.full(cfg.order - 1, cfg.bos_id, dtype=np.int64), hist]
-        )
+            raise ValueError(f"history ids must be in [0, {cfg.vocab_size}), got {hist.tolist()}")
+        padded = np.concatenate([np.full(cfg.order - 1, cfg.bos_id, dtype=np.int64), hist])
         return padded[padded.shape[0] - (cfg.order - 1) :][None, :]
 
     def next_word_probs(self, history: History) -> FloatArray:
@@ -214,9 +197,7 @@ class KneserNeyLM:
         probs: FloatArray = self._distributions(self._history_context(history))[0]
         return probs
 
-    def top_k(
-        self, history: History, k: int, special_ids: Collection[int] | None = None
-    ) -> IntArray:
+    def top_k(self, history: History, k: int, special_ids: Collection[int] | None = None) -> IntArray:
         """The k most probable next words, never a special id; ties go to the lowest id."""
         probs = self.next_word_probs(history)
         probs[self._special_list(special_ids)] = -1.0
@@ -244,14 +225,10 @@ class KneserNeyLM:
             raise ValueError("k_values must not be empty")
         k_max = max(self._check_k(k, special_ids) for k in k_values)
         ctx, targets = _positions(examples, cfg)
-        uniq, first, inverse = np.unique(
-            encode(ctx, cfg.vocab_size), return_index=True, return_inverse=True
-        )
+        uniq, first, inverse = np.unique(encode(ctx, cfg.vocab_size), return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
         by_ctx = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(
-            inverse[by_ctx], np.arange(0, uniq.shape[0] + _BATCH, _BATCH)
-        )
+        bounds = np.searchsorted(inverse[by_ctx], np.arange(0, uniq.shape[0] + _BATCH, _BATCH))
         target_prob = np.empty(targets.shape[0])
         top = np.empty((uniq.shape[0], k_max), dtype=np.int64)
         specials = self._special_list(special_ids)
@@ -270,9 +247,7 @@ class KneserNeyLM:
         for k in k_values:
             out[f"recall_at_{k}"] = float(hits[k].sum() / n) if n else math.nan
         for k in k_values:
-            out[f"recall_at_{k}_no_oov"] = (
-                float(hits[k][in_vocab].sum() / n_iv) if n_iv else math.nan
-            )
+            out[f"recall_at_{k}_no_oov"] = float(hits[k][in_vocab].sum() / n_iv) if n_iv else math.nan
         out["perplexity"] = math.exp(loss) if n else math.nan
         out["loss"] = loss
         return out
@@ -311,18 +286,10 @@ class KneserNeyLM:
         try:
             with np.load(Path(path), allow_pickle=False) as data:
                 if int(data["format_version"]) != _FORMAT_VERSION:
-                    raise ValueError(
-                        f"unsupported format_version {int(data['format_version'])}"
-                    )
+                    raise ValueError(f"unsupported format_version {int(data['format_version'])}")
                 config = NgramConfig(**json.loads(str(data["config"])))
-                keys = [
-                    data[f"keys_{k}"].astype(np.int64)
-                    for k in range(1, config.order + 1)
-                ]
-                counts = [
-                    data[f"counts_{k}"].astype(np.int64)
-                    for k in range(1, config.order + 1)
-                ]
+                keys = [data[f"keys_{k}"].astype(np.int64) for k in range(1, config.order + 1)]
+                counts = [data[f"counts_{k}"].astype(np.int64) for k in range(1, config.order + 1)]
                 discounts = data["discounts"].astype(np.float64)
         except (
             OSError,
@@ -335,9 +302,7 @@ class KneserNeyLM:
             zlib.error,
         ) as e:
             raise ValueError(f"cannot load n-gram model from {path}: {e}") from e
-        if discounts.shape != (config.order, 3) or not np.all(
-            (discounts > 0) & (discounts <= [1.0, 2.0, 3.0])
-        ):
+        if discounts.shape != (config.order, 3) or not np.all((discounts > 0) & (discounts <= [1.0, 2.0, 3.0])):
             raise ValueError(f"cannot load n-gram model from {path}: bad discounts")
         for k, (kk, cc) in enumerate(zip(keys, counts, strict=True), start=1):
             if (
@@ -347,15 +312,11 @@ class KneserNeyLM:
                 or np.any(np.diff(kk) <= 0)
                 or (kk.size and (kk[0] < 0 or kk[-1] >= config.vocab_size**k))
             ):
-                raise ValueError(
-                    f"cannot load n-gram model from {path}: bad order-{k} arrays"
-                )
+                raise ValueError(f"cannot load n-gram model from {path}: bad order-{k} arrays")
         return cls(config, keys, counts, discounts)
 
 
-def _positions(
-    examples: Iterable[npt.ArrayLike], cfg: NgramConfig
-) -> tuple[IntArray, IntArray]:
+def _positions(examples: Iterable[npt.ArrayLike], cfg: NgramConfig) -> tuple[IntArray, IntArray]:
     return positions(
         examples,
         order=cfg.order,

@@ -7,6 +7,7 @@ that leaves one running fails the session, and the orphan is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -38,8 +39,6 @@ def no_leftover_tff_workers() -> Iterator[None]:
     yield
     leftover = sorted(set(_worker_binaries()) - before)
     for pid in leftover:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert not leftover, f"tests left TFF worker_binary processes running (killed): {leftover}"

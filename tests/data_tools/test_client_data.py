@@ -93,9 +93,7 @@ def test_load_client_data_missing_file_named(tmp_path: Path) -> None:
 def test_load_client_data_twenty_thousand_clients_fast(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     n_clients, n_examples = 20_000, 200_000
-    client_cuts = np.sort(
-        rng.choice(np.arange(1, n_examples), n_clients - 1, replace=False)
-    )
+    client_cuts = np.sort(rng.choice(np.arange(1, n_examples), n_clients - 1, replace=False))
     lengths = rng.integers(1, 20, size=n_examples)
     example_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     data = ClientData(

@@ -30,9 +30,7 @@ def test_parse_corpus_spec_irc_dir() -> None:
     assert spec.label == "irc:irc"
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "gutenberg", "jsonl:", "irc", "csv:a.csv", "Shakespeare"]
-)
+@pytest.mark.parametrize("bad", ["", "gutenberg", "jsonl:", "irc", "csv:a.csv", "Shakespeare"])
 def test_parse_corpus_spec_unknown_lists_accepted_forms(bad: str) -> None:
     with pytest.raises(CorpusError) as info:
         parse_corpus_spec(bad)

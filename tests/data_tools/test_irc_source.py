@@ -25,9 +25,7 @@ DAY_TWO = "[23:59] <alice> late night\n"
 def _corpus(root: Path) -> Path:
     (root / "train").mkdir(parents=True)
     (root / "dev").mkdir()
-    (root / "train" / "2005-06-27.train-a.raw.txt").write_text(
-        DAY_ONE, encoding="utf-8"
-    )
+    (root / "train" / "2005-06-27.train-a.raw.txt").write_text(DAY_ONE, encoding="utf-8")
     (root / "dev" / "2005-06-28_12.raw.txt").write_text(DAY_TWO, encoding="utf-8")
     (root / "LICENSE-data.txt").write_text("not a log\n", encoding="utf-8")
     (root / "PROVENANCE.md").write_text("# about\n", encoding="utf-8")

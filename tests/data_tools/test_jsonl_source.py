@@ -32,9 +32,7 @@ def _good_lines() -> list[str | bytes]:
 def test_read_jsonl_valid_lines_in_order(tmp_path: Path) -> None:
     path = _write(tmp_path / "logs.jsonl", _good_lines())
     examples = list(read_jsonl(path, BadLines()))
-    assert [(e.user_id, e.text) for e in examples] == [
-        (o["user_id"], o["text"]) for o in GOOD
-    ]
+    assert [(e.user_id, e.text) for e in examples] == [(o["user_id"], o["text"]) for o in GOOD]
     assert [e.line for e in examples] == [1, 2, 4, 5, 6]
     assert examples[0].timestamp == 1700000000.0
     assert examples[1].timestamp == 1700000000.0
@@ -47,12 +45,8 @@ def test_read_jsonl_gzip_same_as_plain(tmp_path: Path) -> None:
     plain = _write(tmp_path / "logs.jsonl", _good_lines())
     packed = tmp_path / "logs.jsonl.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    as_plain = [
-        (e.user_id, e.text, e.timestamp, e.line) for e in read_jsonl(plain, BadLines())
-    ]
-    as_gz = [
-        (e.user_id, e.text, e.timestamp, e.line) for e in read_jsonl(packed, BadLines())
-    ]
+    as_plain = [(e.user_id, e.text, e.timestamp, e.line) for e in read_jsonl(plain, BadLines())]
+    as_gz = [(e.user_id, e.text, e.timestamp, e.line) for e in read_jsonl(packed, BadLines())]
     assert as_gz == as_plain
 
 
@@ -74,12 +68,8 @@ BAD_LINES: list[tuple[str, bytes]] = [
 
 
 @pytest.mark.parametrize(("reason", "bad"), BAD_LINES)
-def test_read_jsonl_bad_line_names_file_and_line(
-    tmp_path: Path, reason: str, bad: bytes
-) -> None:
-    path = _write(
-        tmp_path / "logs.jsonl", [json.dumps(GOOD[0]), "", bad, json.dumps(GOOD[1])]
-    )
+def test_read_jsonl_bad_line_names_file_and_line(tmp_path: Path, reason: str, bad: bytes) -> None:
+    path = _write(tmp_path / "logs.jsonl", [json.dumps(GOOD[0]), "", bad, json.dumps(GOOD[1])])
     with pytest.raises(CorpusError) as info:
         list(read_jsonl(path, BadLines()))
     message = str(info.value)

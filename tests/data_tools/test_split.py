@@ -43,10 +43,7 @@ def test_split_users_fractions_roughly_respected() -> None:
 
 
 def test_assign_split_zero_fractions_all_train() -> None:
-    assert {
-        assign_split(u, seed=0, validation_fraction=0.0, test_fraction=0.0)
-        for u in USERS
-    } == {"train"}
+    assert {assign_split(u, seed=0, validation_fraction=0.0, test_fraction=0.0) for u in USERS} == {"train"}
 
 
 def test_drop_small_users_threshold_inclusive() -> None:

@@ -23,9 +23,7 @@ SENTENCES = [
 
 
 def _train(path: Path, vocab_size: int = 100) -> WordTokenizer:
-    return train_tokenizer(
-        SENTENCES, path, vocab_size=vocab_size, seed=0, max_sentences=1000
-    )
+    return train_tokenizer(SENTENCES, path, vocab_size=vocab_size, seed=0, max_sentences=1000)
 
 
 def test_train_tokenizer_special_ids_fixed(tmp_path: Path) -> None:
@@ -104,15 +102,9 @@ def test_train_tokenizer_deterministic(tmp_path: Path) -> None:
 
 def test_train_tokenizer_sampling_seeded(tmp_path: Path) -> None:
     many = [f"word{i} common" for i in range(200)]
-    train_tokenizer(
-        many, tmp_path / "a.model", vocab_size=500, seed=1, max_sentences=50
-    )
-    train_tokenizer(
-        many, tmp_path / "b.model", vocab_size=500, seed=1, max_sentences=50
-    )
-    c = train_tokenizer(
-        many, tmp_path / "c.model", vocab_size=500, seed=2, max_sentences=50
-    )
+    train_tokenizer(many, tmp_path / "a.model", vocab_size=500, seed=1, max_sentences=50)
+    train_tokenizer(many, tmp_path / "b.model", vocab_size=500, seed=1, max_sentences=50)
+    c = train_tokenizer(many, tmp_path / "c.model", vocab_size=500, seed=2, max_sentences=50)
     assert (tmp_path / "a.model").read_bytes() == (tmp_path / "b.model").read_bytes()
     assert c.vocab_size == 4 + 1 + 50
     assert (tmp_path / "a.model").read_bytes() != (tmp_path / "c.model").read_bytes()

@@ -32,10 +32,7 @@ def _fit(examples: list[np.ndarray], order: int, vocab_size: int = V) -> KneserN
 def _random_corpus(seed: int, n: int = 40, vocab_size: int = 12) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     words = np.array([UNK, *range(4, vocab_size)])
-    return [
-        rng.choice(words[: rng.integers(3, len(words) + 1)], size=rng.integers(0, 9))
-        for _ in range(n)
-    ]
+    return [rng.choice(words[: rng.integers(3, len(words) + 1)], size=rng.integers(0, 9)) for _ in range(n)]
 
 
 # ---- exact Kneser-Ney numbers ----------------------------------------------------------
@@ -67,9 +64,7 @@ def test_fit_order2_matches_hand_computed_kn() -> None:
 
     model = _fit(_CORPUS_2, order=2)
 
-    np.testing.assert_allclose(
-        model.discounts, [FALLBACK, (d1, d2, d3)], rtol=0, atol=1e-12
-    )
+    np.testing.assert_allclose(model.discounts, [FALLBACK, (d1, d2, d3)], rtol=0, atol=1e-12)
     g_a = (d3 * 1 + d1 * 1) / 5  # context a: (a,b)=4, (a,c)=1
     g_d = d2 / 2  # context d: (d,a)=2
     g_bos = (d3 * 2 + d2 * 1 + d1 * 1) / 10  # context bos: 4, 3, 2, 1
@@ -123,9 +118,7 @@ def test_fit_order3_matches_hand_computed_kn() -> None:
 
 
 def test_fit_order1_is_history_independent_discounted_unigram() -> None:
-    model = _fit(
-        [_ex(A, A, A, B), _ex(A, C)], order=1
-    )  # counts a=4, b=1, c=1 (fallback D)
+    model = _fit([_ex(A, A, A, B), _ex(A, C)], order=1)  # counts a=4, b=1, c=1 (fallback D)
     g = (1.5 + 0.5 + 0.5) / 6
     probs = model.next_word_probs([B, C])
     assert probs[A] == pytest.approx((4 - 1.5) / 6 + g / 5, abs=1e-12)
@@ -174,23 +167,17 @@ def test_next_word_probs_out_of_range_history_raises() -> None:
 
 def test_fit_empty_corpus_is_uniform_over_target_vocab() -> None:
     probs = _fit([], order=3).next_word_probs([A])
-    np.testing.assert_allclose(
-        probs, [0, 0.2, 0, 0, 0.2, 0.2, 0.2, 0.2], rtol=0, atol=1e-15
-    )
+    np.testing.assert_allclose(probs, [0, 0.2, 0, 0, 0.2, 0.2, 0.2, 0.2], rtol=0, atol=1e-15)
 
 
 def test_fit_trailing_pad_is_stripped() -> None:
     padded = _fit([_ex(A, B, PAD, PAD), _ex(C, PAD), _ex(PAD)], order=2)
     plain = _fit([_ex(A, B), _ex(C)], order=2)
     for history in ([], [A], [C]):
-        np.testing.assert_array_equal(
-            padded.next_word_probs(history), plain.next_word_probs(history)
-        )
+        np.testing.assert_array_equal(padded.next_word_probs(history), plain.next_word_probs(history))
 
 
-@pytest.mark.parametrize(
-    "bad", [_ex(A, BOS, B), _ex(A, PAD, B), _ex(A, EOS), _ex(A, 8), _ex(-1)]
-)
+@pytest.mark.parametrize("bad", [_ex(A, BOS, B), _ex(A, PAD, B), _ex(A, EOS), _ex(A, 8), _ex(-1)])
 def test_fit_non_target_id_inside_example_raises(bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="example 1 has id"):
         _fit([_ex(A), bad], order=2)
@@ -206,13 +193,9 @@ def test_fit_float_example_raises() -> None:
 
 def test_top_k_never_contains_specials() -> None:
     model = _fit([_ex(A, UNK)] * 5 + [_ex(A, B)], order=2)
-    assert (
-        int(np.argmax(model.next_word_probs([A]))) == UNK
-    )  # unk is the likeliest word...
+    assert int(np.argmax(model.next_word_probs([A]))) == UNK  # unk is the likeliest word...
     top = model.top_k([A], 5 - 1)
-    assert UNK not in top and not {PAD, BOS, EOS} & set(
-        top.tolist()
-    )  # ...but never shown
+    assert UNK not in top and not {PAD, BOS, EOS} & set(top.tolist())  # ...but never shown
     assert top[0] == B
 
 
@@ -232,26 +215,19 @@ def test_evaluate_returns_exactly_the_documented_keys() -> None:
         "tokens", "oov_targets", "recall_at_1", "recall_at_3",
         "recall_at_1_no_oov", "recall_at_3_no_oov", "perplexity", "loss",
     ]  # fmt: skip
-    assert isinstance(metrics["tokens"], int) and isinstance(
-        metrics["oov_targets"], int
-    )
+    assert isinstance(metrics["tokens"], int) and isinstance(metrics["oov_targets"], int)
 
 
 def test_evaluate_unk_target_is_a_miss_and_dropped_from_no_oov() -> None:
     model = _fit([_ex(A, UNK)] * 5 + [_ex(A, B)], order=2)
-    metrics = model.evaluate(
-        [_ex(A, UNK), _ex(A, B)]
-    )  # unk is p-argmax after a, a miss
+    metrics = model.evaluate([_ex(A, UNK), _ex(A, B)])  # unk is p-argmax after a, a miss
     assert metrics["tokens"] == 4
     assert metrics["oov_targets"] == 1
     assert metrics["recall_at_1"] == 3 / 4  # a, a, b hit; unk missed
     assert metrics["recall_at_3"] == 3 / 4
     assert metrics["recall_at_1_no_oov"] == 1.0
     assert metrics["recall_at_3_no_oov"] == 1.0
-    nll = [
-        -math.log(model.next_word_probs(h)[t])
-        for h, t in [([], A), ([A], UNK), ([], A), ([A], B)]
-    ]
+    nll = [-math.log(model.next_word_probs(h)[t]) for h, t in [([], A), ([A], UNK), ([], A), ([A], B)]]
     assert metrics["loss"] == pytest.approx(sum(nll) / 4, abs=1e-12)  # unk included
     assert metrics["perplexity"] == pytest.approx(math.exp(sum(nll) / 4), rel=1e-12)
 
@@ -294,9 +270,7 @@ def test_evaluate_matches_per_position_reference(order: int) -> None:
     assert metrics["tokens"] == n and metrics["oov_targets"] == sum(oov)
     for k, h in hits.items():
         assert metrics[f"recall_at_{k}"] == pytest.approx(sum(h) / n, abs=1e-12)
-        assert metrics[f"recall_at_{k}_no_oov"] == pytest.approx(
-            np.array(h)[iv].mean(), abs=1e-12
-        )
+        assert metrics[f"recall_at_{k}_no_oov"] == pytest.approx(np.array(h)[iv].mean(), abs=1e-12)
     assert metrics["loss"] == pytest.approx(np.mean(nll), abs=1e-12)
 
 
@@ -317,12 +291,8 @@ def test_save_load_round_trip_identical_probabilities(tmp_path: Path) -> None:
     assert loaded.config == model.config
     np.testing.assert_array_equal(loaded.discounts, model.discounts)
     for history in ([], [4], [5, 6], [UNK, 11, 4]):
-        np.testing.assert_array_equal(
-            loaded.next_word_probs(history), model.next_word_probs(history)
-        )
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "kn.npz"
-    ]  # exact name, no .tmp left
+        np.testing.assert_array_equal(loaded.next_word_probs(history), model.next_word_probs(history))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kn.npz"]  # exact name, no .tmp left
 
 
 def test_load_missing_file_raises_value_error_naming_path(tmp_path: Path) -> None:
@@ -357,8 +327,6 @@ def test_load_corrupt_file_raises_value_error_naming_path(tmp_path: Path) -> Non
         ({"order": 5, "vocab_size": 10_000}, "vocab_size=10000, order=5"),
     ],
 )
-def test_config_invalid_value_raises_naming_it(
-    kwargs: dict[str, int], message: str
-) -> None:
+def test_config_invalid_value_raises_naming_it(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         NgramConfig(**kwargs)
