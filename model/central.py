@@ -79,6 +79,15 @@ def train_central(
         raise ValueError("central training needs non-empty train and validation rows")
     compile_model(model, config, central.learning_rate, central.clipnorm)
     stopper = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=central.patience, restore_best_weights=True)
+    log_epoch = tf.keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: logger.info(
+            "epoch %d: loss %.4f, val_loss %.4f, val_recall_at_1 %.4f",
+            epoch + 1,
+            (logs or {}).get("loss", float("nan")),
+            (logs or {}).get("val_loss", float("nan")),
+            (logs or {}).get("val_recall_at_1", float("nan")),
+        )
+    )
     train_ds = _dataset(*train, central.batch_size, central.shuffle_seed)
     if central.max_steps_per_epoch is not None:
         train_ds = train_ds.take(central.max_steps_per_epoch)
@@ -86,7 +95,7 @@ def train_central(
         train_ds,
         validation_data=_dataset(*validation, central.batch_size, None),
         epochs=central.max_epochs,
-        callbacks=[stopper, *(callbacks or [])],
+        callbacks=[stopper, log_epoch, *(callbacks or [])],
         verbose=0,
     )
     if stopper.best_weights is not None:
