@@ -36,7 +36,6 @@ class KerasProgress(tf.keras.callbacks.Callback):
                 epoch=self._epoch,
                 loss=f"{logs.get('loss', float('nan')):.3f}",
                 val_loss=f"{logs['val_loss']:.3f}",
-                val_recall1=f"{logs.get('val_recall_at_1', float('nan')):.3f}",
             )
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:

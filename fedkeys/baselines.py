@@ -92,15 +92,14 @@ def run_central(
         bar = KerasProgress("central training", steps, run.training.max_epochs, progress)
         history = train_central(model, config, train, validation, run.training, callbacks=[bar])
         metrics = evaluate_model(model, config, test, run.training.batch_size)
+        validation_metrics = evaluate_model(model, config, validation, run.training.batch_size)
         save_model(staging / CHECKPOINT_DIR, config, model)
         shutil.copyfile(corpus.data_dir / "tokenizer.model", staging / TOKENIZER_FILE)
         summary = {
             "kind": "central",
             "data": str(corpus.data_dir),
             "test": metrics,
-            "validation": {
-                k[4:]: v[history["best_epoch"] - 1] for k, v in history["history"].items() if k.startswith("val_")
-            },
+            "validation": validation_metrics,
             "epochs_run": history["epochs_run"],
             "best_epoch": history["best_epoch"],
             "history": history["history"],
