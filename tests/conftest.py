@@ -8,8 +8,10 @@ that leaves one running fails the session, and the orphan is killed.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,10 +35,25 @@ def _worker_binaries() -> list[int]:
     return pids
 
 
+def _drop_tff_default_context() -> None:
+    """Release TFF's default context while the interpreter is still whole.
+
+    Importing TFF installs a context whose service manager would otherwise be
+    finalized during interpreter shutdown and print a spurious traceback.
+    """
+    if "tensorflow_federated" not in sys.modules:
+        return
+    from tensorflow_federated.python.core.impl.context_stack.set_default_context import set_no_default_context
+
+    set_no_default_context()
+    gc.collect()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leftover_tff_workers() -> Iterator[None]:
     before = set(_worker_binaries())
     yield
+    _drop_tff_default_context()
     leftover = sorted(set(_worker_binaries()) - before)
     for pid in leftover:
         with contextlib.suppress(ProcessLookupError):
