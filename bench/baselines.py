@@ -6,7 +6,7 @@ prepares Shakespeare (cached), trains the central model with the given preset
 to early stopping, fits the 3-gram model, and prints both on the same test
 users with their ratio.
 
-    .venv/bin/python bench/baselines.py --out runs/bench-baselines [--model small] [--epochs 10]
+    .venv/bin/python bench/baselines.py --out runs/bench-baselines [--model small] [--epochs 10] [--corpus irc:DIR]
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ def main() -> None:
     parser.add_argument("--model", default="small")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--vocab-size", type=int, default=10000)
+    parser.add_argument("--corpus", default="shakespeare", help="any `fedkeys data prepare` spec, e.g. irc:DIR")
     args = parser.parse_args()
     out = Path(args.out)
     data = out / "data"
     if not (data / "stats.json").is_file():
         prepare_corpus(
-            "shakespeare", data, PrepareConfig(vocab_size=args.vocab_size), cache_dir=default_cache_dir(os.environ)
+            args.corpus, data, PrepareConfig(vocab_size=args.vocab_size), cache_dir=default_cache_dir(os.environ)
         )
     ngram = run_ngram(data, out / "ngram", NgramRunConfig(order=3), overwrite=True)
     central = run_central(
@@ -43,7 +44,7 @@ def main() -> None:
         overwrite=True,
     )
     c, n = central["test"], ngram["test"]
-    print(f"Shakespeare test users, vocab {args.vocab_size}, {c['tokens']:.0f} next-word positions")
+    print(f"{args.corpus} test users, vocab {args.vocab_size}, {c['tokens']:.0f} next-word positions")
     print(f"{'metric':<22}{'central ' + args.model:>16}{'3-gram KN':>12}{'ratio':>8}")
     for key in ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "recall_at_3_no_oov", "perplexity"):
         print(f"{key:<22}{c[key]:>16.4f}{n[key]:>12.4f}{c[key] / n[key]:>8.2f}")
