@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import tensorflow as tf
@@ -20,7 +19,6 @@ class KerasProgress(tf.keras.callbacks.Callback):
         super().__init__()
         self._bar = tqdm(total=steps_per_epoch * epochs, desc=description, unit="step", disable=not enabled, leave=True)
         self._epoch = 0
-        self._tokens_start = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch + 1

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, PreparedCorpus, load_prepared
+from fedkeys._progress import KerasProgress
 from fedkeys.run_dir import CHECKPOINT_DIR, NGRAM_FILE, TOKENIZER_FILE, staged_run_dir, write_summary
 from model import (
     CentralConfig,
@@ -69,8 +70,6 @@ def run_central(
     data_dir: Path, out: Path, run: CentralRunConfig, *, progress: bool = True, overwrite: bool = False
 ) -> dict[str, Any]:
     """Train, early-stop on validation users, evaluate on test users, write RUN."""
-    from fedkeys._progress import KerasProgress
-
     start = time.perf_counter()
     corpus = load_prepared(data_dir)
     config = model_config_for(corpus, run.preset, run.cell)
