@@ -12,6 +12,7 @@ users with their ratio.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=10000)
     parser.add_argument("--corpus", default="shakespeare", help="any `fedkeys data prepare` spec, e.g. irc:DIR")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = Path(args.out)
     data = out / "data"
     if not (data / "stats.json").is_file():
