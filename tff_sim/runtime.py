@@ -1,0 +1,189 @@
+"""TFF's C++ runtime, owned: workers that never outlive fedkeys.
+
+TFF runs computations in a C++ executor service, ``worker_binary``. Its
+default context starts one lazily, lets it inherit stdout and stops it only in
+a finalizer, so it can outlive Python and make ``fedkeys ... | tail`` hang.
+Here fedkeys starts the workers itself, with their output in log files and a
+parent-death signal (Linux ``PR_SET_PDEATHSIG``) so that even ``kill -9`` of
+fedkeys takes them down, and stops them when the ``with`` block ends.
+
+One worker runs a whole round; with several, TFF's mergeable-computation
+context splits each round's clients across them. The same code drives
+workers on other hosts (``fedkeys sim worker --port P`` there, their
+``host:port`` here): TFF's own distributed runtime, not a home-made one.
+
+This uses TFF 0.87 internals (execution contexts, the remote executor); the
+project pins ``tensorflow-federated==0.87.0``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import logging
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_GRPC_OPTIONS = [
+    ("grpc.max_message_length", 2_000_000_000),
+    ("grpc.max_receive_message_length", 2_000_000_000),
+    ("grpc.max_send_message_length", 2_000_000_000),
+]
+_READY_TIMEOUT_S = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    """Where TFF computations run: ``remote`` ``host:port`` workers when given, else ``local_workers`` spawned here."""
+
+    local_workers: int = 1
+    remote: tuple[str, ...] = ()
+    log_dir: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        if not self.remote and self.local_workers < 1:
+            raise ValueError(f"local_workers must be >= 1, got {self.local_workers}")
+        for address in self.remote:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"worker address must be host:port, got {address!r}")
+
+
+def worker_binary() -> Path:
+    """The C++ executor service shipped inside the tensorflow-federated wheel."""
+    import tensorflow_federated as tff
+
+    path = Path(tff.__file__).parent / "data" / "worker_binary"
+    if not path.is_file():
+        raise RuntimeError(f"tensorflow-federated ships no worker_binary at {path}")
+    return path
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def start_worker(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start one ``worker_binary`` on ``port``, its output in ``log_path``; it dies with this process."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [str(worker_binary()), f"--port={port}"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # safe: workers start before any gRPC thread exists
+            close_fds=True,
+        )
+    logger.info("started TFF worker_binary pid %d on port %d (log %s)", process.pid, port, log_path)
+    return process
+
+
+def stop_workers(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, then SIGKILL whatever is still there after 5 s."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _executor_factory(address: str, default_num_clients: int) -> Any:
+    import grpc
+    import tensorflow_federated as tff
+    from tensorflow_federated.python.core.impl.executor_stacks import python_executor_stacks
+    from tensorflow_federated.python.core.impl.executors import remote_executor, remote_executor_grpc_stub
+
+    stub = remote_executor_grpc_stub.RemoteExecutorGrpcStub(grpc.insecure_channel(address, _GRPC_OPTIONS))
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while not stub.is_ready:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"TFF worker at {address} did not answer within {_READY_TIMEOUT_S:.0f} s")
+        time.sleep(0.2)
+
+    def stack_fn(cardinalities: dict[Any, int]) -> Any:
+        if cardinalities.get(tff.CLIENTS) is None:
+            cardinalities[tff.CLIENTS] = default_num_clients
+        executor = remote_executor.RemoteExecutor(stub)
+        executor.set_cardinalities(cardinalities)
+        return executor
+
+    return python_executor_stacks.ResourceManagingExecutorFactory(executor_stack_fn=stack_fn)
+
+
+def _context(addresses: Sequence[str], default_num_clients: int) -> Any:
+    import tensorflow_federated as tff
+    from tensorflow_federated.python.core.backends.native import compiler
+    from tensorflow_federated.python.core.environments.tensorflow_frontend import tensorflow_computation
+    from tensorflow_federated.python.core.impl.execution_contexts import (
+        async_execution_context,
+        sync_execution_context,
+    )
+
+    options: dict[str, Any] = {
+        "compiler_fn": compiler.desugar_and_transform_to_native,
+        "transform_args": tensorflow_computation.transform_args,
+        "transform_result": tensorflow_computation.transform_result,
+    }
+    if len(addresses) == 1:
+        return sync_execution_context.SyncExecutionContext(
+            _executor_factory(addresses[0], default_num_clients), **options
+        )
+    contexts = [
+        async_execution_context.AsyncExecutionContext(
+            executor_fn=_executor_factory(address, default_num_clients), **options
+        )
+        for address in addresses
+    ]
+    return tff.backends.native.create_mergeable_comp_execution_context(contexts)
+
+
+@contextlib.contextmanager
+def tff_runtime(config: RuntimeConfig, default_num_clients: int = 0) -> Iterator[None]:
+    """Run every TFF computation called inside the block on owned workers.
+
+    Building TFF processes outside the block is fine; calling them
+    (``initialize``, ``next``, evaluation) must happen inside it. Local workers
+    are stopped on exit, on an exception and on Ctrl-C.
+    """
+    import portpicker
+    from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
+
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        if config.remote:
+            addresses = list(config.remote)
+        else:
+            ports = [portpicker.pick_unused_port() for _ in range(config.local_workers)]
+            # All workers start before any gRPC channel exists (fork with gRPC threads is unsafe).
+            processes = [start_worker(port, config.log_dir / f"tff_worker_{i}.log") for i, port in enumerate(ports)]
+            addresses = [f"localhost:{port}" for port in ports]
+        with context_stack_impl.context_stack.install(_context(addresses, default_num_clients)):
+            yield
+    finally:
+        stop_workers(processes)
+
+
+def serve_worker(port: int, log_path: Path | None = None) -> int:
+    """Run one worker in the foreground until it exits or Ctrl-C (``fedkeys sim worker``)."""
+    if log_path is None:
+        process = subprocess.Popen([str(worker_binary()), f"--port={port}"], stdin=subprocess.DEVNULL)
+    else:
+        process = start_worker(port, log_path)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        stop_workers([process])
+        return 130
