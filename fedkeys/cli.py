@@ -89,6 +89,56 @@ def _cmd_ngram(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sim_run(args: argparse.Namespace) -> int:
+    from fedkeys.run_dir import read_summary
+    from tff_sim.availability import AvailabilityConfig
+    from tff_sim.config import SimConfig
+    from tff_sim.runtime import RuntimeConfig
+    from tff_sim.simulation import run_simulation
+
+    sim = SimConfig(
+        algorithm=args.algorithm,
+        rounds=args.rounds,
+        clients_per_round=args.clients_per_round,
+        local_epochs=args.local_epochs,
+        client_lr=args.client_lr,
+        server_lr=args.server_lr,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        preset=args.model,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        max_eval_clients=args.max_eval_clients,
+        max_client_rows=args.max_client_rows,
+        availability=AvailabilityConfig(mode=args.availability, seed=args.seed),
+    )
+    remote = tuple(w for w in (args.workers or "").split(",") if w)
+    runtime = RuntimeConfig(local_workers=args.local_workers, remote=remote)
+    references = {}
+    for name, run in (("central", args.central), ("n-gram", args.ngram)):
+        if run:
+            references[f"{name} recall@1 (test)"] = float(read_summary(Path(run))["test"]["recall_at_1"])
+    summary = run_simulation(
+        Path(args.data),
+        Path(args.out),
+        sim,
+        runtime,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        references=references,
+    )
+    _print_table(f"{args.algorithm} simulation on test users -> {args.out}", _headline(summary))
+    return 0
+
+
+def _cmd_sim_worker(args: argparse.Namespace) -> int:
+    from tff_sim.runtime import serve_worker
+
+    return serve_worker(args.port, Path(args.log) if args.log else None)
+
+
 def _cmd_suggest(args: argparse.Namespace) -> int:
     from fedkeys.suggest import suggest
 
@@ -172,6 +222,41 @@ def build_parser() -> argparse.ArgumentParser:
     ngram.add_argument("--overwrite", action="store_true")
     ngram.set_defaults(func=_cmd_ngram)
 
+    sim = sub.add_parser("sim", help="federated training in TFF simulation").add_subparsers(
+        dest="action", required=True
+    )
+    run = sim.add_parser("run", help="simulate federated training rounds")
+    run.add_argument("--data", required=True, help="a prepared data directory")
+    run.add_argument("--out", required=True, help="run directory (state, metrics.csv, summary.json, checkpoint)")
+    run.add_argument(
+        "--algorithm", choices=("fedavg", "fedsgd", "fedavgm", "fedadam", "fedyogi", "fedprox"), default="fedavg"
+    )
+    run.add_argument("--rounds", type=int, default=20)
+    run.add_argument("--clients-per-round", type=int, default=10)
+    run.add_argument("--local-epochs", type=int, default=1)
+    run.add_argument("--client-lr", type=float, default=0.5)
+    run.add_argument("--server-lr", type=float, help="default depends on the algorithm")
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--seq-len", type=int, default=20)
+    run.add_argument("--model", choices=_PRESETS, default="small")
+    run.add_argument("--seed", type=int, default=0, help="seeds sampling, shuffling, availability and init")
+    run.add_argument("--eval-every", type=int, default=5, help="evaluate on validation users every R rounds")
+    run.add_argument("--checkpoint-every", type=int, default=5, help="save the round state every R rounds")
+    run.add_argument("--max-eval-clients", type=int, help="evaluate on a fixed sample of validation users")
+    run.add_argument("--max-client-rows", type=int, default=256, help="cap on a client's rows per round")
+    run.add_argument("--availability", choices=("always", "diurnal"), default="always")
+    run.add_argument("--workers", help="host:port,host:port of `fedkeys sim worker` processes")
+    run.add_argument("--local-workers", type=int, default=1, help="TFF workers to start on this machine")
+    run.add_argument("--central", help="a central run directory, drawn as a reference")
+    run.add_argument("--ngram", help="an n-gram run directory, drawn as a reference")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out from its last round")
+    _add_common(run)
+    run.set_defaults(func=_cmd_sim_run)
+    worker = sim.add_parser("worker", help="run one TFF executor service (worker_binary) for --workers")
+    worker.add_argument("--port", type=int, required=True)
+    worker.add_argument("--log", help="write the worker's output to this file")
+    worker.set_defaults(func=_cmd_sim_worker)
+
     sug = sub.add_parser("suggest", help="the top next words for a context")
     sug.add_argument("--model", required=True, help="a run directory")
     sug.add_argument("-k", type=int, default=3)
@@ -217,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _quiet_tensorflow()
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -1,4 +1,6 @@
-"""Suite-wide guards.
+"""Suite-wide fixtures and guards.
+
+``prepared``: a tiny deterministic typing corpus, prepared once per session.
 
 TensorFlow Federated starts a C++ ``worker_binary`` that inherits stdout and
 can outlive Python, so a forgotten one hangs ``... | tail`` and CI. Any test
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import signal
 import sys
@@ -16,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from fedkeys.cli import main
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -59,3 +64,49 @@ def no_leftover_tff_workers() -> Iterator[None]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     assert not leftover, f"tests left TFF worker_binary processes running (killed): {leftover}"
+
+
+_PHRASES = (
+    "see you at home tonight",
+    "i will call you later",
+    "are you coming to the party",
+    "thanks for the lovely dinner",
+    "running late see you soon",
+    "what time is the meeting",
+)
+
+
+def write_corpus(path: Path, users: int = 40) -> Path:
+    """Deterministic users typing short, repetitive messages (learnable in seconds)."""
+    with path.open("w", encoding="utf-8") as f:
+        for u in range(users):
+            for m in range(8):
+                text = _PHRASES[(u + m) % len(_PHRASES)]
+                f.write(json.dumps({"user_id": f"user{u:03d}", "text": text, "timestamp": 1_700_000_000 + m}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    corpus = write_corpus(root / "logs.jsonl")
+    out = root / "prepared"
+    assert (
+        main(
+            [
+                "data",
+                "prepare",
+                "--corpus",
+                f"jsonl:{corpus}",
+                "--out",
+                str(out),
+                "--vocab-size",
+                "60",
+                "--min-words",
+                "5",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    return out

@@ -1,4 +1,17 @@
 """tff_sim: federated training of the keyboard model in TensorFlow Federated simulation.
 
-Not built yet (its own issue). It will use ``model`` and ``data_tools`` only.
+- ``tff_sim.simulation.run_simulation`` (``fedkeys sim run``): rounds of TFF's
+  own learning processes (``tff_sim.algorithms``: FedAvg weighted by tokens,
+  FedSGD, FedAvgM, FedAdam, FedYogi, FedProx), validation every few rounds and
+  test users at the end with TFF federated evaluation, per-round checkpoints
+  through ``tff.program`` (``tff_sim.program_state``), ``metrics.csv``,
+  TensorBoard and a recall plot (``tff_sim.run_log``);
+- ``tff_sim.sampling`` and ``tff_sim.availability``: which clients train in a
+  round, reproducible from (seed, round);
+- ``tff_sim.client_datasets``: clients' messages as tf.data datasets;
+- ``tff_sim.runtime``: TFF's C++ workers, owned (never left behind), one or
+  several, local or on other hosts.
+
+Uses ``model`` and ``data_tools`` only. Modules are imported on demand: this
+package's ``__init__`` imports nothing, so the pure parts load without TFF.
 """

@@ -131,3 +131,28 @@ def test_suggest_not_a_run_dir_is_clear_error(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert code == 2
     assert "not a fedkeys run directory" in err
+
+
+def test_sim_run_cli_writes_a_model_suggest_can_use(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sim"
+    code = main(["sim", "run", "--data", str(prepared), "--out", str(out), "--model", "tiny", "--rounds", "1",
+                 "--clients-per-round", "2", "--no-progress"])  # fmt: skip
+    assert code == 0
+    assert "simulation on test users" in capsys.readouterr().out
+    assert main(["suggest", "--model", str(out), "see you"]) == 0
+    assert len(capsys.readouterr().out.strip().split(" | ")) == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--rounds", "0"], "rounds"), (["--workers", "nohost"], "host:port"), (["--client-lr", "-1"], "client_lr")],
+)
+def test_sim_run_cli_bad_flags_are_clear_errors(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    code = main(["sim", "run", "--data", str(prepared), "--out", str(tmp_path / "s"), "--model", "tiny", *flags])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err

@@ -1,0 +1,79 @@
+"""Typed configuration of a federated simulation; defaults in this one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, get_args
+
+from tff_sim.availability import AvailabilityConfig
+
+Algorithm = Literal["fedavg", "fedsgd", "fedavgm", "fedadam", "fedyogi", "fedprox"]
+ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
+
+# Server learning rates that work out of the box for each algorithm (Reddi et al.
+# 2021 tune FedAdam/FedYogi server rates around 1e-2 with epsilon 1e-3).
+DEFAULT_SERVER_LR: dict[str, float] = {
+    "fedavg": 1.0,
+    "fedsgd": 1.0,
+    "fedavgm": 1.0,
+    "fedadam": 0.01,
+    "fedyogi": 0.01,
+    "fedprox": 1.0,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SimConfig:
+    algorithm: Algorithm = "fedavg"
+    rounds: int = 20
+    clients_per_round: int = 10
+    local_epochs: int = 1
+    client_lr: float = 0.5
+    server_lr: float | None = None  # None: DEFAULT_SERVER_LR[algorithm]
+    server_momentum: float = 0.9  # fedavgm
+    prox_strength: float = 0.01  # fedprox (mu)
+    batch_size: int = 16
+    seq_len: int = 20
+    max_client_rows: int | None = 256  # cap on a client's rows per round (long-tailed users)
+    preset: str = "small"
+    seed: int = 0
+    eval_every: int = 5
+    checkpoint_every: int = 5  # TFF's program state manager writes a SavedModel: seconds per save
+    max_eval_clients: int | None = None
+    availability: AvailabilityConfig = dataclasses.field(default_factory=AvailabilityConfig)
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        for name in (
+            "rounds",
+            "clients_per_round",
+            "local_epochs",
+            "batch_size",
+            "seq_len",
+            "eval_every",
+            "checkpoint_every",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"SimConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("client_lr", "prox_strength"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)!r}")
+        if self.server_lr is not None and not self.server_lr > 0:
+            raise ValueError(f"SimConfig.server_lr must be positive, got {self.server_lr!r}")
+        if not 0 <= self.server_momentum < 1:
+            raise ValueError(f"SimConfig.server_momentum must be in [0, 1), got {self.server_momentum!r}")
+        for name in ("max_client_rows", "max_eval_clients"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"SimConfig.{name} must be positive, got {value!r}")
+
+    @property
+    def effective_server_lr(self) -> float:
+        return self.server_lr if self.server_lr is not None else DEFAULT_SERVER_LR[self.algorithm]
+
+    def to_dict(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["server_lr"] = self.effective_server_lr
+        return data

@@ -1,0 +1,195 @@
+"""``fedkeys sim run``: federated training of the keyboard model in TFF simulation.
+
+Composes the pieces: availability and sampling pick each round's clients from
+(seed, round); their messages become datasets; TFF's learning process runs the
+round on the owned runtime; TFF's federated evaluation scores validation users
+every few rounds and test users at the end; the state is checkpointed every
+round so ``--resume`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, load_prepared
+from model import ModelConfig, build_model, save_model
+from tff_sim.algorithms import build_evaluation, build_process, model_fn_for
+from tff_sim.availability import eligible_clients
+from tff_sim.client_datasets import client_rows, round_datasets, to_dataset
+from tff_sim.config import SimConfig
+from tff_sim.program_state import RoundCheckpoints
+from tff_sim.run_log import RunLog, plot_recall
+from tff_sim.runtime import RuntimeConfig, tff_runtime
+from tff_sim.sampling import sample_clients
+
+logger = logging.getLogger(__name__)
+
+_EVAL_BATCH = 64
+_EVAL_SALT = 0xE7A1
+_STATE_DIR = "state"
+_METRIC_KEYS = ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "recall_at_3_no_oov", "perplexity", "tokens")
+
+
+class SimulationError(ValueError):
+    """A simulation that cannot start: bad run directory, nothing to resume, no clients."""
+
+
+def sim_model_config(vocab_size: int, preset: str) -> ModelConfig:
+    return ModelConfig.from_preset(preset, vocab_size, pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID)
+
+
+def _eval_clients(data: ClientData, limit: int | None, seed: int) -> np.ndarray:
+    clients = np.arange(data.num_clients)
+    if limit is not None and limit < len(clients):
+        clients = np.sort(np.random.default_rng([seed, _EVAL_SALT]).choice(clients, size=limit, replace=False))
+    return clients
+
+
+def _evaluate(
+    evaluation: Any,
+    weights: Any,
+    data: ClientData,
+    clients: Sequence[int] | np.ndarray,
+    config: ModelConfig,
+    seq_len: int,
+) -> dict[str, float]:
+    datasets = [
+        to_dataset(client_rows(data, int(c), config, seq_len, seed=0, round_num=0, max_rows=None), _EVAL_BATCH)
+        for c in clients
+    ]
+    state = evaluation.set_model_weights(evaluation.initialize(), weights)
+    metrics = evaluation.next(state, datasets).metrics["client_work"]["eval"]["current_round_metrics"]
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if not (out / _STATE_DIR).is_dir():
+            raise SimulationError(f"nothing to resume in {out}: no {_STATE_DIR}/ directory")
+        return
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise SimulationError(f"{out} already exists and is not empty (pass --resume or --overwrite)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_simulation(
+    data_dir: Path,
+    out: Path,
+    sim: SimConfig,
+    runtime: RuntimeConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    references: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Run ``sim.rounds`` rounds into ``out`` and return the summary."""
+    corpus = load_prepared(data_dir)
+    if corpus.train.num_clients == 0 or corpus.test.num_clients == 0:
+        raise SimulationError(f"{data_dir}: the simulation needs training and test users")
+    _prepare_out(out, resume, overwrite)
+    config = sim_model_config(corpus.tokenizer.vocab_size, sim.preset)
+    model_fn = model_fn_for(config, sim.seq_len, sim.seed)
+    process = build_process(sim, model_fn)
+    evaluation = build_evaluation(model_fn)
+    checkpoints = RoundCheckpoints(out / _STATE_DIR)
+    (out / "config.json").write_text(
+        json.dumps(
+            {"sim": sim.to_dict(), "model": config.to_dict(), "data": str(corpus.data_dir)}, indent=2, default=str
+        )
+        + "\n"
+    )
+    keras_model = build_model(config)
+    upload_bytes_per_client = 4 * int(sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights))
+    val_clients = _eval_clients(corpus.validation, sim.max_eval_clients, sim.seed)
+    started = time.perf_counter()
+
+    with tff_runtime(dataclasses.replace(runtime, log_dir=out / "logs"), default_num_clients=sim.clients_per_round):
+        state = process.initialize()
+        first_round = 1
+        if resume:
+            restored = checkpoints.load_latest(state)
+            if restored is None:
+                raise SimulationError(f"nothing to resume in {out}: no saved round")
+            state, last = restored
+            first_round = last + 1
+            logger.info("resuming %s after round %d", out, last)
+        log = RunLog(out, resume_after=first_round - 1)
+        bar = tqdm(
+            range(first_round, sim.rounds + 1),
+            desc=f"{sim.algorithm} rounds",
+            unit="round",
+            disable=not progress,
+            initial=first_round - 1,
+            total=sim.rounds,
+        )
+        for round_num in bar:
+            round_start = time.perf_counter()
+            eligible = eligible_clients(corpus.train.num_clients, round_num, sim.availability)
+            clients = sample_clients(eligible, sim.clients_per_round, sim.seed, round_num)
+            row: dict[str, Any] = {"round": round_num, "clients": len(clients), "eligible": len(eligible)}
+            if len(clients):
+                datasets, tokens = round_datasets(
+                    corpus.train,
+                    clients,
+                    config,
+                    sim.seq_len,
+                    sim.batch_size,
+                    epochs=sim.local_epochs,
+                    seed=sim.seed,
+                    round_num=round_num,
+                    max_rows=sim.max_client_rows,
+                )
+                result = process.next(state, datasets)
+                state = result.state
+                row |= {
+                    "loss": float(result.metrics["client_work"]["train"]["loss"]),
+                    "train_tokens": tokens,
+                    "upload_bytes": upload_bytes_per_client * len(clients),
+                }
+            if round_num % sim.eval_every == 0 or round_num == sim.rounds:
+                metrics = _evaluate(
+                    evaluation, process.get_model_weights(state), corpus.validation, val_clients, config, sim.seq_len
+                )
+                row |= {f"val_{k}": metrics[k] for k in _METRIC_KEYS if k in metrics}
+            row["seconds"] = round(time.perf_counter() - round_start, 3)
+            log.append(row)
+            if round_num % sim.checkpoint_every == 0 or round_num == sim.rounds:
+                checkpoints.save(state, round_num)
+            bar.set_postfix(
+                loss=f"{row.get('loss', float('nan')):.3f}", val_r1=f"{row.get('val_recall_at_1', float('nan')):.3f}"
+            )
+        bar.close()
+        weights = process.get_model_weights(state)
+        test = _evaluate(evaluation, weights, corpus.test, np.arange(corpus.test.num_clients), config, sim.seq_len)
+
+    for variable, value in zip(keras_model.trainable_weights, weights.trainable, strict=True):
+        variable.assign(value)
+    save_model(out / "checkpoint", config, keras_model)
+    shutil.copyfile(corpus.data_dir / "tokenizer.model", out / "tokenizer.model")
+    plot_recall(log.rows(), out / "recall.png", references or {}, title=f"{sim.algorithm}, {sim.preset} model")
+    summary = {
+        "kind": "simulation",
+        "algorithm": sim.algorithm,
+        "rounds": sim.rounds,
+        "test": {k: test[k] for k in (*_METRIC_KEYS, "oov_targets", "loss") if k in test},
+        "upload_bytes_per_client": upload_bytes_per_client,
+        "config": sim.to_dict(),
+        "wall_time_s": round(time.perf_counter() - started, 2),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    tf.keras.backend.clear_session()
+    return summary
