@@ -93,3 +93,14 @@ def test_run_simulation_existing_out_needs_a_flag(prepared: Path, tmp_path: Path
     with pytest.raises(SimulationError, match="--resume or --overwrite"):
         run_simulation(prepared, tmp_path, SIM, RuntimeConfig(), progress=False)
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_run_simulation_two_workers_same_model(
+    full_run: tuple[Path, dict[str, Any]], prepared: Path, tmp_path: Path
+) -> None:
+    # TFF's mergeable context splits each round's clients over the workers; the model must not change.
+    out, _ = full_run
+    run_simulation(prepared, tmp_path / "two", SIM, RuntimeConfig(local_workers=2), progress=False)
+    for a, b in zip(_weights(out), _weights(tmp_path / "two"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert len(list((tmp_path / "two" / "logs").glob("tff_worker_*.log"))) == 2
