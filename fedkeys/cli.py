@@ -112,6 +112,8 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
         max_eval_clients=args.max_eval_clients,
         max_client_rows=args.max_client_rows,
         availability=AvailabilityConfig(mode=args.availability, seed=args.seed),
+        aggregator=args.aggregator,
+        dp_noise_multiplier=args.dp_noise_multiplier,
     )
     remote = tuple(w for w in (args.workers or "").split(",") if w)
     runtime = RuntimeConfig(local_workers=args.local_workers, remote=remote)
@@ -245,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-eval-clients", type=int, help="evaluate on a fixed sample of validation users")
     run.add_argument("--max-client-rows", type=int, default=256, help="cap on a client's rows per round")
     run.add_argument("--availability", choices=("always", "diurnal"), default="always")
+    run.add_argument(
+        "--aggregator",
+        choices=("mean", "quant8", "quant4", "quant2", "dp"),
+        default="mean",
+        help="float32 mean, b-bit rotated quantization, or central DP with adaptive clipping",
+    )
+    run.add_argument("--dp-noise-multiplier", type=float, default=1.0)
     run.add_argument("--workers", help="host:port,host:port of `fedkeys sim worker` processes")
     run.add_argument("--local-workers", type=int, default=1, help="TFF workers to start on this machine")
     run.add_argument("--central", help="a central run directory, drawn as a reference")

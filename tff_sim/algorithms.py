@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from model import MaskedCrossEntropy, ModelConfig, build_model, keyboard_metrics
+from tff_sim.aggregators import build_aggregator
 from tff_sim.client_datasets import element_spec
 from tff_sim.config import SimConfig
 
@@ -60,11 +61,19 @@ def _server_optimizer(sim: SimConfig) -> Any:
 
 
 def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
-    """The iterative learning process for ``sim.algorithm``."""
+    """The iterative learning process for ``sim.algorithm`` with ``sim.aggregator``."""
     server = _server_optimizer(sim)
+    aggregator = build_aggregator(
+        sim.aggregator, clients_per_round=sim.clients_per_round, noise_multiplier=sim.dp_noise_multiplier
+    )
     if sim.algorithm == "fedsgd":
-        return tff.learning.algorithms.build_fed_sgd(model_fn, server_optimizer_fn=server)
+        return tff.learning.algorithms.build_fed_sgd(model_fn, server_optimizer_fn=server, model_aggregator=aggregator)
     client = tff.learning.optimizers.build_sgdm(learning_rate=sim.client_lr)
+    if sim.aggregator == "dp":
+        # DP bounds each user's influence, so every client counts the same (unweighted mean).
+        return tff.learning.algorithms.build_unweighted_fed_avg(
+            model_fn, client_optimizer_fn=client, server_optimizer_fn=server, model_aggregator=aggregator
+        )
     if sim.algorithm == "fedprox":
         return tff.learning.algorithms.build_weighted_fed_prox(
             model_fn,
@@ -72,12 +81,14 @@ def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
             client_optimizer_fn=client,
             server_optimizer_fn=server,
             client_weighting=tff.learning.ClientWeighting.NUM_EXAMPLES,
+            model_aggregator=aggregator,
         )
     return tff.learning.algorithms.build_weighted_fed_avg(
         model_fn,
         client_optimizer_fn=client,
         server_optimizer_fn=server,
         client_weighting=tff.learning.ClientWeighting.NUM_EXAMPLES,
+        model_aggregator=aggregator,
     )
 
 

@@ -7,6 +7,9 @@ from typing import Literal, get_args
 
 from tff_sim.availability import AvailabilityConfig
 
+AGGREGATORS: tuple[str, ...] = ("mean", "quant8", "quant4", "quant2", "dp")  # see tff_sim.aggregators
+_DP_ALGORITHMS = ("fedavg", "fedavgm", "fedadam", "fedyogi")
+
 Algorithm = Literal["fedavg", "fedsgd", "fedavgm", "fedadam", "fedyogi", "fedprox"]
 ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 
@@ -40,6 +43,8 @@ class SimConfig:
     eval_every: int = 5
     checkpoint_every: int = 5  # TFF's program state manager writes a SavedModel: seconds per save
     max_eval_clients: int | None = None
+    aggregator: str = "mean"
+    dp_noise_multiplier: float = 1.0
     availability: AvailabilityConfig = dataclasses.field(default_factory=AvailabilityConfig)
 
     def __post_init__(self) -> None:
@@ -64,6 +69,18 @@ class SimConfig:
             raise ValueError(f"SimConfig.server_lr must be positive, got {self.server_lr!r}")
         if not 0 <= self.server_momentum < 1:
             raise ValueError(f"SimConfig.server_momentum must be in [0, 1), got {self.server_momentum!r}")
+        if self.aggregator not in AGGREGATORS:
+            raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {self.aggregator!r}")
+        if self.aggregator == "dp" and self.algorithm not in _DP_ALGORITHMS:
+            raise ValueError(f"aggregator 'dp' works with {_DP_ALGORITHMS}, not {self.algorithm!r}")
+        if not self.dp_noise_multiplier > 0:
+            raise ValueError(f"SimConfig.dp_noise_multiplier must be positive, got {self.dp_noise_multiplier!r}")
+        if self.aggregator == "dp" and not self.dp_noise_multiplier < 0.1 * self.clients_per_round:
+            # TFF's adaptive clipping spends part of the noise on the clipped count (stddev 0.05 K).
+            raise ValueError(
+                f"dp_noise_multiplier {self.dp_noise_multiplier} needs more than "
+                f"{10 * self.dp_noise_multiplier:g} clients per round, got {self.clients_per_round}"
+            )
         for name in ("max_client_rows", "max_eval_clients"):
             value = getattr(self, name)
             if value is not None and value < 1:

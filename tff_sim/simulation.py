@@ -24,10 +24,12 @@ from tqdm.auto import tqdm
 
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, load_prepared
 from model import ModelConfig, build_model, save_model
+from tff_sim.aggregators import upload_bytes
 from tff_sim.algorithms import build_evaluation, build_process, model_fn_for
 from tff_sim.availability import eligible_clients
 from tff_sim.client_datasets import client_rows, round_datasets, to_dataset
 from tff_sim.config import SimConfig
+from tff_sim.privacy import default_delta, dp_epsilon
 from tff_sim.program_state import RoundCheckpoints
 from tff_sim.run_log import RunLog, plot_recall
 from tff_sim.runtime import RuntimeConfig, tff_runtime
@@ -113,7 +115,8 @@ def run_simulation(
         + "\n"
     )
     keras_model = build_model(config)
-    upload_bytes_per_client = 4 * int(sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights))
+    tensor_sizes = [int(np.prod(w.shape)) for w in keras_model.trainable_weights]
+    upload_bytes_per_client = upload_bytes(sim.aggregator, tensor_sizes)
     val_clients = _eval_clients(corpus.validation, sim.max_eval_clients, sim.seed)
     started = time.perf_counter()
 
@@ -186,10 +189,27 @@ def run_simulation(
         "algorithm": sim.algorithm,
         "rounds": sim.rounds,
         "test": {k: test[k] for k in (*_METRIC_KEYS, "oov_targets", "loss") if k in test},
+        "aggregator": sim.aggregator,
         "upload_bytes_per_client": upload_bytes_per_client,
+        "float32_bytes_per_client": upload_bytes("mean", tensor_sizes),
         "config": sim.to_dict(),
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
+    if sim.aggregator == "dp":
+        population = corpus.train.num_clients
+        delta = default_delta(population)
+        summary["privacy"] = {
+            "noise_multiplier": sim.dp_noise_multiplier,
+            "delta": delta,
+            "epsilon": dp_epsilon(
+                noise_multiplier=sim.dp_noise_multiplier,
+                clients_per_round=min(sim.clients_per_round, population),
+                population=population,
+                rounds=sim.rounds,
+                delta=delta,
+            ),
+            "accounting": "RDP, K-of-N sampling without replacement, uniform availability assumed",
+        }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     tf.keras.backend.clear_session()
     return summary

@@ -27,11 +27,32 @@ def test_algorithm_runs_a_round(algorithm: str, prepared: Path, tmp_path: Path) 
     assert 0.0 <= summary["test"]["recall_at_1"] <= 1.0
 
 
+@pytest.mark.parametrize("aggregator", ["quant8", "quant2", "dp"])
+def test_aggregator_runs_a_round(aggregator: str, prepared: Path, tmp_path: Path) -> None:
+    sim = SimConfig(
+        rounds=1, clients_per_round=3, preset="tiny", batch_size=8, aggregator=aggregator, dp_noise_multiplier=0.2
+    )
+    summary = run_simulation(prepared, tmp_path / aggregator, sim, RuntimeConfig(), progress=False)
+    assert summary["aggregator"] == aggregator
+    if aggregator == "dp":
+        assert summary["upload_bytes_per_client"] == summary["float32_bytes_per_client"]
+        assert summary["privacy"]["epsilon"] > 0 and 0 < summary["privacy"]["delta"] < 1
+    else:
+        assert summary["upload_bytes_per_client"] < summary["float32_bytes_per_client"] / 3
+    assert 0.0 <= summary["test"]["recall_at_1"] <= 1.0
+
+
 def test_sim_config_bad_values_named() -> None:
     with pytest.raises(ValueError, match="fedmagic"):
         SimConfig(algorithm="fedmagic")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="clients_per_round"):
         SimConfig(clients_per_round=0)
+    with pytest.raises(ValueError, match="quant3"):
+        SimConfig(aggregator="quant3")
+    with pytest.raises(ValueError, match="fedsgd"):
+        SimConfig(algorithm="fedsgd", aggregator="dp")
+    with pytest.raises(ValueError, match="needs more than 10 clients per round"):
+        SimConfig(aggregator="dp", dp_noise_multiplier=1.0, clients_per_round=10)
     with pytest.raises(ValueError, match="server_momentum"):
         SimConfig(server_momentum=1.0)
     assert dataclasses.replace(SimConfig(), server_lr=0.1).effective_server_lr == 0.1

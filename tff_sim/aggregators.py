@@ -1,0 +1,60 @@
+"""How client updates are combined, and what a client uploads.
+
+- ``mean``: the token-weighted mean of float32 updates (FedAvg).
+- ``quant8`` / ``quant4`` / ``quant2``: each tensor of the update is rotated
+  with a randomized Hadamard transform (which spreads its energy evenly, so
+  few coordinates are extreme) and uniformly quantized to b bits with
+  stochastic rounding, then averaged: TFF's ``HadamardTransformFactory`` over
+  ``EncodedSumFactory`` (Konečný et al. 2016; Suresh et al. 2017).
+- ``dp``: central differential privacy, DP-FedAvg with adaptive clipping
+  (McMahan et al. 2018; Andrew et al. 2021) through ``tff.learning.dp_aggregator``:
+  an unweighted mean of clipped updates plus Gaussian noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import tensorflow_federated as tff
+
+from tff_sim.config import AGGREGATORS
+
+_RANGE_BYTES = 8  # a float32 min and max per quantized tensor
+
+
+def quantization_bits(name: str) -> int | None:
+    return int(name.removeprefix("quant")) if name.startswith("quant") else None
+
+
+def build_aggregator(name: str, *, clients_per_round: int, noise_multiplier: float) -> Any:
+    """The TFF aggregation factory for ``name`` (weighted, except ``dp``)."""
+    if name not in AGGREGATORS:
+        raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {name!r}")
+    bits = quantization_bits(name)
+    if bits is not None:
+        quantized_sum = tff.aggregators.EncodedSumFactory.quantize_above_threshold(quantization_bits=bits, threshold=0)
+        return tff.aggregators.MeanFactory(
+            value_sum_factory=tff.aggregators.HadamardTransformFactory(inner_agg_factory=quantized_sum)
+        )
+    if name == "dp":
+        return tff.learning.dp_aggregator(noise_multiplier=noise_multiplier, clients_per_round=clients_per_round)
+    return tff.aggregators.MeanFactory()
+
+
+def upload_bytes(name: str, tensor_sizes: Sequence[int]) -> int:
+    """Bytes one client uploads per round for its update under ``name``.
+
+    float32 for ``mean`` and ``dp``; for b-bit quantization, b bits per
+    coordinate of each rotated tensor (the Hadamard transform pads a tensor to
+    the next power of two) plus its float32 range.
+    """
+    bits = quantization_bits(name)
+    if bits is None:
+        return 4 * int(sum(tensor_sizes))
+    total = 0
+    for size in tensor_sizes:
+        padded = 1 << max(0, math.ceil(math.log2(size))) if size > 1 else 1
+        total += math.ceil(padded * bits / 8) + _RANGE_BYTES
+    return total
