@@ -21,23 +21,9 @@ from pathlib import Path
 import pytest
 
 from fedkeys.cli import main
+from tff_sim.runtime import running_worker_pids
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def _worker_binaries() -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")[0]
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if cmdline.endswith(b"worker_binary") and state != "Z":
-            pids.append(int(proc.name))
-    return pids
 
 
 def _drop_tff_default_context() -> None:
@@ -56,10 +42,10 @@ def _drop_tff_default_context() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leftover_tff_workers() -> Iterator[None]:
-    before = set(_worker_binaries())
+    before = running_worker_pids()
     yield
     _drop_tff_default_context()
-    leftover = sorted(set(_worker_binaries()) - before)
+    leftover = sorted(running_worker_pids() - before)
     for pid in leftover:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

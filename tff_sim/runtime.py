@@ -87,6 +87,22 @@ def start_worker(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return process
 
 
+def running_worker_pids() -> set[int]:
+    """Pids of every live ``worker_binary`` on this machine (Linux /proc), for leak checks."""
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")[0]
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if command.endswith(b"worker_binary") and state != "Z":
+            pids.add(int(proc.name))
+    return pids
+
+
 def stop_workers(processes: Sequence[subprocess.Popen[bytes]]) -> None:
     """SIGTERM, then SIGKILL whatever is still there after 5 s."""
     for process in processes:

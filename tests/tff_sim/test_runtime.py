@@ -10,23 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tff_sim.runtime import RuntimeConfig, tff_runtime
+from tff_sim.runtime import RuntimeConfig, running_worker_pids, tff_runtime
 
 tff = pytest.importorskip("tensorflow_federated")
-
-
-def _running_workers() -> set[int]:
-    pids = set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmd = (proc / "cmdline").read_bytes().split(b"\0")[0]
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if cmd.endswith(b"worker_binary") and state != "Z":
-                pids.add(int(proc.name))
-    return pids
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +26,20 @@ def client_sum() -> object:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_tff_runtime_runs_and_stops_its_workers(client_sum: object, workers: int, tmp_path: Path) -> None:
-    before = _running_workers()
+    before = running_worker_pids()
     with tff_runtime(RuntimeConfig(local_workers=workers, log_dir=tmp_path)):
-        assert len(_running_workers() - before) == workers
+        assert len(running_worker_pids() - before) == workers
         assert client_sum([1, 2, 3, 4]) == 10  # type: ignore[operator]
-    assert _running_workers() == before
+    assert running_worker_pids() == before
     assert len(list(tmp_path.glob("tff_worker_*.log"))) == workers
 
 
 def test_tff_runtime_exception_still_stops_workers(client_sum: object, tmp_path: Path) -> None:
-    before = _running_workers()
+    before = running_worker_pids()
     with pytest.raises(RuntimeError, match="boom"), tff_runtime(RuntimeConfig(log_dir=tmp_path)):
         client_sum([1])  # type: ignore[operator]
         raise RuntimeError("boom")
-    assert _running_workers() == before
+    assert running_worker_pids() == before
 
 
 def test_tff_runtime_piped_output_does_not_hang(tmp_path: Path) -> None:
