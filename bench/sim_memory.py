@@ -16,15 +16,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np
 
 from data_tools import load_prepared
 from tff_sim.algorithms import build_process, model_fn_for
-from tff_sim.client_datasets import round_datasets
 from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig, running_worker_pids, tff_runtime
-from tff_sim.sampling import sample_clients
-from tff_sim.simulation import sim_model_config
+from tff_sim.simulation import sampled_round, sim_model_config
 
 
 def _rss_mib(pid: int | str) -> float:
@@ -43,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     corpus = load_prepared(Path(args.data))
     config = sim_model_config(corpus.tokenizer.vocab_size, args.model)
-    sim = SimConfig(clients_per_round=args.clients, preset=args.model)
+    sim = SimConfig(clients_per_round=args.clients, preset=args.model, local_epochs=1)
     process = build_process(sim, model_fn_for(config, sim.seq_len, sim.seed))
     workers_before = running_worker_pids()
     print(f"model {args.model}, K={args.clients}")
@@ -53,18 +50,7 @@ def main() -> None:
         worker = sorted(running_worker_pids() - workers_before)[0]
         state = process.initialize()
         for round_num in range(1, max(args.at) + 1):
-            clients = sample_clients(np.arange(corpus.train.num_clients), args.clients, sim.seed, round_num)
-            datasets, _ = round_datasets(
-                corpus.train,
-                clients,
-                config,
-                sim.seq_len,
-                sim.batch_size,
-                epochs=1,
-                seed=sim.seed,
-                round_num=round_num,
-                max_rows=sim.max_client_rows,
-            )
+            datasets = sampled_round(corpus.train, sim, config, round_num).datasets
             state = process.next(state, datasets).state
             if round_num in args.at:
                 driver, work = _rss_mib("self"), _rss_mib(worker)

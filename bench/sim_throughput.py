@@ -16,17 +16,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np
 import tensorflow as tf
 
 from data_tools import load_prepared
 from model import MaskedCrossEntropy, build_model
 from tff_sim.algorithms import build_process, model_fn_for
-from tff_sim.client_datasets import round_datasets
 from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig, tff_runtime
-from tff_sim.sampling import sample_clients
-from tff_sim.simulation import sim_model_config
+from tff_sim.simulation import sampled_round, sim_model_config
 
 
 def main() -> None:
@@ -46,20 +43,8 @@ def main() -> None:
         process = build_process(sim, model_fn_for(config, sim.seq_len, sim.seed))
         rounds = []
         for r in range(args.rounds + 1):
-            clients = sample_clients(np.arange(corpus.train.num_clients), k, sim.seed, r)
-            rounds.append(
-                round_datasets(
-                    corpus.train,
-                    clients,
-                    config,
-                    sim.seq_len,
-                    sim.batch_size,
-                    epochs=1,
-                    seed=sim.seed,
-                    round_num=r,
-                    max_rows=sim.max_client_rows,
-                )
-            )
+            sampled = sampled_round(corpus.train, sim, config, r)
+            rounds.append((sampled.datasets, sampled.tokens))
         with tff_runtime(RuntimeConfig(log_dir=Path("/tmp")), default_num_clients=k):
             state = process.initialize()
             state = process.next(state, rounds[0][0]).state  # warm-up: tracing and compilation

@@ -75,6 +75,27 @@ def _evaluate(
     return {k: float(v) for k, v in metrics.items()}
 
 
+@dataclasses.dataclass(frozen=True)
+class SampledRound:
+    """One round's clients (sampled among the eligible) and their datasets."""
+
+    clients: np.ndarray
+    eligible: int
+    datasets: list[tf.data.Dataset]
+    tokens: int
+
+
+def sampled_round(data: ClientData, sim: SimConfig, config: ModelConfig, round_num: int) -> SampledRound:
+    """Availability, then sampling from (seed, round), then the clients' datasets."""
+    eligible = eligible_clients(data.num_clients, round_num, sim.availability)
+    clients = sample_clients(eligible, sim.clients_per_round, sim.seed, round_num)
+    datasets, tokens = round_datasets(
+        data, clients, config, sim.seq_len, sim.batch_size,
+        epochs=sim.local_epochs, seed=sim.seed, round_num=round_num, max_rows=sim.max_client_rows,
+    )  # fmt: skip
+    return SampledRound(clients, len(eligible), datasets, tokens)
+
+
 def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / _STATE_DIR).is_dir():
@@ -141,27 +162,15 @@ def run_simulation(
         )
         for round_num in bar:
             round_start = time.perf_counter()
-            eligible = eligible_clients(corpus.train.num_clients, round_num, sim.availability)
-            clients = sample_clients(eligible, sim.clients_per_round, sim.seed, round_num)
-            row: dict[str, Any] = {"round": round_num, "clients": len(clients), "eligible": len(eligible)}
-            if len(clients):
-                datasets, tokens = round_datasets(
-                    corpus.train,
-                    clients,
-                    config,
-                    sim.seq_len,
-                    sim.batch_size,
-                    epochs=sim.local_epochs,
-                    seed=sim.seed,
-                    round_num=round_num,
-                    max_rows=sim.max_client_rows,
-                )
-                result = process.next(state, datasets)
+            sampled = sampled_round(corpus.train, sim, config, round_num)
+            row: dict[str, Any] = {"round": round_num, "clients": len(sampled.clients), "eligible": sampled.eligible}
+            if len(sampled.clients):
+                result = process.next(state, sampled.datasets)
                 state = result.state
                 row |= {
                     "loss": float(result.metrics["client_work"]["train"]["loss"]),
-                    "train_tokens": tokens,
-                    "upload_bytes": upload_bytes_per_client * len(clients),
+                    "train_tokens": sampled.tokens,
+                    "upload_bytes": upload_bytes_per_client * len(sampled.clients),
                 }
             if round_num % sim.eval_every == 0 or round_num == sim.rounds:
                 metrics = _evaluate(
