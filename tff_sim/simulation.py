@@ -58,18 +58,17 @@ def _eval_clients(data: ClientData, limit: int | None, seed: int) -> np.ndarray:
     return clients
 
 
-def _evaluate(
-    evaluation: Any,
-    weights: Any,
-    data: ClientData,
-    clients: Sequence[int] | np.ndarray,
-    config: ModelConfig,
-    seq_len: int,
-) -> dict[str, float]:
-    datasets = [
+def _eval_datasets(
+    data: ClientData, clients: Sequence[int] | np.ndarray, config: ModelConfig, seq_len: int
+) -> list[tf.data.Dataset]:
+    """All rows of each client, unshuffled: built once, reused at every evaluation."""
+    return [
         to_dataset(client_rows(data, int(c), config, seq_len, seed=0, round_num=0, max_rows=None), _EVAL_BATCH)
         for c in clients
     ]
+
+
+def _evaluate(evaluation: Any, weights: Any, datasets: list[tf.data.Dataset]) -> dict[str, float]:
     state = evaluation.set_model_weights(evaluation.initialize(), weights)
     metrics = evaluation.next(state, datasets).metrics["client_work"]["eval"]["current_round_metrics"]
     return {k: float(v) for k, v in metrics.items()}
@@ -139,6 +138,7 @@ def run_simulation(
     tensor_sizes = [int(np.prod(w.shape)) for w in keras_model.trainable_weights]
     upload_bytes_per_client = upload_bytes(sim.aggregator, tensor_sizes)
     val_clients = _eval_clients(corpus.validation, sim.max_eval_clients, sim.seed)
+    val_datasets = _eval_datasets(corpus.validation, val_clients, config, sim.seq_len)
     started = time.perf_counter()
 
     with tff_runtime(dataclasses.replace(runtime, log_dir=out / "logs"), default_num_clients=sim.clients_per_round):
@@ -173,9 +173,7 @@ def run_simulation(
                     "upload_bytes": upload_bytes_per_client * len(sampled.clients),
                 }
             if round_num % sim.eval_every == 0 or round_num == sim.rounds:
-                metrics = _evaluate(
-                    evaluation, process.get_model_weights(state), corpus.validation, val_clients, config, sim.seq_len
-                )
+                metrics = _evaluate(evaluation, process.get_model_weights(state), val_datasets)
                 row |= {f"val_{k}": metrics[k] for k in _METRIC_KEYS if k in metrics}
             row["seconds"] = round(time.perf_counter() - round_start, 3)
             log.append(row)
@@ -186,7 +184,8 @@ def run_simulation(
             )
         bar.close()
         weights = process.get_model_weights(state)
-        test = _evaluate(evaluation, weights, corpus.test, np.arange(corpus.test.num_clients), config, sim.seq_len)
+        test_datasets = _eval_datasets(corpus.test, np.arange(corpus.test.num_clients), config, sim.seq_len)
+        test = _evaluate(evaluation, weights, test_datasets)
 
     for variable, value in zip(keras_model.trainable_weights, weights.trainable, strict=True):
         variable.assign(value)
