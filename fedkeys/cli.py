@@ -17,7 +17,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fedkeys import _cli_coordinator, _cli_devices, _cli_export
+
 logger = logging.getLogger("fedkeys")
+
+# Areas that register their own subcommands (each module owns its flags and handlers).
+_AREAS = (_cli_export, _cli_coordinator, _cli_devices)
 
 _PRESETS = ("tiny", "small", "gboard")
 
@@ -280,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cache-dir")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_cmd_demo)
+
+    for area in _AREAS:
+        area.register(sub)
     return parser
 
 
@@ -296,6 +304,8 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
         NotADirectoryError,
         PermissionError,
     ]
+    for area in _AREAS:
+        errors.extend(area.domain_errors())
     return tuple(errors)  # model.CheckpointError and tff_sim's SimulationError are ValueErrors
 
 

@@ -2,7 +2,8 @@
 
 model/ imports TensorFlow and numpy only; data_tools/ none of the project's
 packages; tff_sim/ uses model and data_tools; device_runtime/ model and the wire
-format; coordinator/ never TensorFlow Federated.
+format; wire/ numpy and pydantic only; coordinator/ the wire format, never TensorFlow
+(Federated).
 """
 
 from __future__ import annotations
@@ -14,17 +15,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"model", "data_tools", "tff_sim", "device_runtime", "coordinator", "fedkeys", "bench"}
+PROJECT = {"model", "data_tools", "tff_sim", "wire", "device_runtime", "coordinator", "fedkeys", "bench"}
 
 # package -> (project packages it may import, third-party packages it may import; None = any)
 RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "model": ({"model"}, {"tensorflow", "numpy"}),
     "data_tools": ({"data_tools"}, None),
     "tff_sim": ({"tff_sim", "model", "data_tools"}, None),
-    "device_runtime": ({"device_runtime", "model"}, None),
-    "coordinator": ({"coordinator"}, None),
+    "wire": ({"wire"}, {"numpy", "pydantic"}),
+    "device_runtime": ({"device_runtime", "model", "wire"}, None),
+    "coordinator": ({"coordinator", "wire"}, None),
 }
-FORBIDDEN = {"coordinator": {"tensorflow_federated"}, "model": {"tensorflow_federated"}}
+FORBIDDEN = {
+    "coordinator": {"tensorflow_federated", "tensorflow", "model", "tff_sim"},
+    "model": {"tensorflow_federated"},
+    "device_runtime": {"tensorflow_federated", "tff_sim", "coordinator"},
+}
 
 
 def _imports(path: Path) -> set[str]:
