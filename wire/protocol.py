@@ -1,0 +1,304 @@
+"""The JSON messages of the coordinator's HTTP protocol (the HTTP boundary, pydantic).
+
+The protocol follows the shape of Google's federated compute platform and
+"Towards Federated Learning at Scale: System Design" (Bonawitz et al. 2019):
+devices decide their own eligibility, *check in*, and are either given an
+assignment for a round or told when to come back (a retry window chosen by pace
+steering); an assigned device downloads a content-addressed plan and checkpoint,
+trains, uploads its encoded update (``wire.update``, binary, not JSON) with a
+single-use token, then reports how it went. Control is JSON (these models);
+data (plans, checkpoints, updates) is binary.
+
+Paths (all relative to the coordinator's base URL):
+
+- ``POST /v1/populations/{population}/checkin``: :class:`CheckinRequest` -> :class:`CheckinResponse`.
+- ``GET /v1/blobs/{sha256}``: plan / checkpoint bytes, gzip-encoded, ``ETag`` = sha256, immutable.
+- ``PUT /v1/sessions/{session_id}/update``: ``Authorization: Bearer <upload_token>``, body
+  ``application/octet-stream`` (``wire.update.encode_update``) -> :class:`UploadResponse`.
+- ``POST /v1/sessions/{session_id}/report``: :class:`ReportRequest` -> :class:`Ack`.
+- ``POST /v1/sessions/{session_id}/abort``: :class:`AbortRequest` -> :class:`Ack`.
+- Admin under ``/v1/admin/...`` with header ``X-API-Key`` (:class:`TaskCreate`, :class:`TaskStatus`, ...).
+
+Refusals are 4xx with :class:`ErrorBody` ``{"detail": {"reason": ..., "message": ...}}``; the
+``reason`` codes are listed in :data:`UPLOAD_REASONS` and :data:`SESSION_REASONS`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+API_PREFIX = "/v1"
+API_KEY_HEADER = "X-API-Key"
+
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# Population and task names appear in URLs and logs: keep them plain.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+# Why an upload was refused (``ErrorDetail.reason``), with the HTTP status the coordinator uses.
+UPLOAD_REASONS: dict[str, int] = {
+    "unknown_session": 404,  # no such session (or its round is long gone)
+    "missing_token": 401,  # no ``Authorization: Bearer`` header
+    "bad_token": 403,  # the token does not match the session
+    "token_used": 403,  # the session already uploaded (a replay)
+    "session_aborted": 409,  # the device aborted this session earlier
+    "round_closed": 409,  # the round already reached its goal, or was committed / abandoned
+    "deadline_passed": 409,  # the session's report deadline has passed
+    "too_large": 413,  # body above the task's size bound
+    "truncated": 422,  # wire.update.WireError reasons ...
+    "bad_magic": 422,
+    "unsupported_version": 422,
+    "checksum": 422,
+    "malformed": 422,
+    "wrong_round": 422,  # the update names another round than the session's
+    "stale_base_version": 422,  # trained on another model version than the round's
+    "tensor_count": 422,
+    "shape": 422,
+    "dtype": 422,
+    "codec": 422,  # encoded with another codec than the assignment's
+    "not_finite": 422,  # NaN or infinity in a decoded tensor
+    "norm_too_large": 422,  # L2 norm above the bound and the task rejects rather than clips
+    "bad_weight": 422,  # FedAvg weight not positive, not finite, or above what the plan allows
+}
+SESSION_REASONS: dict[str, int] = {
+    "unknown_session": 404,
+    "already_reported": 409,
+    "unknown_population": 404,
+}
+
+
+class _Message(BaseModel):
+    """Requests refuse unknown fields (a typo is an error, not silently ignored); all are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorDetail(_Message):
+    reason: str
+    message: str
+
+
+class ErrorBody(_Message):
+    """The body of every 4xx refusal."""
+
+    detail: ErrorDetail
+
+
+class CheckinRequest(_Message):
+    """A device that decided it is eligible (idle, charging, on unmetered network) asks for work.
+
+    Carries capabilities, not identity: nothing here identifies the device.
+    """
+
+    client_version: str = Field(min_length=1, max_length=64)
+    runtime: str = Field(min_length=1, max_length=64, description="e.g. 'litert-2.3'")
+    codecs: list[str] = Field(min_length=1, max_length=16, description="update codecs the device can encode")
+    example_count: int = Field(ge=0, le=10**9, description="examples the device holds for this population")
+
+    @field_validator("codecs")
+    @classmethod
+    def _short_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not 0 < len(name) <= 32:
+                raise ValueError(f"codec name of bad length: {name!r}")
+        return value
+
+
+class RetryWindow(_Message):
+    """Come back at a uniformly random time in [min_seconds, max_seconds] from now (pace steering)."""
+
+    min_seconds: float = Field(ge=0)
+    max_seconds: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetryWindow:
+        if self.max_seconds < self.min_seconds:
+            raise ValueError(f"max_seconds {self.max_seconds} < min_seconds {self.min_seconds}")
+        return self
+
+
+class Resource(_Message):
+    """A content-addressed download: fetch ``url`` and check the bytes hash to ``sha256``."""
+
+    url: str
+    sha256: str = Field(pattern=SHA256_PATTERN)
+
+
+class Hyperparameters(_Message):
+    """Local training settings of the round (see the contract: rows, order, batches, one SGD step per batch)."""
+
+    local_epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    seq_len: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    max_rows: int = Field(ge=1)
+
+
+class Assignment(_Message):
+    """A device's part in one round; ``upload_token`` is single-use and shown only here."""
+
+    session_id: str
+    population: str
+    task: str
+    round: int = Field(ge=0)
+    model_version: int = Field(ge=0, description="the checkpoint's version; updates carry it as base_version")
+    plan: Resource = Field(description="the exported manifest.json; its files are fetched from /v1/blobs/{sha256}")
+    checkpoint: Resource = Field(description="wire.update.encode_weights bytes of the round's model")
+    upload_token: str
+    deadline_unix: float = Field(description="uploads after this time (seconds since the epoch) are refused")
+    hyperparameters: Hyperparameters
+    codec: str
+    clip_norm: float | None = Field(default=None, description="clip the delta's global L2 norm to this on device")
+    seed: int = Field(ge=0, description="seeds the device's rotation / stochastic rounding and row shuffling")
+
+
+class CheckinResponse(_Message):
+    outcome: Literal["accepted", "rejected"]
+    assignment: Assignment | None = None
+    retry_window: RetryWindow | None = None
+    reason: str | None = Field(default=None, description="why rejected: no_round, paused, round_full, codec, ...")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CheckinResponse:
+        if self.outcome == "accepted" and self.assignment is None:
+            raise ValueError("an accepted check-in carries an assignment")
+        if self.outcome == "rejected" and self.retry_window is None:
+            raise ValueError("a rejected check-in carries a retry window")
+        return self
+
+
+class UploadResponse(_Message):
+    """The update was validated and added to the round's running sum."""
+
+    session_id: str
+    round: int
+    accepted: bool = True
+    clipped: bool = Field(description="whether the server clipped the update to the task's norm bound")
+    received: int = Field(description="valid updates the round has so far")
+    goal: int
+
+
+class ReportRequest(_Message):
+    """How the device's training went; metrics are aggregated per round (means on the status page)."""
+
+    status: Literal["completed", "failed"]
+    example_count: int = Field(ge=0, le=10**9)
+    download_seconds: float = Field(ge=0, le=10**7)
+    train_seconds: float = Field(ge=0, le=10**7)
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=32)
+
+    @field_validator("metrics")
+    @classmethod
+    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, number in value.items():
+            if not 0 < len(key) <= 64:
+                raise ValueError(f"metric name of bad length: {key!r}")
+            if not math.isfinite(number):
+                raise ValueError(f"metric {key!r} is not finite: {number}")
+        return value
+
+
+class AbortRequest(_Message):
+    reason: str = Field(min_length=1, max_length=200, description="e.g. 'not_idle', 'battery_low'")
+
+
+class Ack(_Message):
+    ok: bool = True
+
+
+# ---------------------------------------------------------------- admin
+
+
+class BlobInfo(_Message):
+    """A blob stored with ``PUT /v1/admin/blobs`` (raw body), addressed by its sha256."""
+
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    size: int
+
+
+class TaskCreate(_Message):
+    """Create a population and its task from an exported plan.
+
+    Upload the plan directory's ``manifest.json`` and every file it lists (``train.tflite``, ...)
+    and the initial checkpoint (``wire.update.encode_weights`` bytes) as blobs first, then
+    reference them here by sha256.
+    """
+
+    population: str = Field(pattern=NAME_PATTERN)
+    task: str = Field(default="train", pattern=NAME_PATTERN)
+    plan_sha256: str = Field(pattern=SHA256_PATTERN, description="blob of the manifest.json")
+    checkpoint_sha256: str = Field(pattern=SHA256_PATTERN, description="blob of the initial weights")
+    goal_count: int = Field(ge=1, le=100_000)
+    over_selection: float = Field(default=1.3, ge=1.0, le=10.0)
+    min_reports: int | None = Field(default=None, ge=1, description="commit at the deadline with this many")
+    selection_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    report_seconds: float = Field(default=600.0, gt=0, le=7 * 86_400, description="from the round's start")
+    codec: Literal["float32", "quant8", "quant4", "quant2"] = "quant8"
+    client_clip_norm: float | None = Field(default=None, gt=0, description="clip on device before encoding")
+    norm_bound: float | None = Field(default=None, gt=0, description="server-side L2 bound of a decoded update")
+    norm_policy: Literal["clip", "reject"] = "clip"
+    max_update_bytes: int = Field(default=64 * 2**20, ge=1024)
+    server_optimizer: Literal["fedavg", "fedadam"] = "fedavg"
+    server_lr: float = Field(default=1.0, gt=0)
+    adam_beta1: float = Field(default=0.9, ge=0, lt=1)
+    adam_beta2: float = Field(default=0.999, ge=0, lt=1)
+    adam_epsilon: float = Field(default=1e-3, gt=0)
+    dp_noise_multiplier: float = Field(
+        default=0.0, ge=0, description="central DP (McMahan et al. 2018): needs norm_bound with norm_policy 'clip'"
+    )
+    local_epochs: int = Field(default=1, ge=1, le=100)
+    learning_rate: float = Field(default=0.5, gt=0)
+    max_rows: int = Field(default=256, ge=1)
+    max_rounds: int | None = Field(default=None, ge=1, description="stop after this many committed rounds")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> TaskCreate:
+        if self.min_reports is not None and self.min_reports > self.goal_count:
+            raise ValueError(f"min_reports {self.min_reports} > goal_count {self.goal_count}")
+        if self.selection_seconds >= self.report_seconds:
+            raise ValueError(f"selection_seconds {self.selection_seconds} >= report_seconds {self.report_seconds}")
+        if self.dp_noise_multiplier > 0 and (self.norm_bound is None or self.norm_policy != "clip"):
+            raise ValueError("dp_noise_multiplier > 0 needs norm_bound and norm_policy 'clip'")
+        return self
+
+
+class RoundInfo(_Message):
+    round: int
+    state: Literal["selecting", "reporting", "committed", "abandoned"]
+    model_version: int = Field(description="the version devices trained on")
+    committed_version: int | None = Field(description="the version this round produced, if committed")
+    goal: int
+    target: int = Field(description="assignments allowed (goal times over-selection)")
+    assigned: int
+    received: int
+    aborted: int
+    reports_completed: int
+    reports_failed: int
+    rejections: dict[str, int]
+    metrics: dict[str, float] = Field(description="means of device-reported metrics")
+    opened_unix: float
+    closed_unix: float | None
+    weight_sum: float
+
+
+class TaskStatus(_Message):
+    population: str
+    task: str
+    paused: bool
+    finished: bool
+    model_version: int
+    rounds_committed: int
+    rounds_abandoned: int
+    current: RoundInfo | None
+    config: TaskCreate
+
+
+class ModelInfo(_Message):
+    version: int
+    round: int | None
+    sha256: str
+    created_unix: float
+    url: str
