@@ -1,0 +1,228 @@
+"""The update codec's pure numpy pieces: clip, rotate, quantize, pack.
+
+A device's model delta is large (a few million float32s for the small model) and
+uplinks are slow and metered, so updates are compressed before upload. The
+scheme is Suresh et al. 2017 ("Distributed Mean Estimation with Limited
+Communication"), as used for Gboard (Hard et al. 2018) and described for the
+production system by Bonawitz et al. 2019:
+
+1. clip the whole update to an L2 bound (bounds any one device's influence);
+2. rotate each tensor with a randomized Hadamard transform ``H D / sqrt(m)``
+   (``D`` random signs seeded from the assignment, ``H`` the Walsh–Hadamard
+   matrix, ``m`` the length padded to a power of two; large tensors rotate in
+   power-of-two blocks, ``rotation_blocks``, to avoid padding). The rotation is
+   orthonormal, so it keeps norms and inverts exactly, and it spreads the mass
+   of a vector evenly over its coordinates, which shrinks ``max - min`` and with
+   it the quantization error (Suresh et al. 2017, Theorem 3);
+3. quantize every coordinate stochastically to one of ``2**bits`` evenly spaced
+   levels between the tensor's min and max, rounding up with probability equal
+   to the fractional position, so ``E[dequantize(quantize(x))] = x`` and the
+   server's average of many updates is unbiased;
+4. pack the levels densely, ``bits`` bits each.
+
+Everything here is pure and deterministic given its seed / generator; the
+binary message around it is ``wire.update``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+CODECS: tuple[str, ...] = ("float32", "quant8", "quant4", "quant2")
+_BITS: dict[str, int | None] = {"float32": None, "quant8": 8, "quant4": 4, "quant2": 2}
+_ROTATION_SALT = 0x0907A7E
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecSpec:
+    """One of ``CODECS``: plain float32, or rotated stochastic quantization to 8, 4 or 2 bits."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in _BITS:
+            raise ValueError(f"unknown codec {self.name!r}; expected one of {', '.join(CODECS)}")
+
+    @property
+    def bits(self) -> int | None:
+        """Bits per coordinate, ``None`` for float32 (no rotation, no quantization)."""
+        return _BITS[self.name]
+
+    @classmethod
+    def parse(cls, name: str) -> CodecSpec:
+        """The codec called ``name`` (ValueError naming it if unknown)."""
+        return cls(name)
+
+
+def global_l2_norm(tensors: Sequence[np.ndarray]) -> float:
+    """The L2 norm of all tensors taken together as one vector (accumulated in float64)."""
+    total = 0.0
+    for t in tensors:
+        flat = np.asarray(t, dtype=np.float64).ravel()
+        total += float(np.dot(flat, flat))
+    return math.sqrt(total)
+
+
+def clip_by_global_norm(tensors: Sequence[np.ndarray], bound: float) -> tuple[list[np.ndarray], float]:
+    """Scale all tensors together so their global L2 norm is at most ``bound``.
+
+    Returns (clipped tensors, norm before clipping). Tensors already within the
+    bound come back unchanged (as float32 copies), as in
+    ``tf.clip_by_global_norm``.
+    """
+    if not math.isfinite(bound) or bound <= 0:
+        raise ValueError(f"clip bound must be a positive finite number, got {bound!r}")
+    norm = global_l2_norm(tensors)
+    if not math.isfinite(norm):
+        raise ValueError(f"cannot clip tensors whose norm is not finite ({norm})")
+    scale = 1.0 if norm <= bound else bound / norm
+    return [(np.asarray(t, dtype=np.float64) * scale).astype(np.float32) for t in tensors], norm
+
+
+def padded_length(n: int) -> int:
+    """The power of two a vector of ``n`` coordinates is padded to before rotation (1 for n <= 1)."""
+    if n < 0:
+        raise ValueError(f"length must be non-negative, got {n}")
+    return 1 if n <= 1 else 1 << (n - 1).bit_length()
+
+
+def rotation_blocks(n: int, min_block: int = 1024) -> list[tuple[int, int]]:
+    """Split ``n`` coordinates into (length, padded length) blocks that each rotate on their own.
+
+    Padding a whole tensor to the next power of two can nearly double it (a
+    96 x 768 kernel has 73,728 coordinates and would pad to 131,072), and every
+    padded coordinate is uploaded. Taking the blocks from the binary expansion
+    of ``n`` (73,728 = 65,536 + 8,192) needs no padding at all; the tail below
+    ``min_block`` is one block padded to a power of two, so tiny blocks, which
+    would spread little, never occur. Overhead: fewer than ``min_block``
+    coordinates per tensor.
+    """
+    if n < 0 or min_block < 1:
+        raise ValueError(f"need n >= 0 and min_block >= 1, got n={n}, min_block={min_block}")
+    blocks = []
+    rest = n
+    while rest >= min_block:
+        size = 1 << (rest.bit_length() - 1)
+        blocks.append((size, size))
+        rest -= size
+    if rest or not blocks:
+        blocks.append((rest, padded_length(rest)))
+    return blocks
+
+
+def _signs(seed: int, m: int) -> np.ndarray:
+    """The random diagonal ``D`` of the rotation: m signs of +-1, float64, (m,)."""
+    if seed < 0:
+        raise ValueError(f"rotation seed must be non-negative, got {seed}")
+    rng = np.random.default_rng([seed, _ROTATION_SALT])
+    return rng.integers(0, 2, size=m).astype(np.float64) * 2.0 - 1.0
+
+
+def fwht(x: np.ndarray) -> np.ndarray:
+    """The orthonormal fast Walsh–Hadamard transform ``H x / sqrt(m)`` of a power-of-two-length vector.
+
+    O(m log m): log2(m) butterfly stages, each one vectorized over the whole
+    vector. The transform is its own inverse.
+    """
+    y = np.array(x, dtype=np.float64).ravel()  # (m,)
+    m = y.size
+    if m == 0 or m & (m - 1):
+        raise ValueError(f"fwht needs a power-of-two length, got {m}")
+    h = 1
+    while h < m:
+        pairs = y.reshape(-1, 2, h)  # (m / 2h, 2, h): blocks of two halves
+        a, b = pairs[:, 0, :], pairs[:, 1, :]
+        y = np.stack((a + b, a - b), axis=1).reshape(m)
+        h *= 2
+    return y / math.sqrt(m)
+
+
+def hadamard_rotate(x: np.ndarray, seed: int) -> np.ndarray:
+    """(n,) -> (m,) with m = ``padded_length(n)``: zero-pad, random signs, then the orthonormal FWHT.
+
+    float64 output; orthonormal, so ``||rotate(x)|| == ||x||``.
+    """
+    flat = np.asarray(x, dtype=np.float64).ravel()  # (n,)
+    m = padded_length(flat.size)
+    padded = np.zeros(m, dtype=np.float64)
+    padded[: flat.size] = flat
+    return fwht(padded * _signs(seed, m))
+
+
+def hadamard_unrotate(y: np.ndarray, seed: int, n: int) -> np.ndarray:
+    """Invert ``hadamard_rotate``: (m,) -> (n,) float64 (``D H / sqrt(m)``, then drop the padding)."""
+    flat = np.asarray(y, dtype=np.float64).ravel()  # (m,)
+    if flat.size != padded_length(n):
+        raise ValueError(f"rotated vector has {flat.size} coordinates, expected {padded_length(n)} for n={n}")
+    return (fwht(flat) * _signs(seed, flat.size))[:n]
+
+
+def _check_bits(bits: int) -> None:
+    if not 1 <= bits <= 8:
+        raise ValueError(f"bits must be between 1 and 8, got {bits}")
+
+
+def stochastic_quantize(x: np.ndarray, bits: int, rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
+    """Unbiased stochastic quantization to ``2**bits`` levels spanning [min(x), max(x)].
+
+    Returns (levels uint8 of x's flattened shape, lo, hi). A coordinate at
+    fractional position ``p`` between two levels rounds up with probability
+    ``p``, so ``E[dequantize(levels)] = x`` exactly (Suresh et al. 2017, §3).
+    """
+    _check_bits(bits)
+    flat = np.asarray(x, dtype=np.float64).ravel()  # (n,)
+    if flat.size == 0:
+        return np.zeros(0, dtype=np.uint8), 0.0, 0.0
+    if not np.all(np.isfinite(flat)):
+        raise ValueError("cannot quantize a vector with non-finite values")
+    lo, hi = float(flat.min()), float(flat.max())
+    if hi == lo:
+        return np.zeros(flat.size, dtype=np.uint8), lo, hi
+    top = (1 << bits) - 1
+    scaled = (flat - lo) * (top / (hi - lo))  # (n,) in [0, top]
+    scaled = np.clip(scaled, 0.0, float(top))
+    floor = np.floor(scaled)
+    up = rng.random(flat.size) < (scaled - floor)
+    levels = np.minimum(floor + up, top).astype(np.uint8)
+    return levels, lo, hi
+
+
+def dequantize(levels: np.ndarray, bits: int, lo: float, hi: float) -> np.ndarray:
+    """Levels back to values: ``lo + level * (hi - lo) / (2**bits - 1)``, float64."""
+    _check_bits(bits)
+    top = (1 << bits) - 1
+    return lo + np.asarray(levels, dtype=np.float64) * ((hi - lo) / top)
+
+
+def packed_size(count: int, bits: int) -> int:
+    """Bytes that ``count`` values of ``bits`` bits occupy when packed."""
+    _check_bits(bits)
+    return (count * bits + 7) // 8
+
+
+def pack_bits(levels: np.ndarray, bits: int) -> bytes:
+    """Pack levels (each < 2**bits) densely, ``bits`` bits each, least significant bit first."""
+    _check_bits(bits)
+    flat = np.asarray(levels).ravel()  # (count,)
+    if flat.size and (flat.min() < 0 or flat.max() >= (1 << bits)):
+        raise ValueError(f"levels must lie in [0, {(1 << bits) - 1}] for {bits} bits")
+    as_bits = np.unpackbits(flat.astype(np.uint8)[:, None], axis=1, bitorder="little")[:, :bits]  # (count, bits)
+    return np.packbits(as_bits.ravel(), bitorder="little").tobytes()
+
+
+def unpack_bits(data: bytes, bits: int, count: int) -> np.ndarray:
+    """Inverse of ``pack_bits``: ``count`` levels, uint8 (ValueError if ``data`` has the wrong size)."""
+    _check_bits(bits)
+    if count < 0:
+        raise ValueError(f"count must be non-negative, got {count}")
+    expected = packed_size(count, bits)
+    if len(data) != expected:
+        raise ValueError(f"{count} values of {bits} bits need {expected} bytes, got {len(data)}")
+    raw = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")[: count * bits]
+    as_bits = raw.reshape(count, bits).astype(np.uint16)  # (count, bits)
+    weights = 1 << np.arange(bits, dtype=np.uint16)  # (bits,)
+    return (as_bits @ weights).astype(np.uint8)
