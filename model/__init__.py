@@ -21,19 +21,37 @@ from model.keras_model import MaskedCrossEntropy, TiedEmbedding, build_model
 from model.metrics import keyboard_metrics, top_k_words
 from model.ngram import KneserNeyLM, NgramConfig
 from model.sequences import make_sequences
+from model.tflite_convert import QUANTIZATIONS, ConversionError, convert_inference_model, convert_training_model
+from model.tflite_training import (
+    SIGNATURES,
+    KeyboardInferenceModule,
+    KeyboardTrainingModule,
+    TrainingShape,
+    WeightSpec,
+    weight_specs,
+)
 
 __all__ = [
     "PRESETS",
+    "QUANTIZATIONS",
+    "SIGNATURES",
     "CIFGCell",
     "CentralConfig",
     "CheckpointError",
+    "ConversionError",
+    "KeyboardInferenceModule",
+    "KeyboardTrainingModule",
     "KneserNeyLM",
     "MaskedCrossEntropy",
     "ModelConfig",
     "NgramConfig",
     "TiedEmbedding",
+    "TrainingShape",
+    "WeightSpec",
     "assign_weights",
     "build_model",
+    "convert_inference_model",
+    "convert_training_model",
     "evaluate_model",
     "keyboard_metrics",
     "load_checkpoint",
@@ -42,4 +60,5 @@ __all__ = [
     "save_model",
     "top_k_words",
     "train_central",
+    "weight_specs",
 ]
