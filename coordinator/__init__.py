@@ -1,4 +1,53 @@
 """coordinator: the FastAPI server that devices check in to (Bonawitz et al. 2019).
 
-Not built yet (its own issue). It never imports TensorFlow Federated.
+Devices check in, are assigned to a round or told when to come back (pace
+steering), download a content-addressed plan and checkpoint, and upload an
+encoded update that is validated and added to the round's running weighted sum;
+rounds commit (FedAvg / FedAdam / DP-FedAvg) at their goal or deadline. State
+lives in SQLite or PostgreSQL, safe across several worker processes and crashes.
+
+Public API:
+
+- :func:`create_app`, :class:`CoordinatorSettings`: the HTTP server;
+- :class:`Database`: the state (``create_schema``);
+- :class:`Coordinator` (device side) and :class:`Admin` (tasks) without HTTP;
+- the pure core: ``rounds`` (state machine), ``pace`` (retry windows),
+  ``aggregation.WeightedSum``, ``optimizers``, ``validation``.
+
+It imports ``wire`` and never TensorFlow (Federated) or ``model``.
 """
+
+from coordinator.admin import Admin
+from coordinator.aggregation import WeightedSum
+from coordinator.app import app_from_env, create_app
+from coordinator.db import Database
+from coordinator.errors import CoordinatorError, SessionError, TaskError, UpdateRejected
+from coordinator.optimizers import ServerOptimizerConfig
+from coordinator.pace import PaceConfig, PaceInputs, retry_window
+from coordinator.rounds import RoundPlan, RoundRecord, RoundState
+from coordinator.service import Coordinator
+from coordinator.settings import CoordinatorSettings
+from coordinator.validation import UpdateLimits, decode_and_validate
+
+__all__ = [
+    "Admin",
+    "Coordinator",
+    "CoordinatorError",
+    "CoordinatorSettings",
+    "Database",
+    "PaceConfig",
+    "PaceInputs",
+    "RoundPlan",
+    "RoundRecord",
+    "RoundState",
+    "ServerOptimizerConfig",
+    "SessionError",
+    "TaskError",
+    "UpdateLimits",
+    "UpdateRejected",
+    "WeightedSum",
+    "app_from_env",
+    "create_app",
+    "decode_and_validate",
+    "retry_window",
+]

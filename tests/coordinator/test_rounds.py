@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_round_plan_target_is_ceil_of_goal_times_over_selection() -> None:
     "changes",
     [{"goal": 0}, {"over_selection": 0.9}, {"min_reports": 11}, {"min_reports": 0}, {"selection_seconds": 600}],
 )
-def test_round_plan_bad_values_raise(changes: dict[str, float]) -> None:
+def test_round_plan_bad_values_raise(changes: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         dataclasses.replace(PLAN, **changes)
 

@@ -1,0 +1,113 @@
+"""``create_app``: the coordinator's FastAPI application, built from settings.
+
+No module-level app: ``create_app(settings)`` in tests, and ``app_from_env``
+(a uvicorn *factory*) in every worker process that ``fedkeys serve`` starts,
+which builds the settings from the ``FEDKEYS_*`` environment the CLI exported.
+A background task in each worker runs the round clock (``Coordinator.tick``)
+every ``tick_seconds``; ticks are idempotent under the database's row locks, so
+several workers ticking at once is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from coordinator.admin import Admin
+from coordinator.db import Database
+from coordinator.errors import CoordinatorError
+from coordinator.metrics import Metrics
+from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, sessions_router
+from coordinator.routes.deps import status_of
+from coordinator.service import Coordinator
+from coordinator.settings import CoordinatorSettings
+from coordinator.status_page import environment
+from wire.protocol import API_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: CoordinatorSettings,
+    *,
+    clock: Callable[[], float] = time.time,
+    db: Database | None = None,
+    metrics: Metrics | None = None,
+    run_clock: bool = True,
+) -> FastAPI:
+    """The app; ``db`` defaults to ``Database(settings.db)`` (schema created if missing)."""
+    if db is None:
+        db = Database(settings.db, pool_size=settings.db_pool_size)
+        db.create_schema()
+    metrics = metrics or Metrics()
+    coordinator = Coordinator(
+        db,
+        clock=clock,
+        metrics=metrics,
+        pace=settings.pace,
+        workers=settings.workers,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(_tick_forever(coordinator, settings.tick_seconds)) if run_clock else None
+        try:
+            yield
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+
+    app = FastAPI(
+        title="fedkeys coordinator",
+        version="1",
+        description="Federated learning coordinator for a keyboard's next-word model (Bonawitz et al. 2019).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.coordinator = coordinator
+    app.state.admin = Admin(db, clock=clock)
+    app.state.metrics = metrics
+    app.state.templates = environment()
+    for router in (checkin_router, blobs_router, sessions_router, admin_router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(ops_router)
+
+    @app.exception_handler(CoordinatorError)
+    async def _refusal(_request: Request, err: CoordinatorError) -> JSONResponse:
+        return JSONResponse({"detail": {"reason": err.reason, "message": err.message}}, status_code=status_of(err))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = f"{where}: {first.get('msg', 'invalid request')}"
+        return JSONResponse({"detail": {"reason": "invalid_request", "message": message}}, status_code=422)
+
+    return app
+
+
+async def _tick_forever(coordinator: Coordinator, seconds: float) -> None:
+    while True:
+        try:
+            await run_in_threadpool(coordinator.tick)
+        except Exception:  # a failed tick (database briefly away) must not stop the clock
+            logger.exception("round clock tick failed")
+        await asyncio.sleep(seconds)
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory used by ``fedkeys serve`` (settings from ``FEDKEYS_*``; schema made by the CLI)."""
+    settings = CoordinatorSettings()
+    db = Database(settings.db, pool_size=settings.db_pool_size)
+    return create_app(settings, db=db)

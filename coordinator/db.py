@@ -1,0 +1,171 @@
+"""The coordinator's state in a real database (SQLAlchemy 2 Core).
+
+One schema serves a SQLite file (zero setup, one host) and PostgreSQL (several
+coordinator processes, ``postgresql+psycopg://...``). Everything a round needs
+survives a crash: tasks, models (checkpoint blobs, content-addressed), rounds
+with their running example-weighted sum (float64 bytes, Bonawitz et al. 2019
+§4: aggregate as updates arrive and never persist an individual update) and
+sessions (a random id and the sha256 of the upload token; nothing that
+identifies a device).
+
+Concurrency: writers take row locks in one fixed order, task -> round ->
+session (``SELECT ... FOR UPDATE`` on PostgreSQL); on SQLite every write
+transaction starts with ``BEGIN IMMEDIATE``, which serializes writers across
+processes. Assignment counting is a single conditional ``UPDATE`` that cannot
+over-assign under any interleaving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+logger = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+blobs = sa.Table(
+    "fk_blobs",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("gzip", sa.LargeBinary, nullable=False),  # the bytes, gzip-compressed once at upload
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+tasks = sa.Table(
+    "fk_tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("population", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("config", sa.Text, nullable=False),  # wire.protocol.TaskCreate JSON
+    sa.Column("shapes", sa.Text, nullable=False),  # JSON list of the model's tensor shapes
+    sa.Column("batch_size", sa.Integer, nullable=False),
+    sa.Column("seq_len", sa.Integer, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False, default=False),
+    sa.Column("finished", sa.Boolean, nullable=False, default=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("current_round", sa.Integer, nullable=True),  # round number, None before the first
+    sa.Column("optimizer_state", sa.LargeBinary, nullable=True),  # FedAdam moments
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+models = sa.Table(
+    "fk_models",
+    metadata,
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("fk_tasks.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("round", sa.Integer, nullable=True),  # the round that produced it (None: the initial checkpoint)
+    sa.Column("weights_sha256", sa.String(64), sa.ForeignKey("fk_blobs.sha256"), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+rounds = sa.Table(
+    "fk_rounds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("fk_tasks.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("committed_version", sa.Integer, nullable=True),
+    sa.Column("goal", sa.Integer, nullable=False),
+    sa.Column("target", sa.Integer, nullable=False),
+    sa.Column("min_reports", sa.Integer, nullable=False),
+    sa.Column("assigned", sa.Integer, nullable=False, default=0),
+    sa.Column("received", sa.Integer, nullable=False, default=0),
+    sa.Column("aborted", sa.Integer, nullable=False, default=0),
+    sa.Column("reports_completed", sa.Integer, nullable=False, default=0),
+    sa.Column("reports_failed", sa.Integer, nullable=False, default=0),
+    sa.Column("opened_at", sa.Float, nullable=False),
+    sa.Column("selection_deadline", sa.Float, nullable=False),
+    sa.Column("report_deadline", sa.Float, nullable=False),
+    sa.Column("closed_at", sa.Float, nullable=True),
+    sa.Column("weight_sum", sa.Float, nullable=False, default=0.0),
+    sa.Column("accumulator", sa.LargeBinary, nullable=True),  # float64 running sum; dropped at close
+    sa.Column("rejections", sa.Text, nullable=False, default="{}"),  # reason -> count
+    sa.Column("metrics", sa.Text, nullable=False, default="{}"),  # name -> [sum, count] of device reports
+    sa.UniqueConstraint("task_id", "number"),
+)
+
+sessions = sa.Table(
+    "fk_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("round_id", sa.Integer, sa.ForeignKey("fk_rounds.id"), nullable=False, index=True),
+    sa.Column("token_sha256", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # assigned | uploaded | aborted
+    sa.Column("reported", sa.Boolean, nullable=False, default=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("deadline", sa.Float, nullable=False),
+)
+
+
+class Database:
+    """Engines and transactions for one database URL.
+
+    ``write()`` yields a connection in a transaction that serializes with other
+    writers where the backend needs it (SQLite: ``BEGIN IMMEDIATE``); ``read()``
+    a plain transaction. ``for_update(select)`` adds a row lock on PostgreSQL.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self._write = self._sqlite_engine(url, "BEGIN IMMEDIATE")
+            self._read = self._sqlite_engine(url, "BEGIN")
+        else:
+            self._write = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            self._read = self._write
+
+    @staticmethod
+    def _sqlite_engine(url: str, begin: str) -> Engine:
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    def create_schema(self) -> None:
+        """Create missing tables (idempotent; run once before starting workers)."""
+        metadata.create_all(self._write)
+
+    def drop_schema(self) -> None:
+        metadata.drop_all(self._write)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self._write.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._read.begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        with self.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self._write.dispose()
+        if self._read is not self._write:
+            self._read.dispose()

@@ -1,0 +1,67 @@
+"""Dependencies shared by the routers (overridable in tests through ``app.dependency_overrides``)."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from coordinator.admin import Admin
+from coordinator.errors import CoordinatorError
+from coordinator.metrics import Metrics
+from coordinator.service import Coordinator
+from coordinator.settings import CoordinatorSettings
+from wire.protocol import API_KEY_HEADER, SESSION_REASONS, UPLOAD_REASONS
+
+TASK_REASONS: dict[str, int] = {
+    "unknown_population": 404,
+    "unknown_version": 404,
+    "population_exists": 409,
+    "missing_blob": 422,
+    "bad_plan": 422,
+    "bad_checkpoint": 422,
+}
+_STATUS = {**UPLOAD_REASONS, **SESSION_REASONS, **TASK_REASONS}
+
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+
+
+def get_coordinator(request: Request) -> Coordinator:
+    coordinator: Coordinator = request.app.state.coordinator
+    return coordinator
+
+
+def get_admin(request: Request) -> Admin:
+    admin: Admin = request.app.state.admin
+    return admin
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_settings(request: Request) -> CoordinatorSettings:
+    settings: CoordinatorSettings = request.app.state.settings
+    return settings
+
+
+def require_admin(request: Request, key: str | None = Security(_api_key)) -> None:
+    """401 unless the request carries the configured admin key (no key configured: admin is closed)."""
+    expected = get_settings(request).api_key
+    if key is None or expected is None or not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(
+            status_code=401, detail={"reason": "unauthorized", "message": f"a valid {API_KEY_HEADER} header is needed"}
+        )
+
+
+def status_of(err: CoordinatorError) -> int:
+    return _STATUS.get(err.reason, 400)
+
+
+def bearer(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None

@@ -1,0 +1,414 @@
+"""The device side of the coordinator: check-in, upload, report, abort, and the round clock.
+
+Composes the pure core (rounds, pace, validation, aggregation) with the
+database. Every method takes the time from the injected clock once, so tests
+drive deadlines without sleeping. See ``coordinator.db`` for the lock order
+(task -> round -> session) that keeps several processes consistent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import statistics
+from collections.abc import Callable
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator.aggregation import WeightedSum
+from coordinator.db import Database, rounds, sessions, tasks
+from coordinator.errors import SessionError, UpdateRejected
+from coordinator.lifecycle import abandon_round, add_counts, commit_round, open_next_round
+from coordinator.logs import event
+from coordinator.metrics import Metrics
+from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
+from coordinator.records import (
+    TaskRow,
+    all_task_ids,
+    load_round,
+    load_session,
+    load_task,
+    load_task_by_id,
+    model_sha256,
+    round_record,
+)
+from coordinator.rounds import TERMINAL, RoundState, accept_update, check_upload, due_state
+from coordinator.validation import UpdateLimits, decode_and_validate
+from wire.protocol import (
+    API_PREFIX,
+    AbortRequest,
+    Assignment,
+    CheckinRequest,
+    CheckinResponse,
+    Hyperparameters,
+    ReportRequest,
+    Resource,
+    RetryWindow,
+    UploadResponse,
+)
+
+logger = logging.getLogger(__name__)
+
+_SEED_SALT = 0x5E55
+# Report fields kept as per-round means next to the device's own metrics.
+_REPORT_FIELDS = ("example_count", "download_seconds", "train_seconds")
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def blob_url(digest: str) -> str:
+    """Blob URLs are relative to the coordinator's base URL."""
+    return f"{API_PREFIX}/blobs/{digest}"
+
+
+class Coordinator:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], float],
+        metrics: Metrics,
+        pace: PaceConfig,
+        workers: int = 1,
+        max_upload_bytes: int = 256 * 2**20,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.metrics = metrics
+        self.pace = pace
+        self.max_upload_bytes = max_upload_bytes
+        self._workers = workers
+        self._rates: dict[int, ArrivalRate] = {}
+
+    # ------------------------------------------------------------------ check-in
+
+    def checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
+        now = self.clock()
+        with self.db.read() as conn:
+            task = load_task(conn, population)
+        if task is None:
+            return self._reject("unknown_population", unavailable_window(self.pace))
+        rate = self._rates.setdefault(task.id, ArrivalRate(scale=self._workers))
+        rate.observe(now)
+        if task.finished or task.paused:
+            return self._reject("finished" if task.finished else "paused", unavailable_window(self.pace))
+        if task.config.codec not in req.codecs:
+            return self._reject("codec", unavailable_window(self.pace))
+        if req.example_count < 1:
+            return self._reject("no_examples", unavailable_window(self.pace))
+        self.tick_task(task.id, now)
+        assignment = self._try_assign(task, now)
+        if assignment is None:
+            return self._reject("round_full", self._retry_window(task, now, rate.rate(now)))
+        self.metrics.checkins.labels("accepted", "").inc()
+        event(logger, "assigned", population=population, round=assignment.round, session=assignment.session_id)
+        return CheckinResponse(outcome="accepted", assignment=assignment)
+
+    def _reject(self, reason: str, window: tuple[float, float]) -> CheckinResponse:
+        self.metrics.checkins.labels("rejected", reason).inc()
+        return CheckinResponse(
+            outcome="rejected",
+            reason=reason,
+            retry_window=RetryWindow(min_seconds=round(window[0], 3), max_seconds=round(window[1], 3)),
+        )
+
+    def _try_assign(self, task: TaskRow, now: float) -> Assignment | None:
+        current = sa.select(tasks.c.current_round).where(tasks.c.id == task.id).scalar_subquery()
+        claim = (
+            sa.update(rounds)
+            .where(
+                rounds.c.task_id == task.id,
+                rounds.c.number == current,
+                rounds.c.state == RoundState.SELECTING.value,
+                rounds.c.assigned < rounds.c.target,
+                rounds.c.selection_deadline > now,
+            )
+            .values(assigned=rounds.c.assigned + 1)
+            .returning(
+                rounds.c.id, rounds.c.number, rounds.c.assigned, rounds.c.model_version, rounds.c.report_deadline
+            )
+        )
+        session_id = secrets.token_urlsafe(18)
+        token = secrets.token_urlsafe(32)
+        with self.db.write() as conn:
+            row = conn.execute(claim).first()  # atomic: never more than `target` claims succeed
+            if row is None:
+                return None
+            round_id, number, index, version, deadline = row
+            c = task.config
+            seed = int(np.random.SeedSequence([c.seed, _SEED_SALT, number, index]).generate_state(1)[0])
+            conn.execute(
+                sa.insert(sessions).values(
+                    id=session_id,
+                    round_id=round_id,
+                    token_sha256=token_sha256(token),
+                    state="assigned",
+                    reported=False,
+                    seed=seed,
+                    deadline=deadline,
+                )
+            )
+            checkpoint = model_sha256(conn, task.id, version)
+        return Assignment(
+            session_id=session_id,
+            population=task.population,
+            task=task.name,
+            round=number,
+            model_version=version,
+            plan=Resource(url=blob_url(c.plan_sha256), sha256=c.plan_sha256),
+            checkpoint=Resource(url=blob_url(checkpoint), sha256=checkpoint),
+            upload_token=token,
+            deadline_unix=deadline,
+            hyperparameters=Hyperparameters(
+                local_epochs=c.local_epochs,
+                batch_size=task.batch_size,
+                seq_len=task.seq_len,
+                learning_rate=c.learning_rate,
+                max_rows=c.max_rows,
+            ),
+            codec=c.codec,
+            clip_norm=c.client_clip_norm,
+            seed=seed,
+        )
+
+    def _retry_window(self, task: TaskRow, now: float, arrival_rate: float) -> tuple[float, float]:
+        """Pace steering from the open round's expected end and recent round durations."""
+        with self.db.read() as conn:
+            current = load_round(conn, task.id, task.current_round)
+            recent = conn.execute(
+                sa.select(rounds.c.closed_at - rounds.c.opened_at)
+                .where(rounds.c.task_id == task.id, rounds.c.closed_at.is_not(None))
+                .order_by(rounds.c.number.desc())
+                .limit(5)
+            ).scalars()
+            durations = [float(d) for d in recent]
+        plan = task.plan
+        if current is None or RoundState(current._mapping["state"]) in TERMINAL:
+            to_next = 0.0
+        else:
+            r = current._mapping
+            end = r["report_deadline"]
+            if durations:
+                end = min(end, r["opened_at"] + statistics.median(durations))
+            to_next = max(0.0, end - now)
+        inputs = PaceInputs(
+            seconds_to_next_selection=to_next,
+            next_target=plan.target,
+            selection_seconds=plan.selection_seconds,
+            arrival_rate=arrival_rate,
+        )
+        return retry_window(inputs, self.pace)
+
+    # ------------------------------------------------------------------ upload
+
+    def upload(self, session_id: str, token: str | None, body: bytes) -> UploadResponse:
+        now = self.clock()
+        with self.db.read() as conn:
+            session = load_session(conn, session_id)
+            if session is None:
+                raise UpdateRejected("unknown_session", f"no session {session_id!r}")
+            s = session._mapping
+            round_row = conn.execute(sa.select(rounds).where(rounds.c.id == s["round_id"])).one()
+            task = load_task_by_id(conn, round_row._mapping["task_id"])
+        r = round_row._mapping
+        try:
+            self._check_session(s, token)
+            check_upload(round_record(round_row), now, s["deadline"])
+            limits = UpdateLimits(
+                round=r["number"],
+                base_version=r["model_version"],
+                codec=task.config.codec,
+                shapes=task.shapes,
+                max_weight=task.max_weight,
+                max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
+                norm_bound=task.config.norm_bound,
+                norm_policy=task.config.norm_policy,
+            )
+            valid = decode_and_validate(body, limits)  # CPU work outside any transaction
+            received = self._add_update(task, r["id"], session_id, token, valid.tensors, valid.weight, now)
+        except UpdateRejected as err:
+            self._count_rejection(r["id"], err.reason)
+            event(
+                logger,
+                "upload_rejected",
+                logging.WARNING,
+                population=task.population,
+                round=r["number"],
+                session=session_id,
+                reason=err.reason,
+            )
+            raise
+        self.metrics.uploads.labels("accepted").inc()
+        self.metrics.upload_bytes.inc(len(body))
+        event(
+            logger,
+            "upload_accepted",
+            population=task.population,
+            round=r["number"],
+            session=session_id,
+            weight=valid.weight,
+            norm=round(valid.norm, 6),
+            clipped=valid.clipped,
+            bytes=len(body),
+        )
+        return UploadResponse(
+            session_id=session_id, round=r["number"], clipped=valid.clipped, received=received, goal=r["goal"]
+        )
+
+    @staticmethod
+    def _check_session(s: sa.RowMapping, token: str | None) -> None:
+        if not token:
+            raise UpdateRejected("missing_token", "the upload needs an 'Authorization: Bearer <token>' header")
+        if not hmac.compare_digest(token_sha256(token), s["token_sha256"]):
+            raise UpdateRejected("bad_token", "the upload token does not match the session")
+        if s["state"] == "uploaded":
+            raise UpdateRejected("token_used", "this session already uploaded its update")
+        if s["state"] == "aborted":
+            raise UpdateRejected("session_aborted", "this session was aborted")
+
+    def _add_update(
+        self,
+        task: TaskRow,
+        round_id: int,
+        session_id: str,
+        token: str | None,
+        tensors: list[np.ndarray],
+        weight: float,
+        now: float,
+    ) -> int:
+        """Add a valid update to the round's running sum under the row locks; commit at the goal."""
+        with self.db.write() as conn:
+            task = load_task_by_id(conn, task.id, lock=True)
+            round_row = conn.execute(sa.select(rounds).where(rounds.c.id == round_id).with_for_update()).one()
+            session = load_session(conn, session_id, lock=True)
+            if session is None:
+                raise UpdateRejected("unknown_session", f"no session {session_id!r}")
+            self._check_session(session._mapping, token)  # a concurrent replay loses here
+            r = round_row._mapping
+            record = round_record(round_row)
+            check_upload(record, now, session._mapping["deadline"])
+            after = accept_update(record, now)
+            acc = WeightedSum.from_bytes(task.shapes, r["accumulator"], r["weight_sum"])
+            dp = task.config.dp_noise_multiplier > 0
+            acc.add(tensors, 1.0 if dp else weight)  # DP-FedAvg weighs devices uniformly
+            state = RoundState.REPORTING if after.state in TERMINAL else after.state
+            conn.execute(
+                sa.update(rounds)
+                .where(rounds.c.id == round_id)
+                .values(accumulator=acc.to_bytes(), weight_sum=acc.weight, received=after.received, state=state.value)
+            )
+            conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="uploaded"))
+            if after.state == RoundState.COMMITTED:
+                fresh = conn.execute(sa.select(rounds).where(rounds.c.id == round_id)).one()
+                commit_round(conn, task, fresh, now, self.metrics)
+                open_next_round(conn, task.id, now)
+            return after.received
+
+    def _count_rejection(self, round_id: int, reason: str) -> None:
+        self.metrics.uploads.labels("rejected").inc()
+        self.metrics.rejections.labels(reason).inc()
+        with self.db.write() as conn:
+            row = conn.execute(
+                sa.select(rounds.c.rejections).where(rounds.c.id == round_id).with_for_update()
+            ).scalar_one()
+            conn.execute(
+                sa.update(rounds).where(rounds.c.id == round_id).values(rejections=add_counts(row, {reason: 1}))
+            )
+
+    # ------------------------------------------------------------------ report / abort
+
+    def report(self, session_id: str, token: str | None, req: ReportRequest) -> None:
+        with self.db.write() as conn:
+            round_row, s = self._lock_session(conn, session_id, token)
+            if s["reported"]:
+                raise SessionError("already_reported", f"session {session_id!r} already reported")
+            r = round_row._mapping
+            values = {k: float(getattr(req, k)) for k in _REPORT_FIELDS} | req.metrics
+            metrics = json.loads(r["metrics"] or "{}")
+            if req.status == "completed":
+                for key, value in values.items():
+                    total, count = metrics.get(key, [0.0, 0])
+                    metrics[key] = [total + value, count + 1]
+            column = rounds.c.reports_completed if req.status == "completed" else rounds.c.reports_failed
+            conn.execute(
+                sa.update(rounds)
+                .where(rounds.c.id == r["id"])
+                .values({column: column + 1, rounds.c.metrics: json.dumps(metrics, sort_keys=True)})
+            )
+            conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(reported=True))
+        self.metrics.reports.labels(req.status).inc()
+        event(logger, "report", round=r["number"], session=session_id, status=req.status, metrics=req.metrics)
+
+    def abort(self, session_id: str, token: str | None, req: AbortRequest) -> None:
+        with self.db.write() as conn:
+            round_row, s = self._lock_session(conn, session_id, token)
+            if s["state"] != "assigned":
+                return  # already uploaded or aborted: nothing to undo
+            conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="aborted"))
+            conn.execute(sa.update(rounds).where(rounds.c.id == s["round_id"]).values(aborted=rounds.c.aborted + 1))
+        self.metrics.aborts.inc()
+        event(logger, "abort", round=round_row._mapping["number"], session=session_id, reason=req.reason)
+
+    def _lock_session(self, conn: Connection, session_id: str, token: str | None) -> tuple[sa.Row, sa.RowMapping]:
+        found = load_session(conn, session_id)
+        if found is None:
+            raise SessionError("unknown_session", f"no session {session_id!r}")
+        round_row = conn.execute(
+            sa.select(rounds).where(rounds.c.id == found._mapping["round_id"]).with_for_update()
+        ).one()
+        session = load_session(conn, session_id, lock=True)
+        if session is None:
+            raise SessionError("unknown_session", f"no session {session_id!r}")
+        s = session._mapping
+        if token is not None and not hmac.compare_digest(token_sha256(token), s["token_sha256"]):
+            raise SessionError("bad_token", "the token does not match the session")
+        return round_row, s
+
+    # ------------------------------------------------------------------ the round clock
+
+    def tick(self) -> None:
+        """Move every task's open round along (deadlines) and open rounds where needed; idempotent."""
+        now = self.clock()
+        for task_id in all_task_ids(self.db):
+            self.tick_task(task_id, now)
+
+    def tick_task(self, task_id: int, now: float) -> None:
+        with self.db.read() as conn:
+            task = load_task_by_id(conn, task_id)
+            current = load_round(conn, task_id, task.current_round)
+        if not self._needs_write(task, current, now):
+            return
+        with self.db.write() as conn:
+            task = load_task_by_id(conn, task_id, lock=True)
+            current = load_round(conn, task_id, task.current_round, lock=True)
+            if not self._needs_write(task, current, now):
+                return  # another process got here first
+            if current is not None:
+                state = RoundState(current._mapping["state"])
+                due = due_state(round_record(current), now)
+                if due == RoundState.COMMITTED:
+                    commit_round(conn, task, current, now, self.metrics)
+                elif due == RoundState.ABANDONED:
+                    abandon_round(conn, task, current, now, self.metrics)
+                elif due != state:
+                    conn.execute(sa.update(rounds).where(rounds.c.id == current._mapping["id"]).values(state=due.value))
+                    return
+                elif state not in TERMINAL:
+                    return
+            open_next_round(conn, task_id, now)
+
+    @staticmethod
+    def _needs_write(task: TaskRow, current: sa.Row | None, now: float) -> bool:
+        if current is None:
+            return not (task.paused or task.finished)
+        state = RoundState(current._mapping["state"])
+        if state in TERMINAL:
+            return not (task.paused or task.finished)
+        return due_state(round_record(current), now) != state

@@ -1,0 +1,46 @@
+"""The coordinator's settings: flags and environment (``FEDKEYS_*``) through pydantic-settings.
+
+Built once by the CLI (or a test) and passed to ``create_app``; nothing reads
+the environment at import time. ``fedkeys serve`` exports its flags as
+``FEDKEYS_*`` variables so that every uvicorn worker process builds the same
+settings.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coordinator.pace import PaceConfig
+
+
+class CoordinatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FEDKEYS_", frozen=True, extra="ignore")
+
+    db: str = Field(default="sqlite:///fedkeys-coordinator.db", description="SQLAlchemy URL")
+    api_key: SecretStr | None = Field(default=None, description="admin API key; admin is refused (401) without one")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes (scales the arrival rate)")
+    tick_seconds: float = Field(default=1.0, gt=0, le=60, description="how often each worker checks deadlines")
+    max_upload_bytes: int = Field(default=256 * 2**20, ge=1024, description="refuse larger bodies before reading")
+    min_retry_seconds: float = Field(default=5.0, ge=0)
+    max_retry_seconds: float = Field(default=3600.0, gt=0)
+    unavailable_seconds: float = Field(default=600.0, gt=0)
+    db_pool_size: int = Field(default=10, ge=1, le=100)
+
+    @field_validator("db")
+    @classmethod
+    def _driver(cls, url: str) -> str:
+        """``postgresql://`` means psycopg 3 (the driver installed); SQLite and others pass through."""
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        if not (url.startswith("sqlite") or url.startswith("postgresql+")):
+            raise ValueError(f"db must be a sqlite:/// or postgresql:// URL, got {url!r}")
+        return url
+
+    @property
+    def pace(self) -> PaceConfig:
+        return PaceConfig(
+            min_retry_seconds=self.min_retry_seconds,
+            max_retry_seconds=self.max_retry_seconds,
+            unavailable_seconds=self.unavailable_seconds,
+        )
