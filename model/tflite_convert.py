@@ -56,9 +56,15 @@ def _convert(module: tf.Module, signatures: dict[str, object], *, training: bool
         try:
             flatbuffer: bytes = converter.convert()
         except Exception as err:  # the converter raises its own ConverterError or a RuntimeError
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ConversionError(f"TFLite conversion with built-in ops only failed: {first}") from err
+            raise ConversionError(f"TFLite conversion with built-in ops only failed: {_gist(err)}") from err
     return flatbuffer
+
+
+def _gist(err: Exception) -> str:
+    """The converter's line naming the ops it could not map, else its first line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    named = [line for line in lines if line.startswith(("Custom ops:", "Flex ops:"))]
+    return "; ".join(named) or (lines[0] if lines else type(err).__name__)
 
 
 def convert_training_model(module: KeyboardTrainingModule) -> bytes:
