@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,3 +79,136 @@ def create_task(client: Any, population: str = "keyboard", **overrides: Any) -> 
 
 
 CHECKIN = {"client_version": "test-1", "runtime": "litert-2.3", "codecs": ["float32", "quant8"], "example_count": 10}
+
+
+# ---------------------------------------------------------------- real servers (subprocesses)
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def postgres_available() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+class PostgresSchema:
+    """A fresh schema in the test database (dropped with everything in it at exit)."""
+
+    def __init__(self) -> None:
+        import secrets
+
+        self.name = f"fk_test_{secrets.token_hex(6)}"
+        self.url = f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{self.name}"
+
+    def __enter__(self) -> PostgresSchema:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.name}"')
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+
+
+class Server:
+    """``fedkeys serve`` in its own process group; ``kill()`` is kill -9 of the whole group."""
+
+    def __init__(self, db_url: str, workdir: Path, workers: int = 2, port: int | None = None) -> None:
+        self.db_url = db_url
+        self.workdir = workdir
+        self.workers = workers
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: Any = None
+
+    def start(self, timeout: float = 60.0) -> Server:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        key_file = self.workdir / "api-key"
+        key_file.write_text(API_KEY)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FEDKEYS_")}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        log = (self.workdir / f"server-{self.port}.log").open("ab")
+        cmd = [
+            sys.executable,
+            "-m",
+            "fedkeys.cli",
+            "serve",
+            "--db",
+            self.db_url,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--api-key-file",
+            str(key_file),
+            "--tick-seconds",
+            "0.2",
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy in {timeout} s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        path = self.workdir / f"server-{self.port}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def kill(self) -> None:
+        """kill -9 the server and its workers (its own process group), then reap it."""
+        import os
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        import contextlib
+        import os
+        import signal
+        import subprocess
+
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # workers left behind, if any
+        self.proc.wait(timeout=30)
