@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ def make_device(
     coordinator: FakeCoordinator,
     *,
     conditions: Switch | None = None,
-    clock: FakeClock | None = None,
+    clock: Callable[[], float] | None = None,
     trainer: FakeTrainer | None = None,
     examples: int = 5,
     **config: Any,
@@ -202,8 +202,7 @@ def make_device(
         clock=clock,
         trainer_factory=lambda _bytes, _manifest: the_trainer,
     )
+    now = clock()
     if examples and device.examples.total() == 0:
-        device.add_examples(
-            [StoredExample(np.array([5, 6, 7, 8, 9][: 2 + i % 4]), clock.now - i) for i in range(examples)]
-        )
+        device.add_examples([StoredExample(np.array([5, 6, 7, 8, 9][: 2 + i % 4]), now - i) for i in range(examples)])
     return device

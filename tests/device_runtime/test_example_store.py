@@ -1,0 +1,67 @@
+"""device_runtime.example_store: storage order, retention window, purge, rebased timestamps."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device_runtime._sqlite import connect
+from device_runtime.example_store import ExampleStore, StoredExample, rebase_timestamps
+
+DAY = 86400.0
+
+
+def _store(tmp_path: Path, retention: float = 10 * DAY) -> ExampleStore:
+    return ExampleStore(connect(tmp_path / "device.sqlite"), retention)
+
+
+def test_example_store_returns_examples_in_storage_order(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.add([StoredExample(np.array([5, 6]), 100 * DAY), StoredExample(np.array([7]), 99 * DAY)])
+    got = store.examples(100 * DAY)
+    assert [e.tolist() for e in got] == [[5, 6], [7]]
+    assert got[0].dtype == np.int32
+
+
+def test_example_store_retention_window(tmp_path: Path) -> None:
+    store = _store(tmp_path, retention=10 * DAY)
+    store.add([StoredExample(np.array([i]), t * DAY) for i, t in enumerate([0, 5, 10, 15])])
+    now = 20 * DAY
+    assert store.count(now) == 2  # days 10 and 15 are within 10 days of day 20
+    assert [e.tolist() for e in store.examples(now)] == [[2], [3]]
+    assert store.total() == 4
+    assert store.purge(now) == 2
+    assert store.total() == 2 and store.count(now) == 2
+
+
+def test_example_store_persists(tmp_path: Path) -> None:
+    _store(tmp_path).add([StoredExample(np.array([1, 2, 3]), 5.0)])
+    assert [e.tolist() for e in _store(tmp_path).examples(6.0)] == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize(
+    ("example", "match"),
+    [
+        (StoredExample(np.array([[1, 2]]), 1.0), "1-D integer"),
+        (StoredExample(np.array([1.5]), 1.0), "1-D integer"),
+        (StoredExample(np.array([1]), math.nan), "timestamp"),
+    ],
+)
+def test_example_store_bad_example_adds_nothing(tmp_path: Path, example: StoredExample, match: str) -> None:
+    store = _store(tmp_path)
+    with pytest.raises(ValueError, match=match):
+        store.add([StoredExample(np.array([1]), 1.0), example])
+    assert store.total() == 0
+
+
+def test_example_store_bad_retention(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="retention"):
+        _store(tmp_path, retention=0.0)
+
+
+def test_rebase_timestamps_keeps_gaps_newest_at_now() -> None:
+    assert rebase_timestamps([10.0, math.nan, 40.0, 25.0], 1000.0) == [970.0, 1000.0, 1000.0, 985.0]
+    assert rebase_timestamps([math.nan], 5.0) == [5.0]

@@ -1,0 +1,74 @@
+"""device_runtime.fleet: simulated clock, config checks, a small fleet against a fake coordinator."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from device_fakes import FakeCoordinator, FakeTrainer, make_device
+
+from device_runtime.fleet import Fleet, FleetConfig, SimClock, is_slow
+
+
+class _Real:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_sim_clock_runs_speedup_times_faster() -> None:
+    real = _Real()
+    clock = SimClock(1000.0, 60.0, real)
+    real.t += 2.0
+    assert clock.now() == 1120.0
+    assert clock.real_seconds(600.0) == 10.0 and clock.real_seconds(-5.0) == 0.0
+    with pytest.raises(ValueError, match="speedup"):
+        SimClock(0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("availability", "weekly"), ("dropout", 1.5), ("slow_fraction", -0.1), ("slow_factor", 0.5), ("concurrency", 0)],
+)
+def test_fleet_config_bad_values_are_named(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        FleetConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_is_slow_share() -> None:
+    config = FleetConfig(slow_fraction=0.25)
+    share = sum(is_slow(config, d) for d in range(2000)) / 2000
+    assert 0.2 < share < 0.3
+
+
+def _fleet(tmp_path: Path, coordinator: FakeCoordinator, n: int, config: FleetConfig) -> Fleet:
+    clock = SimClock(1_700_000_000.0, 1000.0)
+    devices = [make_device(tmp_path / f"d{i}", coordinator, trainer=FakeTrainer(), clock=clock.now) for i in range(n)]
+    return Fleet(devices, clock, config)
+
+
+def _run(fleet: Fleet, until: int) -> None:
+    deadline = time.monotonic() + 60
+    fleet.run(lambda: fleet.stats.steps >= until or time.monotonic() > deadline, poll_seconds=0.01)
+
+
+def test_fleet_steps_every_device_and_uploads(tmp_path: Path) -> None:
+    coordinator = FakeCoordinator()
+    fleet = _fleet(tmp_path, coordinator, 4, FleetConfig(concurrency=2, slow_fraction=0.0))
+    _run(fleet, 8)
+    stats = fleet.stats.snapshot()
+    assert stats["uploads"] >= 8 and stats["training"] == 0
+    assert stats["upload_bytes"] == sum(len(b) for _, _, b in coordinator.uploads)
+    assert {s for s, _, _ in coordinator.uploads} == {f"s{i}" for i in range(1, coordinator.sessions + 1)}
+
+
+def test_fleet_dropout_one_interrupts_every_session(tmp_path: Path) -> None:
+    coordinator = FakeCoordinator()
+    fleet = _fleet(tmp_path, coordinator, 3, FleetConfig(concurrency=3, dropout=1.0))
+    _run(fleet, 6)
+    stats = fleet.stats.snapshot()
+    assert stats["interrupted"] >= 6 and stats["uploads"] == 0
+    assert coordinator.uploads == [] and {r for _, r in coordinator.aborts} == {"not_idle"}
