@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 
 from device_runtime.client import CoordinatorClient
-from device_runtime.device import Device, DeviceConfig
+from device_runtime.device import Device, DeviceConfig, litert_trainer
 from device_runtime.eligibility import DeviceConditions, EligibilityPolicy
 from device_runtime.example_store import StoredExample
 from device_runtime.litert_model import EvalCounts
@@ -92,10 +92,10 @@ class Switch:
 class FakeCoordinator:
     """Just enough of the protocol, with knobs for failure modes and a record of what devices sent."""
 
-    def __init__(self, plan: bytes | None = None, checkpoint: bytes | None = None) -> None:
+    def __init__(self, plan: bytes | None = None, checkpoint: bytes | None = None, train: bytes = TRAIN_BYTES) -> None:
         self.plan = plan if plan is not None else manifest().to_json().encode()
         self.checkpoint = checkpoint if checkpoint is not None else encode_weights(INITIAL)
-        self.blobs = {sha(self.plan): self.plan, sha(TRAIN_BYTES): TRAIN_BYTES, sha(self.checkpoint): self.checkpoint}
+        self.blobs = {sha(self.plan): self.plan, sha(train): train, sha(self.checkpoint): self.checkpoint}
         self.plan_sha = sha(self.plan)
         self.checkpoint_sha = sha(self.checkpoint)
         self.outcome = "accepted"
@@ -184,10 +184,12 @@ def make_device(
     clock: Callable[[], float] | None = None,
     trainer: FakeTrainer | None = None,
     examples: int = 5,
+    real_trainer: bool = False,
     **config: Any,
 ) -> Device:
     clock = clock or FakeClock()
     the_trainer = trainer or FakeTrainer()
+    factory = litert_trainer if real_trainer else lambda _bytes, _manifest: the_trainer
     cfg = DeviceConfig(
         population="p",
         client=1,
@@ -200,7 +202,7 @@ def make_device(
         coordinator.client(),
         conditions=conditions or Switch(),
         clock=clock,
-        trainer_factory=lambda _bytes, _manifest: the_trainer,
+        trainer_factory=factory,
     )
     now = clock()
     if examples and device.examples.total() == 0:
