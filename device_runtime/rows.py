@@ -16,8 +16,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from model import make_sequences
-
 DATASET_SALT = 0xDA7A  # the same salt as tff_sim.client_datasets
 
 
@@ -33,6 +31,8 @@ def client_rows(
     max_rows: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One device's (inputs, targets) rows for ``round_num``, each int32 (R, T), shuffled reproducibly."""
+    from model import make_sequences  # deferred: ``model`` loads TensorFlow, which CLI start-up must not pay for
+
     inputs, targets = make_sequences(examples, seq_len, bos_id=bos_id, pad_id=pad_id)  # (R, T) each
     rng = np.random.default_rng([seed, DATASET_SALT, round_num, client])
     order = rng.permutation(len(inputs))
