@@ -102,16 +102,16 @@ def test_convert_inference_model_rejects_an_unknown_quantization(weights: list[n
 
 
 class _NeedsFlex(tf.Module):
-    """A module whose only signature has no TFLite built-in kernel (a string op)."""
+    """A module whose only op has a Flex (Select TF) kernel but no TFLite built-in one."""
 
-    @tf.function(input_signature=[tf.TensorSpec((2,), tf.string)])
-    def upper(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"out": tf.strings.upper(text)}
+    @tf.function(input_signature=[tf.TensorSpec((2, 2, 2), tf.float32)])
+    def det(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"out": tf.linalg.det(x)}
 
     def concrete_signatures(self) -> dict[str, Any]:
-        return {"upper": self.upper.get_concrete_function()}
+        return {"det": self.det.get_concrete_function()}
 
 
 def test_convert_training_model_refuses_ops_without_builtin_kernels() -> None:
-    with pytest.raises(ConversionError, match="built-in ops only.*StringUpper"):
+    with pytest.raises(ConversionError, match="built-in ops only.*MatrixDeterminant"):
         convert_training_model(_NeedsFlex())  # type: ignore[arg-type]
