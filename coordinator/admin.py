@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from coordinator.blobstore import get_blob, put_blob
-from coordinator.db import Database, models, rounds, tasks
+from coordinator.db import ROUND_FIELDS, Database, models, rounds, tasks
 from coordinator.errors import TaskError
 from coordinator.lifecycle import open_next_round
 from coordinator.logs import event
@@ -139,7 +139,7 @@ class Admin:
         """Most recent first."""
         with self.db.read() as conn:
             task = self._task(conn, population)
-            query = sa.select(rounds).where(rounds.c.task_id == task.id)
+            query = sa.select(*ROUND_FIELDS).where(rounds.c.task_id == task.id)
             if before is not None:
                 query = query.where(rounds.c.number < before)
             rows = conn.execute(query.order_by(rounds.c.number.desc()).limit(limit)).all()

@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> int:
     """Apply the round's mean update to the task's model; returns the new model version."""
     r = round_row._mapping
-    acc = WeightedSum.from_bytes(task.shapes, r["accumulator"], r["weight_sum"])
+    running = conn.execute(sa.select(rounds.c.accumulator).where(rounds.c.id == r["id"])).scalar()
+    acc = WeightedSum.from_bytes(task.shapes, running, r["weight_sum"])
     old_blob = get_blob(conn, model_sha256(conn, task.id, task.model_version))
     if old_blob is None:
         raise RuntimeError(f"model version {task.model_version} of task {task.id} has no checkpoint blob")

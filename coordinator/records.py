@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from coordinator.db import Database, models, rounds, sessions, tasks
+from coordinator.db import ROUND_FIELDS, Database, models, rounds, sessions, tasks
 from coordinator.rounds import RoundPlan, RoundRecord, RoundState
 from wire.protocol import TaskCreate
 
@@ -94,7 +94,7 @@ def load_task_by_id(conn: Connection, task_id: int, *, lock: bool = False) -> Ta
 def load_round(conn: Connection, task_id: int, number: int | None, *, lock: bool = False) -> Row[Any] | None:
     if number is None:
         return None
-    query = sa.select(rounds).where(rounds.c.task_id == task_id, rounds.c.number == number)
+    query = sa.select(*ROUND_FIELDS).where(rounds.c.task_id == task_id, rounds.c.number == number)
     return conn.execute(query.with_for_update() if lock else query).first()
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
-from coordinator.db import Database, rounds, sessions, tasks
+from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
 from coordinator.errors import SessionError, UpdateRejected
 from coordinator.lifecycle import abandon_round, add_counts, commit_round, open_next_round
 from coordinator.logs import event
@@ -37,7 +37,7 @@ from coordinator.records import (
     model_sha256,
     round_record,
 )
-from coordinator.rounds import TERMINAL, RoundState, accept_update, check_upload, due_state
+from coordinator.rounds import TERMINAL, RoundState, accept_update, can_assign, check_upload, due_state
 from coordinator.validation import UpdateLimits, decode_and_validate
 from wire.protocol import (
     API_PREFIX,
@@ -93,6 +93,7 @@ class Coordinator:
         now = self.clock()
         with self.db.read() as conn:
             task = load_task(conn, population)
+            current = None if task is None else load_round(conn, task.id, task.current_round)
         if task is None:
             return self._reject("unknown_population", unavailable_window(self.pace))
         rate = self._rates.setdefault(task.id, ArrivalRate(scale=self._workers))
@@ -103,8 +104,13 @@ class Coordinator:
             return self._reject("codec", unavailable_window(self.pace))
         if req.example_count < 1:
             return self._reject("no_examples", unavailable_window(self.pace))
-        self.tick_task(task.id, now)
-        assignment = self._try_assign(task, now)
+        if self._needs_write(task, current, now):  # a deadline passed or no round is open: move the clock first
+            self.tick_task(task.id, now)
+            with self.db.read() as conn:
+                current = load_round(conn, task.id, load_task_by_id(conn, task.id).current_round)
+        # Only a round that looks open is worth a write; the conditional UPDATE is what decides.
+        open_now = current is not None and can_assign(round_record(current), now)
+        assignment = self._try_assign(task, now) if open_now else None
         if assignment is None:
             return self._reject("round_full", self._retry_window(task, now, rate.rate(now)))
         self.metrics.checkins.labels("accepted", "").inc()
@@ -215,7 +221,7 @@ class Coordinator:
             if session is None:
                 raise UpdateRejected("unknown_session", f"no session {session_id!r}")
             s = session._mapping
-            round_row = conn.execute(sa.select(rounds).where(rounds.c.id == s["round_id"])).one()
+            round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == s["round_id"])).one()
             task = load_task_by_id(conn, round_row._mapping["task_id"])
         r = round_row._mapping
         try:
@@ -306,7 +312,7 @@ class Coordinator:
             )
             conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="uploaded"))
             if after.state == RoundState.COMMITTED:
-                fresh = conn.execute(sa.select(rounds).where(rounds.c.id == round_id)).one()
+                fresh = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one()
                 commit_round(conn, task, fresh, now, self.metrics)
                 open_next_round(conn, task.id, now)
             return after.received
@@ -361,7 +367,7 @@ class Coordinator:
         if found is None:
             raise SessionError("unknown_session", f"no session {session_id!r}")
         round_row = conn.execute(
-            sa.select(rounds).where(rounds.c.id == found._mapping["round_id"]).with_for_update()
+            sa.select(*ROUND_FIELDS).where(rounds.c.id == found._mapping["round_id"]).with_for_update()
         ).one()
         session = load_session(conn, session_id, lock=True)
         if session is None:
