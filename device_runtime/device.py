@@ -237,6 +237,13 @@ class Device:
         except CoordinatorError as err:
             self._abort(session, "download_failed")
             return self._failed(self._clock(), err, "download")
+        if not all(np.all(np.isfinite(d)) for d in result.delta):
+            # diverged (e.g. a learning rate far too high): nothing worth sending, and the coordinator would refuse it
+            self.events.record(self._clock(), ev.INTERRUPTED, session=session, reason="not_finite")
+            self._abort(session, "not_finite")
+            return StepOutcome(
+                ev.INTERRUPTED, "not_finite", self._schedule(ineligible_delay(self.config.retry, self._rng))
+            )
         return self._upload(assignment, result, download_seconds)
 
     def _blob(self, url: str, sha256: str, what: str) -> bytes:

@@ -274,3 +274,18 @@ def test_device_aborts_a_session_left_open_by_a_restart(tmp_path: Path) -> None:
 def test_device_config_rejects_unknown_codec(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="codecs"):
         DeviceConfig(population="p", client=0, directory=tmp_path, codecs=("zip",))
+
+
+def test_device_diverged_training_is_aborted_not_uploaded(tmp_path: Path) -> None:
+    coordinator = FakeCoordinator()
+    trainer = FakeTrainer()
+
+    def explode(inputs: object, targets: object, learning_rate: float) -> float:
+        trainer.weights[0][0] = np.inf
+        return float("nan")
+
+    trainer.train_step = explode  # type: ignore[method-assign]
+    device = make_device(tmp_path, coordinator, trainer=trainer)
+    outcome = device.step()
+    assert (outcome.kind, outcome.detail) == (ev.INTERRUPTED, "not_finite")
+    assert coordinator.uploads == [] and coordinator.aborts == [("s1", "not_finite")]
