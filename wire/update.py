@@ -10,7 +10,11 @@ names every tensor's shape, dtype, codec parameters (bits, lo, hi, padded
 length) and the offset/length of its payload, so a message decodes without
 knowing the model. An update (magic ``FKUP``) carries a device's clipped,
 rotated and stochastically quantized delta (``wire.codec``, after Suresh et al.
-2017); a checkpoint (magic ``FKWT``) carries exact float32 weights.
+2017): tensor ``i`` is rotated in the power-of-two blocks of
+``wire.codec.rotation_blocks`` (block ``b`` seeded from (seed, i, b)), then
+quantized as one vector with its own [lo, hi] and rounding randomness from
+``default_rng([seed, salt, i])``; so the header's ``seed`` is all a decoder
+needs. A checkpoint (magic ``FKWT``) carries exact float32 weights.
 
 ``decode_update`` checks the container only: size limit, magic, version,
 checksum and that the header is self-consistent. Whether the shapes fit the
