@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from device_fakes import FakeCoordinator, FakeTrainer, make_device
 
-from device_runtime.fleet import Fleet, FleetConfig, SimClock, is_slow
+from device_runtime.availability import Habits
+from device_runtime.fleet import Fleet, FleetConfig, SimClock, device_conditions, is_slow
 
 
 class _Real:
@@ -72,3 +73,19 @@ def test_fleet_dropout_one_interrupts_every_session(tmp_path: Path) -> None:
     stats = fleet.stats.snapshot()
     assert stats["interrupted"] >= 6 and stats["uploads"] == 0
     assert coordinator.uploads == [] and {r for _, r in coordinator.aborts} == {"not_idle"}
+
+
+def test_device_conditions_diurnal_follow_each_devices_night() -> None:
+    real = _Real()
+    clock = SimClock(1_700_006_400.0, 3600.0, real)  # midnight UTC; one simulated hour per real second
+    config = FleetConfig(availability="diurnal", seed=3)
+    conditions = [device_conditions(config, clock, d) for d in range(200)]
+    shares = []
+    for _ in range(24):
+        now = [c() for c in conditions]
+        habits = [Habits.draw(3, d) for d in range(200)]
+        assert [c.charging for c in now] == [h.in_night_window(clock.now()) for h in habits]
+        shares.append(sum(c.idle and c.charging and c.unmetered for c in now) / 200)
+        real.t += 1.0
+    assert 0.15 < sum(shares) / 24 < 0.4  # 5-8 hour nights: about 27% of the day
+    assert max(shares) - min(shares) > 0.1  # time zones are not uniform across 200 devices: the load moves
