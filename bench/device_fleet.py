@@ -86,14 +86,16 @@ class _PeakRss:
 class _Coordinator:
     """Accepts every check-in; serves the plan, model and checkpoint; takes every upload."""
 
-    def __init__(self, plan: bytes, train: bytes, checkpoint: bytes, hyper: Hyperparameters) -> None:
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.upload_bytes: list[int] = []
+        self.lock = threading.Lock()
+
+    def serve(self, plan: bytes, train: bytes, checkpoint: bytes, hyper: Hyperparameters) -> None:
         self.blobs = {hashlib.sha256(b).hexdigest(): b for b in (plan, train, checkpoint)}
         self.plan_sha = hashlib.sha256(plan).hexdigest()
         self.checkpoint_sha = hashlib.sha256(checkpoint).hexdigest()
         self.hyper = hyper
-        self.sessions = 0
-        self.upload_bytes: list[int] = []
-        self.lock = threading.Lock()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -147,20 +149,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    t0 = time.perf_counter()
-    plan, train, checkpoint = _plan(args.preset, args.vocab, args.batch_size, args.seq_len)
-    print(f"plan: {args.preset} (vocab {args.vocab}), train.tflite {len(train) / 2**20:.1f} MiB, "
-          f"checkpoint {len(checkpoint) / 2**20:.1f} MiB, built in {time.perf_counter() - t0:.0f} s")  # fmt: skip
-    hyper = Hyperparameters(
-        local_epochs=1, batch_size=args.batch_size, seq_len=args.seq_len, learning_rate=0.5, max_rows=256
-    )
-    coordinator = _Coordinator(plan, train, checkpoint, hyper)
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory(prefix="fedkeys-fleet-bench-") as tmp:
         state = Path(tmp)
+        coordinator = _Coordinator()
         client = CoordinatorClient.connect("http://bench", transport=httpx.MockTransport(coordinator.handle))
         gc.collect()
-        base = _rss_mib()
+        base = _rss_mib()  # before the plan is built: the converter's garbage would hide the devices' memory
         clock = SimClock(1_700_000_000.0, 1000.0)
         fleet_config = FleetConfig(availability="always", slow_fraction=0.0, seed=args.seed)
         devices = []
@@ -183,6 +178,16 @@ def main() -> None:
         per_device = (idle - base) * 1024 / args.devices
         print(f"{args.devices} idle devices: +{idle - base:.1f} MiB resident ({per_device:.0f} KiB per device), "
               f"{disk / 1024:.0f} KiB SQLite per device")  # fmt: skip
+        t0 = time.perf_counter()
+        plan, train, checkpoint = _plan(args.preset, args.vocab, args.batch_size, args.seq_len)
+        print(f"plan: {args.preset} (vocab {args.vocab}), train.tflite {len(train) / 2**20:.1f} MiB, "
+              f"checkpoint {len(checkpoint) / 2**20:.1f} MiB, built in {time.perf_counter() - t0:.0f} s")  # fmt: skip
+        hyper = Hyperparameters(
+            local_epochs=1, batch_size=args.batch_size, seq_len=args.seq_len, learning_rate=0.5, max_rows=256
+        )
+        coordinator.serve(plan, train, checkpoint, hyper)
+        gc.collect()
+        idle = _rss_mib()  # the reference for training: the fleet at rest, plan built
         print()
         print(f"{'concurrency':>11}{'sessions':>10}{'per min':>9}{'s/session':>11}{'peak MiB':>10}"
               f"{'above idle':>12}{'per trainer':>13}{'upload KiB':>12}")  # fmt: skip
