@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,6 +123,9 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # SQLite's busy handler sleeps with back-off while another writer holds the lock; queue this process's
+        # writers on a lock instead, so only one thread per process waits on the file lock.
+        self._sqlite_writer = threading.Lock()
         if self.is_sqlite:
             self._write = self._sqlite_engine(url, "BEGIN IMMEDIATE")
             self._read = self._sqlite_engine(url, "BEGIN")
@@ -161,8 +165,12 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        with self._write.begin() as conn:
-            yield conn
+        if self.is_sqlite:
+            with self._sqlite_writer, self._write.begin() as conn:
+                yield conn
+        else:
+            with self._write.begin() as conn:
+                yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
@@ -36,7 +37,7 @@ class TaskRow:
             id=m["id"],
             population=m["population"],
             name=m["name"],
-            config=TaskCreate.model_validate_json(m["config"]),
+            config=_task_config(m["config"]),
             shapes=tuple(tuple(s) for s in json.loads(m["shapes"])),
             batch_size=m["batch_size"],
             seq_len=m["seq_len"],
@@ -65,6 +66,12 @@ class TaskRow:
         return float(c.max_rows * self.seq_len * c.local_epochs)
 
 
+@functools.lru_cache(maxsize=256)
+def _task_config(text: str) -> TaskCreate:
+    """A task's config never changes once created: parse each distinct JSON text once (frozen model)."""
+    return TaskCreate.model_validate_json(text)
+
+
 def round_record(row: Row[Any]) -> RoundRecord:
     m = row._mapping
     return RoundRecord(
@@ -80,32 +87,44 @@ def round_record(row: Row[Any]) -> RoundRecord:
     )
 
 
+# Statements built once (SQLAlchemy then reuses their compiled form and cache keys: the check-in path is hot).
+_TASK_BY_POPULATION = sa.select(tasks).where(tasks.c.population == sa.bindparam("population"))
+_TASK_BY_ID = sa.select(tasks).where(tasks.c.id == sa.bindparam("task_id"))
+_ROUND = sa.select(*ROUND_FIELDS).where(
+    rounds.c.task_id == sa.bindparam("task_id"), rounds.c.number == sa.bindparam("n")
+)
+_SESSION = sa.select(sessions).where(sessions.c.id == sa.bindparam("session_id"))
+_MODEL_SHA = sa.select(models.c.weights_sha256).where(
+    models.c.task_id == sa.bindparam("task_id"), models.c.version == sa.bindparam("version")
+)
+_LOCKED = {q: q.with_for_update() for q in (_TASK_BY_POPULATION, _TASK_BY_ID, _ROUND, _SESSION)}
+
+
+def _query(query: sa.Select[Any], lock: bool) -> sa.Select[Any]:
+    return _LOCKED[query] if lock else query
+
+
 def load_task(conn: Connection, population: str, *, lock: bool = False) -> TaskRow | None:
-    query = sa.select(tasks).where(tasks.c.population == population)
-    row = conn.execute(query.with_for_update() if lock else query).first()
+    row = conn.execute(_query(_TASK_BY_POPULATION, lock), {"population": population}).first()
     return None if row is None else TaskRow.of(row)
 
 
 def load_task_by_id(conn: Connection, task_id: int, *, lock: bool = False) -> TaskRow:
-    query = sa.select(tasks).where(tasks.c.id == task_id)
-    return TaskRow.of(conn.execute(query.with_for_update() if lock else query).one())
+    return TaskRow.of(conn.execute(_query(_TASK_BY_ID, lock), {"task_id": task_id}).one())
 
 
 def load_round(conn: Connection, task_id: int, number: int | None, *, lock: bool = False) -> Row[Any] | None:
     if number is None:
         return None
-    query = sa.select(*ROUND_FIELDS).where(rounds.c.task_id == task_id, rounds.c.number == number)
-    return conn.execute(query.with_for_update() if lock else query).first()
+    return conn.execute(_query(_ROUND, lock), {"task_id": task_id, "n": number}).first()
 
 
 def load_session(conn: Connection, session_id: str, *, lock: bool = False) -> Row[Any] | None:
-    query = sa.select(sessions).where(sessions.c.id == session_id)
-    return conn.execute(query.with_for_update() if lock else query).first()
+    return conn.execute(_query(_SESSION, lock), {"session_id": session_id}).first()
 
 
 def model_sha256(conn: Connection, task_id: int, version: int) -> str:
-    query = sa.select(models.c.weights_sha256).where(models.c.task_id == task_id, models.c.version == version)
-    return str(conn.execute(query).scalar_one())
+    return str(conn.execute(_MODEL_SHA, {"task_id": task_id, "version": version}).scalar_one())
 
 
 def json_counts(text: str) -> dict[str, Any]:

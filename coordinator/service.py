@@ -59,6 +59,24 @@ _SEED_SALT = 0x5E55
 _REPORT_FIELDS = ("example_count", "download_seconds", "train_seconds")
 
 
+# The assignment claim: one conditional UPDATE of the task's current round, atomic on every backend.
+# (bind names differ from column names: an UPDATE reserves those for its SET clause)
+_CURRENT_ROUND = sa.select(tasks.c.current_round).where(tasks.c.id == sa.bindparam("claim_task")).scalar_subquery()
+_CLAIM = (
+    sa.update(rounds)
+    .where(
+        rounds.c.task_id == sa.bindparam("claim_task"),
+        rounds.c.number == _CURRENT_ROUND,
+        rounds.c.state == RoundState.SELECTING.value,
+        rounds.c.assigned < rounds.c.target,
+        rounds.c.selection_deadline > sa.bindparam("claim_now"),
+    )
+    .values(assigned=rounds.c.assigned + 1)
+    .returning(rounds.c.id, rounds.c.number, rounds.c.assigned, rounds.c.model_version, rounds.c.report_deadline)
+)
+_NEW_SESSION = sa.insert(sessions)
+
+
 def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -126,40 +144,20 @@ class Coordinator:
         )
 
     def _try_assign(self, task: TaskRow, now: float) -> Assignment | None:
-        current = sa.select(tasks.c.current_round).where(tasks.c.id == task.id).scalar_subquery()
-        claim = (
-            sa.update(rounds)
-            .where(
-                rounds.c.task_id == task.id,
-                rounds.c.number == current,
-                rounds.c.state == RoundState.SELECTING.value,
-                rounds.c.assigned < rounds.c.target,
-                rounds.c.selection_deadline > now,
-            )
-            .values(assigned=rounds.c.assigned + 1)
-            .returning(
-                rounds.c.id, rounds.c.number, rounds.c.assigned, rounds.c.model_version, rounds.c.report_deadline
-            )
-        )
         session_id = secrets.token_urlsafe(18)
         token = secrets.token_urlsafe(32)
         with self.db.write() as conn:
-            row = conn.execute(claim).first()  # atomic: never more than `target` claims succeed
+            row = conn.execute(
+                _CLAIM, {"claim_task": task.id, "claim_now": now}
+            ).first()  # never more than `target` claims
             if row is None:
                 return None
             round_id, number, index, version, deadline = row
             c = task.config
             seed = int(np.random.SeedSequence([c.seed, _SEED_SALT, number, index]).generate_state(1)[0])
+            session = {"id": session_id, "round_id": round_id, "token_sha256": token_sha256(token)}
             conn.execute(
-                sa.insert(sessions).values(
-                    id=session_id,
-                    round_id=round_id,
-                    token_sha256=token_sha256(token),
-                    state="assigned",
-                    reported=False,
-                    seed=seed,
-                    deadline=deadline,
-                )
+                _NEW_SESSION, session | {"state": "assigned", "reported": False, "seed": seed, "deadline": deadline}
             )
             checkpoint = model_sha256(conn, task.id, version)
         return Assignment(

@@ -1,0 +1,193 @@
+"""Check-ins per second and latency of ``fedkeys serve`` at 64 concurrent clients, SQLite vs PostgreSQL.
+
+Starts the real server (uvicorn, ``--workers`` processes) on each database,
+creates two populations, and drives 64 concurrent clients (one asyncio httpx
+process) for a fixed time against each:
+
+- ``accept``: a round with room for every device, so each check-in is an
+  assignment (a conditional UPDATE of the round row plus a session INSERT);
+- ``reject``: a full round, so each check-in is a rejection with a pace-steered
+  retry window (reads only).
+
+The load generator shares the machine's cores with the server, so the figures
+are a floor. All numbers come from one run.
+
+    .venv/bin/python bench/coordinator_checkin.py [--clients 64] [--seconds 10] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from wire.manifest import PlanManifest, TensorSpec
+from wire.update import encode_weights
+
+API_KEY = "bench-key"
+CHECKIN = {"client_version": "bench", "runtime": "bench", "codecs": ["quant8"], "example_count": 100}
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(db_url: str, workers: int, workdir: Path) -> Iterator[str]:
+    port = free_port()
+    key = workdir / "key"
+    key.write_text(API_KEY)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDKEYS_")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "fedkeys.cli",
+        "serve",
+        "--db",
+        db_url,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--api-key-file",
+        str(key),
+    ]
+    log = (workdir / f"server-{port}.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {(workdir / f'server-{port}.log').read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    import psycopg
+
+    name = f"fk_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def create_tasks(url: str) -> None:
+    """Two populations of a small plan: one with room for everyone, one full after the first device."""
+    shapes = ((1000, 16), (16,))
+    train = b"bench plan"
+    manifest = PlanManifest(
+        format_version=1,
+        model_version="bench",
+        model_config={},
+        tensors=tuple(TensorSpec(f"w{i}", s, "float32") for i, s in enumerate(shapes)),
+        batch_size=8,
+        seq_len=20,
+        signatures={"train": {"inputs": [], "outputs": []}},
+        hyperparameters={},
+        tokenizer_sha256="0" * 64,
+        files={"train.tflite": hashlib.sha256(train).hexdigest()},
+    )
+    with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as c:
+        put = lambda data: c.put("/v1/admin/blobs", content=data).json()["sha256"]  # noqa: E731
+        put(train)
+        plan = put(manifest.to_json().encode())
+        ckpt = put(encode_weights([np.zeros(s, np.float32) for s in shapes]))
+        common = {"plan_sha256": plan, "checkpoint_sha256": ckpt, "over_selection": 1.0, "codec": "quant8"}
+        long = {"selection_seconds": 3600, "report_seconds": 7200}
+        for population, goal in (("accept", 100_000), ("reject", 1)):
+            r = c.post("/v1/admin/tasks", json=common | long | {"population": population, "goal_count": goal})
+            r.raise_for_status()
+        c.post("/v1/populations/reject/checkin", json=CHECKIN).raise_for_status()  # fills the one slot
+
+
+async def load(url: str, population: str, clients: int, seconds: float) -> tuple[list[float], dict[str, int]]:
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def one_client(stop: float) -> None:
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                r = await client.post(f"/v1/populations/{population}/checkin", json=CHECKIN)
+                latencies.append(time.perf_counter() - start)
+                key = r.json().get("outcome", str(r.status_code)) if r.status_code == 200 else str(r.status_code)
+                outcomes[key] = outcomes.get(key, 0) + 1
+
+        await asyncio.gather(*(one_client(time.perf_counter() + 1.0) for _ in range(clients)))  # warm-up
+        latencies.clear()
+        outcomes.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client(started + seconds) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    outcomes["_elapsed_ms"] = int(elapsed * 1000)
+    return latencies, outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    print(
+        f"{args.clients} concurrent clients, {args.seconds:.0f} s per phase, {args.workers} uvicorn workers, "
+        f"{os.cpu_count()} CPUs shared by server and load generator"
+    )
+    print(f"{'database':<11}{'phase':<8}{'check-ins':>10}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}  outcomes")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        backends = [("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
+        if not args.no_postgres:
+            backends.append(("PostgreSQL", stack.enter_context(postgres_schema())))
+        for name, db_url in backends:
+            with server(db_url, args.workers, Path(tmp)) as url:
+                create_tasks(url)
+                for phase in ("accept", "reject"):
+                    latencies, outcomes = asyncio.run(load(url, phase, args.clients, args.seconds))
+                    elapsed = outcomes.pop("_elapsed_ms") / 1000
+                    ms = np.array(latencies) * 1e3
+                    print(
+                        f"{name:<11}{phase:<8}{len(ms):>10}{len(ms) / elapsed:>9.0f}{np.percentile(ms, 50):>9.1f}"
+                        f"{np.percentile(ms, 99):>9.1f}  {outcomes}"
+                    )
+
+
+if __name__ == "__main__":
+    main()
