@@ -212,6 +212,13 @@ def verify_file(path: Path, sha256: str) -> None:
         raise ManifestError(f"{path}: sha256 {actual} does not match the manifest's {sha256}")
 
 
+def verify_bytes(data: bytes, sha256: str, what: str) -> None:
+    """ManifestError if downloaded ``data`` (named ``what``) does not hash to ``sha256``."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ManifestError(f"{what}: sha256 {actual} does not match the manifest's {sha256}")
+
+
 def write_manifest(directory: Path, manifest: PlanManifest) -> Path:
     """Write ``manifest.json`` into ``directory``; returns its path."""
     path = Path(directory) / MANIFEST_FILE

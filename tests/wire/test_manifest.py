@@ -19,6 +19,7 @@ from wire.manifest import (
     TensorSpec,
     load_manifest,
     sha256_file,
+    verify_bytes,
     verify_file,
     write_manifest,
 )
@@ -176,3 +177,10 @@ def test_manifest_check_tensors_names_the_first_mismatch(tensors: list[np.ndarra
 def test_manifest_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         _manifest().batch_size = 8  # type: ignore[misc]
+
+
+def test_verify_bytes_checks_a_download() -> None:
+    manifest = _manifest()
+    verify_bytes(FILES["train.tflite"], manifest.files["train.tflite"], "train.tflite")
+    with pytest.raises(ManifestError, match=r"train\.tflite: sha256 [0-9a-f]{64} does not match"):
+        verify_bytes(FILES["train.tflite"] + b"!", manifest.files["train.tflite"], "train.tflite")
