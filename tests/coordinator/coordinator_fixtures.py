@@ -149,7 +149,9 @@ class Server:
         key_file = self.workdir / "api-key"
         key_file.write_text(API_KEY)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FEDKEYS_")}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        metrics_dir = self.workdir / f"metrics-{self.port}-{time.monotonic_ns()}"  # fresh per start, in tmp_path
+        metrics_dir.mkdir()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         log = (self.workdir / f"server-{self.port}.log").open("ab")
         cmd = [
             sys.executable,
