@@ -135,7 +135,11 @@ class Database:
 
     @staticmethod
     def _sqlite_engine(url: str, begin: str) -> Engine:
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        # Enough connections for the server's thread pool (40 threads): waiting for a pooled connection is the
+        # only queue, and the per-process writer lock orders the writers.
+        engine = sa.create_engine(
+            url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=8, max_overflow=40
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi_connection: Any, _record: Any) -> None:

@@ -217,6 +217,8 @@ class Coordinator:
         with self.db.read() as conn:
             session = load_session(conn, session_id)
             if session is None:
+                self.metrics.uploads.labels("rejected").inc()
+                self.metrics.rejections.labels("unknown_session").inc()
                 raise UpdateRejected("unknown_session", f"no session {session_id!r}")
             s = session._mapping
             round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == s["round_id"])).one()
