@@ -134,10 +134,9 @@ def _close(
 
 def open_next_round(conn: Connection, task_id: int, now: float) -> int | None:
     """Open the task's next round unless it is paused or finished; returns its number."""
-    row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).one()._mapping
-    if row["paused"] or row["finished"]:
-        return None
     task = TaskRow.of(conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).one())
+    if task.paused or task.finished:
+        return None
     number = 0 if task.current_round is None else task.current_round + 1
     rec = open_round(task.plan, now)
     conn.execute(

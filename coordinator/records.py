@@ -127,11 +127,6 @@ def model_sha256(conn: Connection, task_id: int, version: int) -> str:
     return str(conn.execute(_MODEL_SHA, {"task_id": task_id, "version": version}).scalar_one())
 
 
-def json_counts(text: str) -> dict[str, Any]:
-    value = json.loads(text or "{}")
-    return value if isinstance(value, dict) else {}
-
-
 def all_task_ids(db: Database) -> list[int]:
     with db.read() as conn:
         return [r[0] for r in conn.execute(sa.select(tasks.c.id).where(tasks.c.finished.is_(False)))]

@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
+from coordinator.clock import needs_write, tick_task
 from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
 from coordinator.errors import SessionError, UpdateRejected
-from coordinator.lifecycle import abandon_round, add_counts, commit_round, open_next_round
+from coordinator.lifecycle import add_counts, commit_round, open_next_round
 from coordinator.logs import event
 from coordinator.metrics import Metrics
 from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
@@ -37,7 +38,7 @@ from coordinator.records import (
     model_sha256,
     round_record,
 )
-from coordinator.rounds import TERMINAL, RoundState, accept_update, can_assign, check_upload, due_state
+from coordinator.rounds import TERMINAL, RoundState, accept_update, can_assign, check_upload
 from coordinator.validation import UpdateLimits, decode_and_validate
 from wire.protocol import (
     API_PREFIX,
@@ -122,7 +123,7 @@ class Coordinator:
             return self._reject("codec", unavailable_window(self.pace))
         if req.example_count < 1:
             return self._reject("no_examples", unavailable_window(self.pace))
-        if self._needs_write(task, current, now):  # a deadline passed or no round is open: move the clock first
+        if needs_write(task, current, now):  # a deadline passed or no round is open: move the clock first
             self.tick_task(task.id, now)
             with self.db.read() as conn:
                 current = load_round(conn, task.id, load_task_by_id(conn, task.id).current_round)
@@ -386,35 +387,4 @@ class Coordinator:
             self.tick_task(task_id, now)
 
     def tick_task(self, task_id: int, now: float) -> None:
-        with self.db.read() as conn:
-            task = load_task_by_id(conn, task_id)
-            current = load_round(conn, task_id, task.current_round)
-        if not self._needs_write(task, current, now):
-            return
-        with self.db.write() as conn:
-            task = load_task_by_id(conn, task_id, lock=True)
-            current = load_round(conn, task_id, task.current_round, lock=True)
-            if not self._needs_write(task, current, now):
-                return  # another process got here first
-            if current is not None:
-                state = RoundState(current._mapping["state"])
-                due = due_state(round_record(current), now)
-                if due == RoundState.COMMITTED:
-                    commit_round(conn, task, current, now, self.metrics)
-                elif due == RoundState.ABANDONED:
-                    abandon_round(conn, task, current, now, self.metrics)
-                elif due != state:
-                    conn.execute(sa.update(rounds).where(rounds.c.id == current._mapping["id"]).values(state=due.value))
-                    return
-                elif state not in TERMINAL:
-                    return
-            open_next_round(conn, task_id, now)
-
-    @staticmethod
-    def _needs_write(task: TaskRow, current: sa.Row | None, now: float) -> bool:
-        if current is None:
-            return not (task.paused or task.finished)
-        state = RoundState(current._mapping["state"])
-        if state in TERMINAL:
-            return not (task.paused or task.finished)
-        return due_state(round_record(current), now) != state
+        tick_task(self.db, self.metrics, task_id, now)

@@ -1,0 +1,55 @@
+"""The round clock: time-driven transitions (deadlines) and opening rounds, safe from any number of processes.
+
+Every worker calls :func:`tick_task` every ``tick_seconds`` and on check-ins that
+find a round past its due state. A cheap read decides whether anything is due;
+only then the task and round rows are locked and the decision is re-taken, so
+concurrent ticks apply each transition exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from coordinator.db import Database, rounds
+from coordinator.lifecycle import abandon_round, commit_round, open_next_round
+from coordinator.metrics import Metrics
+from coordinator.records import TaskRow, load_round, load_task_by_id, round_record
+from coordinator.rounds import TERMINAL, RoundState, due_state
+
+
+def needs_write(task: TaskRow, current: sa.Row[Any] | None, now: float) -> bool:
+    """Whether the task's round must move (a deadline or the goal) or a new round must open."""
+    if current is None:
+        return not (task.paused or task.finished)
+    state = RoundState(current._mapping["state"])
+    if state in TERMINAL:
+        return not (task.paused or task.finished)
+    return due_state(round_record(current), now) != state
+
+
+def tick_task(db: Database, metrics: Metrics, task_id: int, now: float) -> None:
+    with db.read() as conn:
+        task = load_task_by_id(conn, task_id)
+        current = load_round(conn, task_id, task.current_round)
+    if not needs_write(task, current, now):
+        return
+    with db.write() as conn:
+        task = load_task_by_id(conn, task_id, lock=True)
+        current = load_round(conn, task_id, task.current_round, lock=True)
+        if not needs_write(task, current, now):
+            return  # another process got here first
+        if current is not None:
+            state = RoundState(current._mapping["state"])
+            due = due_state(round_record(current), now)
+            if due == RoundState.COMMITTED:
+                commit_round(conn, task, current, now, metrics)
+            elif due == RoundState.ABANDONED:
+                abandon_round(conn, task, current, now, metrics)
+            elif due != state:
+                conn.execute(sa.update(rounds).where(rounds.c.id == current._mapping["id"]).values(state=due.value))
+                return
+            elif state not in TERMINAL:
+                return
+        open_next_round(conn, task_id, now)
