@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 from typing import Any
 
@@ -64,6 +65,11 @@ class TaskRow:
         """The largest FedAvg weight (target tokens) a device can honestly claim."""
         c = self.config
         return float(c.max_rows * self.seq_len * c.local_epochs)
+
+
+def token_sha256(token: str) -> str:
+    """Tokens are stored only as their sha256."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=256)

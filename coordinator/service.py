@@ -8,9 +8,7 @@ drive deadlines without sleeping. See ``coordinator.db`` for the lock order
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import logging
 import secrets
 import statistics
@@ -18,12 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
 from coordinator.clock import needs_write, tick_task
 from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
-from coordinator.errors import SessionError, UpdateRejected
+from coordinator.errors import UpdateRejected
 from coordinator.lifecycle import add_counts, commit_round, open_next_round
 from coordinator.logs import event
 from coordinator.metrics import Metrics
@@ -37,7 +34,9 @@ from coordinator.records import (
     load_task_by_id,
     model_sha256,
     round_record,
+    token_sha256,
 )
+from coordinator.reports import record_abort, record_report
 from coordinator.rounds import TERMINAL, RoundState, accept_update, can_assign, check_upload
 from coordinator.validation import UpdateLimits, decode_and_validate
 from wire.protocol import (
@@ -56,8 +55,6 @@ from wire.protocol import (
 logger = logging.getLogger(__name__)
 
 _SEED_SALT = 0x5E55
-# Report fields kept as per-round means next to the device's own metrics.
-_REPORT_FIELDS = ("example_count", "download_seconds", "train_seconds")
 
 
 # The assignment claim: one conditional UPDATE of the task's current round, atomic on every backend.
@@ -76,10 +73,6 @@ _CLAIM = (
     .returning(rounds.c.id, rounds.c.number, rounds.c.assigned, rounds.c.model_version, rounds.c.report_deadline)
 )
 _NEW_SESSION = sa.insert(sessions)
-
-
-def token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def blob_url(digest: str) -> str:
@@ -213,8 +206,28 @@ class Coordinator:
 
     # ------------------------------------------------------------------ upload
 
-    def upload(self, session_id: str, token: str | None, body: bytes) -> UploadResponse:
-        now = self.clock()
+    def admit_upload(self, session_id: str, token: str | None) -> int:
+        """Check session, token and round before the body is read; returns the body's size bound.
+
+        So a client without a valid token cannot make the server read (up to) megabytes.
+        """
+        return self._upload_context(session_id, token, self.clock())[3].max_bytes
+
+    def oversized(self, session_id: str, message: str) -> UpdateRejected:
+        """The refusal of a body above the bound (found while streaming it), counted in the session's round."""
+        err = UpdateRejected("too_large", message)
+        with self.db.read() as conn:
+            session = load_session(conn, session_id)
+        if session is None:
+            self.metrics.uploads.labels("rejected").inc()
+            self.metrics.rejections.labels("too_large").inc()
+        else:
+            self._count_rejection(session._mapping["round_id"], err.reason)
+        return err
+
+    def _upload_context(
+        self, session_id: str, token: str | None, now: float
+    ) -> tuple[sa.RowMapping, sa.RowMapping, TaskRow, UpdateLimits]:
         with self.db.read() as conn:
             session = load_session(conn, session_id)
             if session is None:
@@ -228,29 +241,41 @@ class Coordinator:
         try:
             self._check_session(s, token)
             check_upload(round_record(round_row), now, s["deadline"])
-            limits = UpdateLimits(
-                round=r["number"],
-                base_version=r["model_version"],
-                codec=task.config.codec,
-                shapes=task.shapes,
-                max_weight=task.max_weight,
-                max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
-                norm_bound=task.config.norm_bound,
-                norm_policy=task.config.norm_policy,
-            )
+        except UpdateRejected as err:
+            self._rejected(task, r, session_id, err)
+            raise
+        limits = UpdateLimits(
+            round=r["number"],
+            base_version=r["model_version"],
+            codec=task.config.codec,
+            shapes=task.shapes,
+            max_weight=task.max_weight,
+            max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
+            norm_bound=task.config.norm_bound,
+            norm_policy=task.config.norm_policy,
+        )
+        return s, r, task, limits
+
+    def _rejected(self, task: TaskRow, r: sa.RowMapping, session_id: str, err: UpdateRejected) -> None:
+        self._count_rejection(r["id"], err.reason)
+        event(
+            logger,
+            "upload_rejected",
+            logging.WARNING,
+            population=task.population,
+            round=r["number"],
+            session=session_id,
+            reason=err.reason,
+        )
+
+    def upload(self, session_id: str, token: str | None, body: bytes) -> UploadResponse:
+        now = self.clock()
+        _s, r, task, limits = self._upload_context(session_id, token, now)
+        try:
             valid = decode_and_validate(body, limits)  # CPU work outside any transaction
             received = self._add_update(task, r["id"], session_id, token, valid.tensors, valid.weight, now)
         except UpdateRejected as err:
-            self._count_rejection(r["id"], err.reason)
-            event(
-                logger,
-                "upload_rejected",
-                logging.WARNING,
-                population=task.population,
-                round=r["number"],
-                session=session_id,
-                reason=err.reason,
-            )
+            self._rejected(task, r, session_id, err)
             raise
         self.metrics.uploads.labels("accepted").inc()
         self.metrics.upload_bytes.inc(len(body))
@@ -332,51 +357,10 @@ class Coordinator:
     # ------------------------------------------------------------------ report / abort
 
     def report(self, session_id: str, token: str | None, req: ReportRequest) -> None:
-        with self.db.write() as conn:
-            round_row, s = self._lock_session(conn, session_id, token)
-            if s["reported"]:
-                raise SessionError("already_reported", f"session {session_id!r} already reported")
-            r = round_row._mapping
-            values = {k: float(getattr(req, k)) for k in _REPORT_FIELDS} | req.metrics
-            metrics = json.loads(r["metrics"] or "{}")
-            if req.status == "completed":
-                for key, value in values.items():
-                    total, count = metrics.get(key, [0.0, 0])
-                    metrics[key] = [total + value, count + 1]
-            column = rounds.c.reports_completed if req.status == "completed" else rounds.c.reports_failed
-            conn.execute(
-                sa.update(rounds)
-                .where(rounds.c.id == r["id"])
-                .values({column: column + 1, rounds.c.metrics: json.dumps(metrics, sort_keys=True)})
-            )
-            conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(reported=True))
-        self.metrics.reports.labels(req.status).inc()
-        event(logger, "report", round=r["number"], session=session_id, status=req.status, metrics=req.metrics)
+        record_report(self.db, self.metrics, session_id, token, req)
 
     def abort(self, session_id: str, token: str | None, req: AbortRequest) -> None:
-        with self.db.write() as conn:
-            round_row, s = self._lock_session(conn, session_id, token)
-            if s["state"] != "assigned":
-                return  # already uploaded or aborted: nothing to undo
-            conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="aborted"))
-            conn.execute(sa.update(rounds).where(rounds.c.id == s["round_id"]).values(aborted=rounds.c.aborted + 1))
-        self.metrics.aborts.inc()
-        event(logger, "abort", round=round_row._mapping["number"], session=session_id, reason=req.reason)
-
-    def _lock_session(self, conn: Connection, session_id: str, token: str | None) -> tuple[sa.Row, sa.RowMapping]:
-        found = load_session(conn, session_id)
-        if found is None:
-            raise SessionError("unknown_session", f"no session {session_id!r}")
-        round_row = conn.execute(
-            sa.select(*ROUND_FIELDS).where(rounds.c.id == found._mapping["round_id"]).with_for_update()
-        ).one()
-        session = load_session(conn, session_id, lock=True)
-        if session is None:
-            raise SessionError("unknown_session", f"no session {session_id!r}")
-        s = session._mapping
-        if token is not None and not hmac.compare_digest(token_sha256(token), s["token_sha256"]):
-            raise SessionError("bad_token", "the token does not match the session")
-        return round_row, s
+        record_abort(self.db, self.metrics, session_id, token, req)
 
     # ------------------------------------------------------------------ the round clock
 

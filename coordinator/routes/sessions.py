@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from coordinator.errors import UpdateRejected
 from coordinator.routes.deps import bearer, get_coordinator, get_settings
 from coordinator.service import Coordinator
 from wire.protocol import AbortRequest, Ack, ErrorBody, ReportRequest, UploadResponse
@@ -36,24 +35,20 @@ async def upload(
 ) -> UploadResponse:
     """The device's encoded update (``wire.update``), authorized by its single-use upload token."""
     limit = get_settings(request).max_upload_bytes
+    token = bearer(request)
+    limit = min(limit, await run_in_threadpool(coordinator.admit_upload, session_id, token))  # before any body
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(coordinator, f"Content-Length {declared} exceeds {limit} bytes")
+        raise await run_in_threadpool(coordinator.oversized, session_id, f"Content-Length {declared} > {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():  # stop reading as soon as the bound is passed
         size += len(chunk)
         if size > limit:
-            raise _too_large(coordinator, f"body exceeds {limit} bytes")
+            raise await run_in_threadpool(coordinator.oversized, session_id, f"body exceeds {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
-    return await run_in_threadpool(coordinator.upload, session_id, bearer(request), body)
-
-
-def _too_large(coordinator: Coordinator, message: str) -> UpdateRejected:
-    coordinator.metrics.uploads.labels("rejected").inc()
-    coordinator.metrics.rejections.labels("too_large").inc()
-    return UpdateRejected("too_large", message)
+    return await run_in_threadpool(coordinator.upload, session_id, token, body)
 
 
 @router.post("/sessions/{session_id}/report", response_model=Ack, responses=_REFUSALS)  # type: ignore[arg-type]
