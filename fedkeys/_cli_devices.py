@@ -79,6 +79,9 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     )
     if args.rounds is not None and args.api_key is None:
         raise ValueError("--rounds needs --api-key (the emulator reads the coordinator's admin status)")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would drown the display
+    import model  # noqa: F401  (row building loads TensorFlow: pay for it before the simulated clock starts)
+
     corpus = load_prepared(Path(args.data))
     train = corpus.train
     if not 1 <= args.devices <= train.num_clients:
