@@ -183,7 +183,7 @@ def stochastic_quantize(x: np.ndarray, bits: int, rng: np.random.Generator) -> t
     if hi == lo:
         return np.zeros(flat.size, dtype=np.uint8), lo, hi
     top = (1 << bits) - 1
-    scaled = (flat - lo) * (top / (hi - lo))  # (n,) in [0, top]
+    scaled = (flat - lo) / (hi - lo) * top  # (n,) in [0, top]; divide first: top / (hi - lo) overflows for tiny ranges
     scaled = np.clip(scaled, 0.0, float(top))
     floor = np.floor(scaled)
     up = rng.random(flat.size) < (scaled - floor)

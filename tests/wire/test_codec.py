@@ -162,6 +162,13 @@ def test_stochastic_quantize_constant_and_empty() -> None:
     assert stochastic_quantize(np.zeros(0), 2, np.random.default_rng(0))[0].size == 0
 
 
+def test_stochastic_quantize_tiny_range_stays_finite() -> None:
+    x = np.array([0.0, 5e-324, 1e-323])  # subnormal: 3 / (hi - lo) would overflow to infinity
+    levels, lo, hi = stochastic_quantize(x, 2, np.random.default_rng(0))
+    assert levels.tolist()[0] == 0 and levels.tolist()[2] == 3
+    assert np.all(np.isfinite(dequantize(levels, 2, lo, hi)))
+
+
 def test_stochastic_quantize_rejects_non_finite_and_bad_bits() -> None:
     with pytest.raises(ValueError, match="non-finite"):
         stochastic_quantize(np.array([0.0, np.nan]), 2, np.random.default_rng(0))
