@@ -13,7 +13,7 @@ import hashlib
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coordinator.db import blobs
+from coordinator.db import blobs, fetch_bytes
 
 
 def sha256_hex(data: bytes) -> str:
@@ -32,7 +32,7 @@ def put_blob(conn: Connection, data: bytes, now: float) -> str:
 
 def get_blob_gzip(conn: Connection, digest: str) -> bytes | None:
     """The gzip-compressed bytes (served as they are with ``Content-Encoding: gzip``), or None."""
-    return conn.execute(sa.select(blobs.c.gzip).where(blobs.c.sha256 == digest)).scalar()
+    return fetch_bytes(conn, blobs.c.gzip, blobs.c.sha256, digest)
 
 
 def get_blob(conn: Connection, digest: str) -> bytes | None:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
 from coordinator.blobstore import get_blob, put_blob
-from coordinator.db import models, rounds, sessions, tasks
+from coordinator.db import fetch_accumulator, models, rounds, sessions, tasks
 from coordinator.logs import event
 from coordinator.metrics import Metrics
 from coordinator.optimizers import AdamState, ServerOptimizerConfig, dp_noised_mean, fedadam_step, fedavg_step
@@ -33,8 +33,7 @@ logger = logging.getLogger(__name__)
 def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> int:
     """Apply the round's mean update to the task's model; returns the new model version."""
     r = round_row._mapping
-    running = conn.execute(sa.select(rounds.c.accumulator).where(rounds.c.id == r["id"])).scalar()
-    acc = WeightedSum.from_bytes(task.shapes, running, r["weight_sum"])
+    acc = WeightedSum.from_bytes(task.shapes, fetch_accumulator(conn, r["id"]), r["weight_sum"])
     old_blob = get_blob(conn, model_sha256(conn, task.id, task.model_version))
     if old_blob is None:
         raise RuntimeError(f"model version {task.model_version} of task {task.id} has no checkpoint blob")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from coordinator.aggregation import WeightedSum
 from coordinator.clock import needs_write, tick_task
-from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
+from coordinator.db import ROUND_FIELDS, Database, fetch_accumulator, rounds, sessions, tasks
 from coordinator.errors import UpdateRejected
 from coordinator.lifecycle import add_counts, commit_round, open_next_round
 from coordinator.logs import event
@@ -318,7 +318,7 @@ class Coordinator:
         """Add a valid update to the round's running sum under the row locks; commit at the goal."""
         with self.db.write() as conn:
             task = load_task_by_id(conn, task.id, lock=True)
-            round_row = conn.execute(sa.select(rounds).where(rounds.c.id == round_id).with_for_update()).one()
+            round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id).with_for_update()).one()
             session = load_session(conn, session_id, lock=True)
             if session is None:
                 raise UpdateRejected("unknown_session", f"no session {session_id!r}")
@@ -327,7 +327,7 @@ class Coordinator:
             record = round_record(round_row)
             check_upload(record, now, session._mapping["deadline"])
             after = accept_update(record, now)
-            acc = WeightedSum.from_bytes(task.shapes, r["accumulator"], r["weight_sum"])
+            acc = WeightedSum.from_bytes(task.shapes, fetch_accumulator(conn, round_id), r["weight_sum"])
             dp = task.config.dp_noise_multiplier > 0
             acc.add(tensors, 1.0 if dp else weight)  # DP-FedAvg weighs devices uniformly
             state = RoundState.REPORTING if after.state in TERMINAL else after.state
