@@ -185,11 +185,13 @@ def make_device(
     trainer: FakeTrainer | None = None,
     examples: int = 5,
     real_trainer: bool = False,
+    factory: Callable[[bytes, PlanManifest], Any] | None = None,
     **config: Any,
 ) -> Device:
     clock = clock or FakeClock()
     the_trainer = trainer or FakeTrainer()
-    factory = litert_trainer if real_trainer else lambda _bytes, _manifest: the_trainer
+    if factory is None:
+        factory = litert_trainer if real_trainer else lambda _bytes, _manifest: the_trainer
     cfg = DeviceConfig(
         population="p",
         client=1,

@@ -27,6 +27,7 @@ from device_runtime import event_log as ev
 from device_runtime.client import CoordinatorClient
 from device_runtime.device import DeviceConfig
 from device_runtime.eligibility import EligibilityPolicy
+from device_runtime.litert_model import LiteRTModelError
 from device_runtime.rows import client_rows
 from device_runtime.scheduler import RetryPolicy
 from wire.update import decode_update
@@ -205,6 +206,19 @@ def test_device_refuses_a_plan_of_unknown_format_version(tmp_path: Path) -> None
     outcome = device.step()
     assert outcome.kind == ev.REFUSED and "unsupported manifest format version 99" in outcome.detail
     assert coordinator.aborts == [("s1", "unsupported_plan")]
+
+
+def test_device_refuses_a_model_the_runtime_cannot_run(tmp_path: Path) -> None:
+    coordinator = FakeCoordinator()
+
+    def needs_flex(_model: bytes, _manifest: object) -> FakeTrainer:
+        raise LiteRTModelError("model bytes: needs custom ops ['FlexAddV2'], which the standalone LiteRT runtime lacks")
+
+    device = make_device(tmp_path, coordinator, factory=needs_flex)
+    outcome = device.step()
+    assert outcome.kind == ev.REFUSED and "FlexAddV2" in outcome.detail
+    assert coordinator.aborts == [("s1", "unsupported_plan")] and coordinator.uploads == []
+    assert device.events.events(ev.REFUSED)[0].detail["reason"] == "unsupported_plan"
 
 
 def test_device_refuses_a_plan_of_other_shapes(tmp_path: Path) -> None:
