@@ -81,6 +81,12 @@ def blob_url(digest: str) -> str:
 
 
 class Coordinator:
+    """What devices can do (check in, upload, report, abort) and the round clock, over one database.
+
+    Stateless apart from a per-process check-in rate estimate: any number of instances in any number of
+    processes can serve the same database.
+    """
+
     def __init__(
         self,
         db: Database,

@@ -125,8 +125,9 @@ def test_checkin_assigns_up_to_target_then_rejects_with_retry_window(client: Tes
     assert len({x["assignment"]["seed"] for x in accepted}) == 3
     rejected = checkin(client)
     assert (rejected["outcome"], rejected["reason"]) == ("rejected", "round_full")
-    window = rejected["retry_window"]
-    assert 0 < window["min_seconds"] <= window["max_seconds"]
+    # pace steering: the open round ends at its report deadline (600 s, no history yet); 4 check-ins in the
+    # last 60 s = 0.0667/s against a need of target 3 per 60 s selection = 0.05/s -> spread over 60 * 1.333 s
+    assert rejected["retry_window"] == {"min_seconds": 600.0, "max_seconds": 680.0}
     assert status(client)["current"]["assigned"] == 3
 
 
@@ -387,3 +388,15 @@ def test_dp_task_clips_weighs_uniformly_and_adds_seeded_noise(client: TestClient
     want = (flat(initial_weights()) + mean).astype(np.float32)
     got = np.concatenate([w.ravel() for w in model(client, 1)])
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_retry_window_follows_recent_round_durations(client: TestClient, clock: Clock) -> None:
+    create_task(client, goal_count=1, over_selection=1.0)
+    a = checkin(client)["assignment"]
+    clock.advance(10)
+    upload(client, a, encode(a, deltas(1), 1.0)).raise_for_status()  # round 0 took 10 s; round 1 opens now
+    assert checkin(client)["outcome"] == "accepted"  # round 1 is full (target 1)
+    clock.advance(2)
+    rejected = checkin(client)
+    # expected end of round 1: opened + median(10 s) = 8 s from now; 3 check-ins / 60 s vs 1 per 60 s -> 3 windows
+    assert rejected["retry_window"] == {"min_seconds": 8.0, "max_seconds": 8.0 + 180.0}
