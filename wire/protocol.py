@@ -34,6 +34,7 @@ API_PREFIX = "/v1"
 API_KEY_HEADER = "X-API-Key"
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+MAX_METRIC = 1e12  # reported metric values are bounded so that per-round sums stay finite
 # Population and task names appear in URLs and logs: keep them plain.
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
@@ -70,9 +71,9 @@ SESSION_REASONS: dict[str, int] = {
 
 
 class _Message(BaseModel):
-    """Requests refuse unknown fields (a typo is an error, not silently ignored); all are immutable."""
+    """Requests refuse unknown fields (a typo is an error, not silently ignored), NaN and infinities; immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ErrorDetail(_Message):
@@ -195,8 +196,8 @@ class ReportRequest(_Message):
         for key, number in value.items():
             if not 0 < len(key) <= 64:
                 raise ValueError(f"metric name of bad length: {key!r}")
-            if not math.isfinite(number):
-                raise ValueError(f"metric {key!r} is not finite: {number}")
+            if not (math.isfinite(number) and abs(number) <= MAX_METRIC):
+                raise ValueError(f"metric {key!r} is not a finite number within +-{MAX_METRIC:g}: {number}")
         return value
 
 
@@ -241,7 +242,7 @@ class TaskCreate(_Message):
     norm_policy: Literal["clip", "reject"] = "clip"
     max_update_bytes: int = Field(default=64 * 2**20, ge=1024)
     server_optimizer: Literal["fedavg", "fedadam"] = "fedavg"
-    server_lr: float = Field(default=1.0, gt=0)
+    server_lr: float = Field(default=1.0, gt=0, le=100)
     adam_beta1: float = Field(default=0.9, ge=0, lt=1)
     adam_beta2: float = Field(default=0.999, ge=0, lt=1)
     adam_epsilon: float = Field(default=1e-3, gt=0)
@@ -249,8 +250,8 @@ class TaskCreate(_Message):
         default=0.0, ge=0, description="central DP (McMahan et al. 2018): needs norm_bound with norm_policy 'clip'"
     )
     local_epochs: int = Field(default=1, ge=1, le=100)
-    learning_rate: float = Field(default=0.5, gt=0)
-    max_rows: int = Field(default=256, ge=1)
+    learning_rate: float = Field(default=0.5, gt=0, le=100)
+    max_rows: int = Field(default=256, ge=1, le=10**7)
     max_rounds: int | None = Field(default=None, ge=1, description="stop after this many committed rounds")
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
 

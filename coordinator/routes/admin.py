@@ -21,6 +21,7 @@ router = APIRouter(
 Population = Annotated[str, Path(pattern=NAME_PATTERN)]
 AdminDep = Annotated[Admin, Depends(get_admin)]
 _MAX_BLOB = 1 << 30
+_MAX_INT = 2**31 - 1  # database INTEGER
 
 
 @router.put(
@@ -73,7 +74,7 @@ def rounds(
     population: Population,
     admin: AdminDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=_MAX_INT)] = None,
 ) -> list[RoundInfo]:
     """Round history, most recent first, with participation and device-reported metric means."""
     return admin.rounds(population, limit=limit, before=before)
@@ -89,6 +90,6 @@ def models(population: Population, admin: AdminDep) -> list[ModelInfo]:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def model(population: Population, version: Annotated[int, Path(ge=0)], admin: AdminDep) -> Response:
+def model(population: Population, version: Annotated[int, Path(ge=0, le=_MAX_INT)], admin: AdminDep) -> Response:
     """A committed model's weights (``wire.update.encode_weights`` bytes)."""
     return Response(admin.model_blob(population, version), media_type="application/octet-stream")

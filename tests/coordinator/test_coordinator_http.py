@@ -400,3 +400,18 @@ def test_retry_window_follows_recent_round_durations(client: TestClient, clock: 
     rejected = checkin(client)
     # expected end of round 1: opened + median(10 s) = 8 s from now; 3 check-ins / 60 s vs 1 per 60 s -> 3 windows
     assert rejected["retry_window"] == {"min_seconds": 8.0, "max_seconds": 8.0 + 180.0}
+
+
+def test_non_finite_json_numbers_refused(client: TestClient) -> None:
+    create_task(client)
+    a = checkin(client)["assignment"]
+    body = '{"status": "completed", "example_count": 1, "download_seconds": 0, "train_seconds": Infinity}'
+    r = client.post(
+        f"/v1/sessions/{a['session_id']}/report", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert (r.status_code, reason(r)) == (422, "invalid_request")
+    rep = {"status": "completed", "example_count": 1, "download_seconds": 0, "train_seconds": 0}
+    r = client.post(f"/v1/sessions/{a['session_id']}/report", json=rep | {"metrics": {"loss": 1e300}})
+    assert r.status_code == 422
+    r = client.get("/v1/admin/populations/keyboard/models/99999999999", headers=admin_headers())
+    assert r.status_code == 422
