@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from coordinator.admin import Admin
 from coordinator.db import Database
 from coordinator.errors import CoordinatorError
+from coordinator.logs import configure_logging
 from coordinator.metrics import Metrics
 from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, sessions_router
 from coordinator.routes.deps import status_of
@@ -109,5 +110,6 @@ async def _tick_forever(coordinator: Coordinator, seconds: float) -> None:
 def app_from_env() -> FastAPI:
     """The uvicorn factory used by ``fedkeys serve`` (settings from ``FEDKEYS_*``; schema made by the CLI)."""
     settings = CoordinatorSettings()
+    configure_logging(json_lines=settings.log_json, level=settings.log_level)
     db = Database(settings.db, pool_size=settings.db_pool_size)
     return create_app(settings, db=db)

@@ -13,6 +13,19 @@ import logging
 import time
 from typing import Any
 
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
+
+
+def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
+    """Root logging of a server process (each uvicorn worker is a fresh process); a no-op if already set up."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(_TEXT_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
     if logger.isEnabledFor(level):

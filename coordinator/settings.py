@@ -26,6 +26,8 @@ class CoordinatorSettings(BaseSettings):
     max_retry_seconds: float = Field(default=3600.0, gt=0)
     unavailable_seconds: float = Field(default=600.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1, le=100)
+    log_json: bool = Field(default=False, description="one JSON object per log line (coordinator.logs)")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
     @field_validator("db")
     @classmethod

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,9 +57,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from coordinator import CoordinatorSettings, Database
-    from coordinator.logs import JsonFormatter
+    from coordinator.logs import configure_logging
 
-    flags: dict[str, Any] = {"workers": args.workers}
+    flags: dict[str, Any] = {"workers": args.workers, "log_json": args.log_json}
     if args.db:
         flags["db"] = args.db
     if args.tick_seconds is not None:
@@ -81,10 +80,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if name == "api_key":
             value = settings.api_key.get_secret_value() if settings.api_key else None
         os.environ[f"FEDKEYS_{name.upper()}"] = str(value)
-    if args.log_json:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        logging.getLogger().handlers = [handler]
+    if args.log_json:  # this process (one worker runs in it); spawned workers configure themselves
+        logging.getLogger().handlers = []
+        configure_logging(json_lines=True, level=settings.log_level)
     log_config = None if args.log_json else uvicorn.config.LOGGING_CONFIG
     logger.info(
         "coordinator on http://%s:%d with %d worker(s), db %s", args.host, args.port, args.workers, _redact(settings.db)
