@@ -8,11 +8,13 @@ with their running example-weighted sum (float64 bytes, Bonawitz et al. 2019
 sessions (a random id and the sha256 of the upload token; nothing that
 identifies a device).
 
-Concurrency: writers take row locks in one fixed order, task -> round ->
-session (``SELECT ... FOR UPDATE`` on PostgreSQL); on SQLite every write
-transaction starts with ``BEGIN IMMEDIATE``, which serializes writers across
-processes. Assignment counting is a single conditional ``UPDATE`` that cannot
-over-assign under any interleaving.
+Concurrency: writers take row locks in one fixed order, task -> sum ->
+round -> session (``SELECT ... FOR UPDATE`` on PostgreSQL); on SQLite every
+write transaction starts with ``BEGIN IMMEDIATE``, which serializes writers
+across processes. Assignment counting and update counting are single
+conditional ``UPDATE`` statements that cannot over-count under any
+interleaving. Uploads serialize on the round's sum row, not on the round row,
+so check-ins are not held up while megabytes of sum are read, added to and written.
 """
 
 from __future__ import annotations
@@ -88,11 +90,21 @@ rounds = sa.Table(
     sa.Column("selection_deadline", sa.Float, nullable=False),
     sa.Column("report_deadline", sa.Float, nullable=False),
     sa.Column("closed_at", sa.Float, nullable=True),
-    sa.Column("weight_sum", sa.Float, nullable=False, default=0.0),
-    sa.Column("accumulator", sa.LargeBinary, nullable=True),  # float64 running sum; dropped at close
+    sa.Column("weight_sum", sa.Float, nullable=False, default=0.0),  # a copy of fk_sums.weight, for reading
     sa.Column("rejections", sa.Text, nullable=False, default="{}"),  # reason -> count
     sa.Column("metrics", sa.Text, nullable=False, default="{}"),  # name -> [sum, count] of device reports
     sa.UniqueConstraint("task_id", "number"),
+)
+
+# A round's running example-weighted sum, in its own row: uploads serialize on it while check-ins, which
+# update the round row, go on. Megabytes (float64 bytes); dropped when the round closes.
+sums = sa.Table(
+    "fk_sums",
+    metadata,
+    sa.Column("round_id", sa.Integer, sa.ForeignKey("fk_rounds.id"), primary_key=True),
+    sa.Column("total", sa.LargeBinary, nullable=True),  # None: nothing added yet (or dropped)
+    sa.Column("weight", sa.Float, nullable=False, default=0.0),
+    sa.Column("count", sa.Integer, nullable=False, default=0),
 )
 
 sessions = sa.Table(
@@ -108,8 +120,7 @@ sessions = sa.Table(
 )
 
 
-# Every round column but the running sum (megabytes): what all reads except aggregation and commit need.
-ROUND_FIELDS = tuple(c for c in rounds.c if c.name != "accumulator")
+ROUND_FIELDS = tuple(rounds.c)
 
 
 def fetch_bytes(conn: Connection, column: sa.Column[Any], key: sa.Column[Any], value: object) -> bytes | None:
@@ -129,9 +140,15 @@ def fetch_bytes(conn: Connection, column: sa.Column[Any], key: sa.Column[Any], v
     return None if found is None else bytes(found)
 
 
+def lock_sum(conn: Connection, round_id: int) -> sa.RowMapping:
+    """Lock (PostgreSQL: ``FOR UPDATE``) and return a round's sum row without its megabytes."""
+    query = sa.select(sums.c.round_id, sums.c.weight, sums.c.count).where(sums.c.round_id == round_id)
+    return conn.execute(query.with_for_update()).one()._mapping
+
+
 def fetch_accumulator(conn: Connection, round_id: int) -> bytes | None:
     """A round's running sum (None before its first update)."""
-    return fetch_bytes(conn, rounds.c.accumulator, rounds.c.id, round_id)
+    return fetch_bytes(conn, sums.c.total, sums.c.round_id, round_id)
 
 
 class Database:
@@ -183,7 +200,7 @@ class Database:
         metadata.create_all(self._write)
         if not self.is_sqlite:
             with self.write() as conn:  # already compressed (gzip) or incompressible (float64 sums): skip TOAST's pglz
-                conn.execute(sa.text("ALTER TABLE fk_rounds ALTER COLUMN accumulator SET STORAGE EXTERNAL"))
+                conn.execute(sa.text("ALTER TABLE fk_sums ALTER COLUMN total SET STORAGE EXTERNAL"))
                 conn.execute(sa.text("ALTER TABLE fk_blobs ALTER COLUMN gzip SET STORAGE EXTERNAL"))
 
     def drop_schema(self) -> None:

@@ -4,8 +4,8 @@ At commit the round's running example-weighted sum becomes the mean delta, the
 server optimizer turns it into the next model version (McMahan et al. 2017
 FedAvg; Reddi et al. 2021 FedAdam; McMahan et al. 2018 DP-FedAvg when the task
 adds noise), the new checkpoint is stored as a content-addressed blob, the sum
-is dropped, and the next round opens. The caller holds the task and round row
-locks, so exactly one process does this for a round.
+is dropped, and the next round opens. The caller holds the task, sum and round
+row locks (``coordinator.db``'s order), so exactly one process does this for a round.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
 from coordinator.blobstore import get_blob, put_blob
-from coordinator.db import fetch_accumulator, models, rounds, sessions, tasks
+from coordinator.db import fetch_accumulator, models, rounds, sessions, sums, tasks
 from coordinator.logs import event
 from coordinator.metrics import Metrics
 from coordinator.optimizers import AdamState, ServerOptimizerConfig, dp_noised_mean, fedadam_step, fedavg_step
@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> int:
     """Apply the round's mean update to the task's model; returns the new model version."""
     r = round_row._mapping
-    acc = WeightedSum.from_bytes(task.shapes, fetch_accumulator(conn, r["id"]), r["weight_sum"])
+    weight = conn.execute(sa.select(sums.c.weight).where(sums.c.round_id == r["id"])).scalar_one()
+    acc = WeightedSum.from_bytes(task.shapes, fetch_accumulator(conn, r["id"]), weight)
     old_blob = get_blob(conn, model_sha256(conn, task.id, task.model_version))
     if old_blob is None:
         raise RuntimeError(f"model version {task.model_version} of task {task.id} has no checkpoint blob")
@@ -122,8 +123,9 @@ def _close(
     conn.execute(
         sa.update(rounds)
         .where(rounds.c.id == r["id"])
-        .values(state=state.value, closed_at=now, accumulator=None, committed_version=committed_version)
+        .values(state=state.value, closed_at=now, committed_version=committed_version)
     )
+    conn.execute(sa.update(sums).where(sums.c.round_id == r["id"]).values(total=None))  # the sum is not kept
     # Sessions exist for a round's reports; keep this round's and the previous one's, drop older ones.
     old_rounds = sa.select(rounds.c.id).where(rounds.c.task_id == task.id, rounds.c.number < r["number"] - 1)
     conn.execute(sa.delete(sessions).where(sessions.c.round_id.in_(old_rounds)))
@@ -138,7 +140,7 @@ def open_next_round(conn: Connection, task_id: int, now: float) -> int | None:
         return None
     number = 0 if task.current_round is None else task.current_round + 1
     rec = open_round(task.plan, now)
-    conn.execute(
+    inserted = conn.execute(
         sa.insert(rounds).values(
             task_id=task.id,
             number=number,
@@ -160,6 +162,9 @@ def open_next_round(conn: Connection, task_id: int, now: float) -> int | None:
             metrics="{}",
         )
     )
+    key = inserted.inserted_primary_key
+    assert key is not None
+    conn.execute(sa.insert(sums).values(round_id=int(key[0]), total=None, weight=0.0, count=0))
     conn.execute(sa.update(tasks).where(tasks.c.id == task.id).values(current_round=number))
     event(logger, "round_opened", population=task.population, round=number, version=task.model_version)
     return number

@@ -117,9 +117,3 @@ def check_upload(r: RoundRecord, now: float, session_deadline: float) -> None:
         raise UpdateRejected("deadline_passed", f"the session's deadline {session_deadline:.3f} passed at {now:.3f}")
     if state in TERMINAL or r.received >= r.goal:
         raise UpdateRejected("round_closed", f"round is {state.value} with {r.received}/{r.goal} updates")
-
-
-def accept_update(r: RoundRecord, now: float) -> RoundRecord:
-    """The round after one more valid update (committing it if that reaches the goal)."""
-    check_upload(r, now, r.report_deadline)
-    return advance(dataclasses.replace(r, received=r.received + 1), now)

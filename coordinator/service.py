@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from coordinator.aggregation import WeightedSum
 from coordinator.clock import needs_write, tick_task
-from coordinator.db import ROUND_FIELDS, Database, fetch_accumulator, rounds, sessions, tasks
+from coordinator.db import ROUND_FIELDS, Database, fetch_accumulator, lock_sum, rounds, sessions, sums, tasks
 from coordinator.errors import UpdateRejected
-from coordinator.lifecycle import add_counts, commit_round, open_next_round
+from coordinator.lifecycle import add_counts
 from coordinator.logs import event
 from coordinator.metrics import Metrics
 from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
@@ -37,7 +37,7 @@ from coordinator.records import (
     token_sha256,
 )
 from coordinator.reports import record_abort, record_report
-from coordinator.rounds import TERMINAL, RoundState, accept_update, can_assign, check_upload
+from coordinator.rounds import TERMINAL, RoundState, can_assign, check_upload
 from coordinator.validation import UpdateLimits, decode_and_validate
 from wire.protocol import (
     API_PREFIX,
@@ -67,12 +67,25 @@ _CLAIM = (
         rounds.c.number == _CURRENT_ROUND,
         rounds.c.state == RoundState.SELECTING.value,
         rounds.c.assigned < rounds.c.target,
+        rounds.c.received < rounds.c.goal,
         rounds.c.selection_deadline > sa.bindparam("claim_now"),
     )
     .values(assigned=rounds.c.assigned + 1)
     .returning(rounds.c.id, rounds.c.number, rounds.c.assigned, rounds.c.model_version, rounds.c.report_deadline)
 )
 _NEW_SESSION = sa.insert(sessions)
+# Counting a valid update: one conditional UPDATE, so a round never counts more than its goal.
+_COUNT_UPDATE = (
+    sa.update(rounds)
+    .where(
+        rounds.c.id == sa.bindparam("count_round"),
+        rounds.c.state.in_([RoundState.SELECTING.value, RoundState.REPORTING.value]),
+        rounds.c.received < rounds.c.goal,
+        rounds.c.report_deadline > sa.bindparam("count_now"),
+    )
+    .values(received=rounds.c.received + 1, weight_sum=sa.bindparam("count_weight"))
+    .returning(rounds.c.received, rounds.c.goal)
+)
 
 
 def blob_url(digest: str) -> str:
@@ -321,33 +334,37 @@ class Coordinator:
         weight: float,
         now: float,
     ) -> int:
-        """Add a valid update to the round's running sum under the row locks; commit at the goal."""
+        """Add a valid update to the round's running sum; returns how many the round has now.
+
+        Uploads to a round serialize on its sum row (lock order sum -> round -> session); the round row is
+        locked only by the final conditional count, so check-ins go on while megabytes are read, added to and
+        written. Reaching the goal commits the round in the next transaction (the round clock would too,
+        e.g. after a crash in between: the round counts as full either way).
+        """
         with self.db.write() as conn:
-            task = load_task_by_id(conn, task.id, lock=True)
-            round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id).with_for_update()).one()
+            held = lock_sum(conn, round_id)
+            acc = WeightedSum.from_bytes(task.shapes, fetch_accumulator(conn, round_id), held["weight"])
+            acc.add(tensors, 1.0 if task.config.dp_noise_multiplier > 0 else weight)  # DP-FedAvg: uniform weights
+            conn.execute(
+                sa.update(sums)
+                .where(sums.c.round_id == round_id)
+                .values(total=acc.to_bytes(), weight=acc.weight, count=sums.c.count + 1)
+            )
+            params = {"count_round": round_id, "count_now": now, "count_weight": acc.weight}
+            counted = conn.execute(_COUNT_UPDATE, params).first()  # never more than `goal` succeed
+            if counted is None:  # closed, full or past its deadline meanwhile: say which, roll everything back
+                record = round_record(conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one())
+                check_upload(record, now, record.report_deadline)
+                raise UpdateRejected("round_closed", f"round is full ({record.received}/{record.goal})")
             session = load_session(conn, session_id, lock=True)
             if session is None:
                 raise UpdateRejected("unknown_session", f"no session {session_id!r}")
             self._check_session(session._mapping, token)  # a concurrent replay loses here
-            r = round_row._mapping
-            record = round_record(round_row)
-            check_upload(record, now, session._mapping["deadline"])
-            after = accept_update(record, now)
-            acc = WeightedSum.from_bytes(task.shapes, fetch_accumulator(conn, round_id), r["weight_sum"])
-            dp = task.config.dp_noise_multiplier > 0
-            acc.add(tensors, 1.0 if dp else weight)  # DP-FedAvg weighs devices uniformly
-            state = RoundState.REPORTING if after.state in TERMINAL else after.state
-            conn.execute(
-                sa.update(rounds)
-                .where(rounds.c.id == round_id)
-                .values(accumulator=acc.to_bytes(), weight_sum=acc.weight, received=after.received, state=state.value)
-            )
             conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="uploaded"))
-            if after.state == RoundState.COMMITTED:
-                fresh = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one()
-                commit_round(conn, task, fresh, now, self.metrics)
-                open_next_round(conn, task.id, now)
-            return after.received
+            received, goal = counted
+        if received >= goal:
+            self.tick_task(task.id, now)
+        return int(received)
 
     def _count_rejection(self, round_id: int, reason: str) -> None:
         self.metrics.uploads.labels("rejected").inc()

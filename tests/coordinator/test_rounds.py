@@ -9,7 +9,6 @@ from coordinator.errors import UpdateRejected
 from coordinator.rounds import (
     RoundPlan,
     RoundState,
-    accept_update,
     advance,
     can_assign,
     check_upload,
@@ -67,17 +66,6 @@ def test_can_assign_only_while_selecting_and_below_target() -> None:
     assert can_assign(r, 1.0)
     assert not can_assign(dataclasses.replace(r, assigned=13), 1.0)
     assert not can_assign(dataclasses.replace(r, assigned=7), 60.0)
-
-
-def test_accept_update_counts_and_commits_at_goal() -> None:
-    r = dataclasses.replace(open_round(PLAN, 0.0), assigned=13, state=RoundState.REPORTING, received=8)
-    r = accept_update(r, 5.0)
-    assert (r.received, r.state) == (9, RoundState.REPORTING)
-    r = accept_update(r, 5.0)
-    assert (r.received, r.state) == (10, RoundState.COMMITTED)
-    with pytest.raises(UpdateRejected) as err:
-        accept_update(r, 5.0)
-    assert err.value.reason == "round_closed"
 
 
 def test_check_upload_after_session_deadline_refused() -> None:
