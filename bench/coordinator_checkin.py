@@ -145,9 +145,13 @@ async def load(url: str, population: str, clients: int, seconds: float) -> tuple
         async def one_client(stop: float) -> None:
             while time.perf_counter() < stop:
                 start = time.perf_counter()
-                r = await client.post(f"/v1/populations/{population}/checkin", json=CHECKIN)
-                latencies.append(time.perf_counter() - start)
-                key = r.json().get("outcome", str(r.status_code)) if r.status_code == 200 else str(r.status_code)
+                try:
+                    r = await client.post(f"/v1/populations/{population}/checkin", json=CHECKIN)
+                except httpx.HTTPError as err:  # e.g. a kept-alive connection the server closed: count it
+                    key = type(err).__name__
+                else:
+                    latencies.append(time.perf_counter() - start)
+                    key = r.json().get("outcome", str(r.status_code)) if r.status_code == 200 else str(r.status_code)
                 outcomes[key] = outcomes.get(key, 0) + 1
 
         await asyncio.gather(*(one_client(time.perf_counter() + 1.0) for _ in range(clients)))  # warm-up
