@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # see fedkeys.cli
 
 
 from data_tools import load_prepared

@@ -31,6 +31,9 @@ def _quiet_tensorflow() -> None:
     # TensorFlow reads these at import; set before any subcommand imports it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # fedkeys forks only to exec TFF's worker_binary; gRPC's fork handlers are for children that
+    # keep using gRPC, and with a runtime's threads running they only log and get in the way.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
@@ -272,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_cmd_sim_worker)
 
     sug = sub.add_parser("suggest", help="the top next words for a context")
-    sug.add_argument("--model", required=True, help="a run directory")
+    sug.add_argument("--model", required=True, help="a run directory, or ART/infer.tflite from `fedkeys export tflite`")
     sug.add_argument("-k", type=int, default=3)
     sug.add_argument("text")
     sug.set_defaults(func=_cmd_suggest)
@@ -295,10 +298,12 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input, shown as one line rather than a traceback."""
     from data_tools import CorpusError
     from fedkeys.run_dir import RunDirError
+    from tff_sim.runtime import WorkerDiedError
 
     errors: list[type[BaseException]] = [
         CorpusError,
         RunDirError,
+        WorkerDiedError,  # not bad input, but one line naming the worker's log beats a traceback
         ValueError,
         FileNotFoundError,
         NotADirectoryError,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before gRPC is imported; see fedkeys.cli
+
 from fedkeys.cli import main
 from tff_sim.runtime import running_worker_pids
 
@@ -40,12 +42,31 @@ def _drop_tff_default_context() -> None:
     gc.collect()
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _ours_or_orphaned(pid: int) -> bool:
+    """A worker this session started (directly or through a CLI subprocess), not another session's."""
+    parent = _parent(pid)
+    if parent == 1:
+        return True  # its driver died without it
+    while parent > 1:
+        if parent == os.getpid():
+            return True
+        parent = _parent(parent)
+    return False
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leftover_tff_workers() -> Iterator[None]:
     before = running_worker_pids()
     yield
     _drop_tff_default_context()
-    leftover = sorted(running_worker_pids() - before)
+    leftover = sorted(pid for pid in running_worker_pids() - before if _ours_or_orphaned(pid))
     for pid in leftover:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

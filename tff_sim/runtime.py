@@ -23,7 +23,9 @@ import ctypes
 import dataclasses
 import logging
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -36,8 +38,16 @@ _GRPC_OPTIONS = [
     ("grpc.max_message_length", 2_000_000_000),
     ("grpc.max_receive_message_length", 2_000_000_000),
     ("grpc.max_send_message_length", 2_000_000_000),
+    # gRPC's default reconnect backoff grows to minutes; a worker that is slow to start
+    # (a loaded machine) must not leave the channel waiting long after it listens.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 ]
-_READY_TIMEOUT_S = 60.0
+_READY_TIMEOUT_S = 180.0
+
+
+class WorkerDiedError(RuntimeError):
+    """A local worker_binary exited mid-run (killed, out of memory, crashed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +97,65 @@ def start_worker(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return process
 
 
+def wait_until_listening(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    """Block until the local worker accepts connections; a clear error if it dies or never listens."""
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"TFF worker_binary on port {port} exited with status {process.returncode}: {_tail(log_path)}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("localhost", port), timeout=1.0):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"TFF worker_binary on port {port} did not listen within {_READY_TIMEOUT_S:.0f} s")
+        time.sleep(0.1)
+
+
+def _tail(log_path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(log_path.read_text(errors="replace").strip().splitlines()[-lines:]) or "(empty log)"
+    except OSError:
+        return f"(no log at {log_path})"
+
+
+class _Watchdog:
+    """Interrupts the driver when a local worker dies.
+
+    TFF treats a lost worker as a retryable gRPC error and retries forever, so
+    without this a killed or out-of-memory worker hangs the run silently. The
+    watchdog polls the workers and sends SIGINT to the thread that opened the
+    runtime (the main thread); ``tff_runtime`` turns that into
+    :class:`WorkerDiedError` naming the worker and its log.
+    """
+
+    def __init__(self, processes: Sequence[subprocess.Popen[bytes]], logs: Sequence[Path]) -> None:
+        self._processes = list(zip(processes, logs, strict=True))
+        self._stop = threading.Event()
+        self._target = threading.get_ident()
+        self.death: str | None = None
+        self._thread = threading.Thread(target=self._run, name="tff-worker-watchdog", daemon=True)
+        if self._processes and threading.current_thread() is threading.main_thread():
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            for process, log in self._processes:
+                if process.poll() is not None:
+                    self.death = (
+                        f"TFF worker_binary pid {process.pid} exited with status {process.returncode} "
+                        f"in the middle of the run (log {log}: {_tail(log)})"
+                    )
+                    logger.error("%s", self.death)
+                    signal.pthread_kill(self._target, signal.SIGINT)
+                    return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 def running_worker_pids() -> set[int]:
     """Pids of every live ``worker_binary`` on this machine (Linux /proc), for leak checks."""
     pids = set()
@@ -116,13 +185,12 @@ def stop_workers(processes: Sequence[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def _executor_factory(address: str, default_num_clients: int) -> Any:
-    import grpc
+def _executor_factory(address: str, default_num_clients: int, channel: Any) -> Any:
     import tensorflow_federated as tff
     from tensorflow_federated.python.core.impl.executor_stacks import python_executor_stacks
     from tensorflow_federated.python.core.impl.executors import remote_executor, remote_executor_grpc_stub
 
-    stub = remote_executor_grpc_stub.RemoteExecutorGrpcStub(grpc.insecure_channel(address, _GRPC_OPTIONS))
+    stub = remote_executor_grpc_stub.RemoteExecutorGrpcStub(channel)
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while not stub.is_ready:
         if time.monotonic() > deadline:
@@ -139,7 +207,7 @@ def _executor_factory(address: str, default_num_clients: int) -> Any:
     return python_executor_stacks.ResourceManagingExecutorFactory(executor_stack_fn=stack_fn)
 
 
-def _context(addresses: Sequence[str], default_num_clients: int) -> Any:
+def _context(addresses: Sequence[str], default_num_clients: int, channels: Sequence[Any]) -> Any:
     import tensorflow_federated as tff
     from tensorflow_federated.python.core.backends.native import compiler
     from tensorflow_federated.python.core.environments.tensorflow_frontend import tensorflow_computation
@@ -155,13 +223,13 @@ def _context(addresses: Sequence[str], default_num_clients: int) -> Any:
     }
     if len(addresses) == 1:
         return sync_execution_context.SyncExecutionContext(
-            _executor_factory(addresses[0], default_num_clients), **options
+            _executor_factory(addresses[0], default_num_clients, channels[0]), **options
         )
     contexts = [
         async_execution_context.AsyncExecutionContext(
-            executor_fn=_executor_factory(address, default_num_clients), **options
+            executor_fn=_executor_factory(address, default_num_clients, channel), **options
         )
-        for address in addresses
+        for address, channel in zip(addresses, channels, strict=True)
     ]
     return tff.backends.native.create_mergeable_comp_execution_context(contexts)
 
@@ -174,21 +242,40 @@ def tff_runtime(config: RuntimeConfig, default_num_clients: int = 0) -> Iterator
     (``initialize``, ``next``, evaluation) must happen inside it. Local workers
     are stopped on exit, on an exception and on Ctrl-C.
     """
+    import grpc
     import portpicker
     from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
 
     processes: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    channels: list[Any] = []
+    watchdog: _Watchdog | None = None
     try:
         if config.remote:
             addresses = list(config.remote)
         else:
             ports = [portpicker.pick_unused_port() for _ in range(config.local_workers)]
             # All workers start before any gRPC channel exists (fork with gRPC threads is unsafe).
-            processes = [start_worker(port, config.log_dir / f"tff_worker_{i}.log") for i, port in enumerate(ports)]
+            logs = [config.log_dir / f"tff_worker_{i}.log" for i in range(len(ports))]
+            processes = [start_worker(port, log) for port, log in zip(ports, logs, strict=True)]
+            for process, port, log in zip(processes, ports, logs, strict=True):
+                wait_until_listening(process, port, log)
             addresses = [f"localhost:{port}" for port in ports]
-        with context_stack_impl.context_stack.install(_context(addresses, default_num_clients)):
+        channels = [grpc.insecure_channel(address, _GRPC_OPTIONS) for address in addresses]
+        watchdog = _Watchdog(processes, logs)
+        with context_stack_impl.context_stack.install(_context(addresses, default_num_clients, channels)):
             yield
+    except KeyboardInterrupt:
+        if watchdog is not None and watchdog.death is not None:
+            raise WorkerDiedError(watchdog.death) from None
+        raise
     finally:
+        if watchdog is not None:
+            watchdog.stop()
+        # Closing the channels ends their gRPC polling threads, so a later runtime in this
+        # process forks its workers while no gRPC thread is running.
+        for channel in channels:
+            channel.close()
         stop_workers(processes)
 
 

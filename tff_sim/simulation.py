@@ -147,10 +147,12 @@ def run_simulation(
         if resume:
             restored = checkpoints.load_latest(state)
             if restored is None:
-                raise SimulationError(f"nothing to resume in {out}: no saved round")
-            state, last = restored
-            first_round = last + 1
-            logger.info("resuming %s after round %d", out, last)
+                # Killed before its first checkpoint: nothing was lost but time, start over.
+                logger.warning("no saved round in %s; starting from round 1", out / _STATE_DIR)
+            else:
+                state, last = restored
+                first_round = last + 1
+                logger.info("resuming %s after round %d", out, last)
         log = RunLog(out, resume_after=first_round - 1)
         bar = tqdm(
             range(first_round, sim.rounds + 1),

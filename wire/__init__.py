@@ -12,3 +12,69 @@ Both sides import it, so they can never disagree on a byte:
 
 Imports numpy, pydantic and the standard library only.
 """
+
+from wire.codec import (
+    CODECS,
+    CodecSpec,
+    clip_by_global_norm,
+    dequantize,
+    global_l2_norm,
+    hadamard_rotate,
+    hadamard_unrotate,
+    pack_bits,
+    stochastic_quantize,
+    unpack_bits,
+)
+from wire.manifest import (
+    MANIFEST_FILE,
+    MANIFEST_FORMAT_VERSION,
+    ManifestError,
+    PlanManifest,
+    TensorSpec,
+    load_manifest,
+    sha256_file,
+    verify_bytes,
+    verify_file,
+    write_manifest,
+)
+from wire.update import (
+    FORMAT_VERSION,
+    UpdateMessage,
+    WireError,
+    decode_update,
+    decode_weights,
+    encode_update,
+    encode_weights,
+    raw_nbytes,
+)
+
+__all__ = [
+    "CODECS",
+    "FORMAT_VERSION",
+    "MANIFEST_FILE",
+    "MANIFEST_FORMAT_VERSION",
+    "CodecSpec",
+    "ManifestError",
+    "PlanManifest",
+    "TensorSpec",
+    "UpdateMessage",
+    "WireError",
+    "clip_by_global_norm",
+    "decode_update",
+    "decode_weights",
+    "dequantize",
+    "encode_update",
+    "encode_weights",
+    "global_l2_norm",
+    "hadamard_rotate",
+    "hadamard_unrotate",
+    "load_manifest",
+    "pack_bits",
+    "raw_nbytes",
+    "sha256_file",
+    "stochastic_quantize",
+    "unpack_bits",
+    "verify_bytes",
+    "verify_file",
+    "write_manifest",
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tff_sim.runtime import RuntimeConfig, running_worker_pids, tff_runtime
+from tff_sim.runtime import (
+    RuntimeConfig,
+    WorkerDiedError,
+    running_worker_pids,
+    tff_runtime,
+    wait_until_listening,
+)
 
 tff = pytest.importorskip("tensorflow_federated")
 
@@ -70,3 +78,27 @@ def test_tff_runtime_piped_output_does_not_hang(tmp_path: Path) -> None:
 def test_runtime_config_bad_values_named(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RuntimeConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_wait_until_listening_worker_that_dies_is_named(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    log.write_text("E0000 bind: address already in use\n")
+    process = subprocess.Popen(["false"])
+    process.wait()
+    with pytest.raises(RuntimeError, match=r"exited with status 1: E0000 bind: address already in use"):
+        wait_until_listening(process, 1, log)
+
+
+def test_tff_runtime_worker_killed_mid_run_is_an_error_not_a_hang(client_sum: object, tmp_path: Path) -> None:
+    # TFF retries a lost worker forever; the runtime's watchdog turns that into a clear error.
+    before = running_worker_pids()
+    with (
+        pytest.raises(WorkerDiedError, match=r"exited with status -9 in the middle of the run"),
+        tff_runtime(RuntimeConfig(log_dir=tmp_path)),
+    ):
+        assert client_sum([1, 2]) == 3  # type: ignore[operator]
+        for pid in running_worker_pids() - before:
+            os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            client_sum([1, 2])  # type: ignore[operator]
+    assert running_worker_pids() - before == set()

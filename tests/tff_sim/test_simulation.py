@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +86,67 @@ def test_run_simulation_resume_ends_at_the_same_model(
         np.testing.assert_array_equal(a, b)
     with (partial / "metrics.csv").open() as f:
         assert [int(r["round"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+
+
+def _sim_command(prepared: Path, out: Path) -> list[str]:
+    """``fedkeys sim run`` with exactly SIM's settings."""
+    return [
+        sys.executable, "-m", "fedkeys.cli", "sim", "run", "--data", str(prepared), "--out", str(out),
+        "--algorithm", SIM.algorithm, "--rounds", str(SIM.rounds), "--clients-per-round", str(SIM.clients_per_round),
+        "--local-epochs", str(SIM.local_epochs), "--client-lr", str(SIM.client_lr), "--batch-size",
+        str(SIM.batch_size), "--model", SIM.preset, "--seed", str(SIM.seed), "--eval-every", str(SIM.eval_every),
+        "--checkpoint-every", str(SIM.checkpoint_every), "--no-progress",
+    ]  # fmt: skip
+
+
+def _rounds_logged(out: Path) -> list[int]:
+    try:
+        with (out / "metrics.csv").open() as f:
+            return [int(r["round"]) for r in csv.DictReader(f)]
+    except (FileNotFoundError, ValueError, KeyError):
+        return []
+
+
+def test_run_simulation_killed_mid_round_resumes_to_the_same_model(
+    full_run: tuple[Path, dict[str, Any]], prepared: Path, tmp_path: Path
+) -> None:
+    # kill -9 the driver while round 4 runs (round 3 is logged, the last checkpoint is round 2), then --resume.
+    out, _ = full_run
+    run = tmp_path / "killed"
+    command = _sim_command(prepared, run)
+    with (tmp_path / "first.log").open("w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 600
+            while 3 not in _rounds_logged(run):
+                assert proc.poll() is None, (tmp_path / "first.log").read_text()
+                assert time.monotonic() < deadline, "round 3 never finished"
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run / "summary.json").exists() and not (run / "checkpoint").exists()
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming" in resumed.stderr and "after round 2" in resumed.stderr
+    for a, b in zip(_weights(out), _weights(run), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert _rounds_logged(run) == [1, 2, 3, 4]
+
+
+def test_run_simulation_resume_before_any_checkpoint_starts_over(prepared: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    run = tmp_path / "run"
+    (run / "state").mkdir(parents=True)  # killed before its first checkpoint was written
+    summary = run_simulation(
+        prepared, run, dataclasses.replace(SIM, rounds=1), RuntimeConfig(), resume=True, progress=False
+    )
+    assert summary["rounds"] == 1 and _rounds_logged(run) == [1]
 
 
 def test_run_simulation_resume_without_state_is_an_error(prepared: Path, tmp_path: Path) -> None:
