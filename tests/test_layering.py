@@ -3,7 +3,7 @@
 model/ imports TensorFlow and numpy only; data_tools/ none of the project's
 packages; tff_sim/ uses model and data_tools; device_runtime/ model and the wire
 format; wire/ numpy and pydantic only; coordinator/ the wire format, never TensorFlow
-(Federated).
+(Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"model", "data_tools", "tff_sim", "wire", "device_runtime", "coordinator", "fedkeys", "bench"}
+PROJECT = {"model", "data_tools", "tff_sim", "wire", "device_runtime", "coordinator", "fedkeys", "bench", "secagg"}
 
 # package -> (project packages it may import, third-party packages it may import; None = any)
 RULES: dict[str, tuple[set[str], set[str] | None]] = {
@@ -23,8 +23,9 @@ RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "data_tools": ({"data_tools"}, None),
     "tff_sim": ({"tff_sim", "model", "data_tools"}, None),
     "wire": ({"wire"}, {"numpy", "pydantic"}),
-    "device_runtime": ({"device_runtime", "model", "wire"}, None),
-    "coordinator": ({"coordinator", "wire"}, None),
+    "device_runtime": ({"device_runtime", "model", "wire", "secagg"}, None),
+    "coordinator": ({"coordinator", "wire", "secagg"}, None),
+    "secagg": ({"secagg"}, {"numpy", "cryptography"}),
 }
 FORBIDDEN = {
     "coordinator": {"tensorflow_federated", "tensorflow", "model", "tff_sim"},

@@ -1,0 +1,150 @@
+"""The server's side of a secure round: four pure steps over frozen state.
+
+The server relays public keys and encrypted shares, sums masked inputs and, once
+the masked-input phase closes, asks the survivors for exactly the shares it
+needs: self-mask seeds of devices whose input arrived, mask keys of devices
+that shared keys but sent no input (Bonawitz et al. 2017, Figure 4, "Server"
+column; Bell et al. 2020 for the neighbour graph). It never asks for both
+secrets of one device, and every step refuses with SecAggError("below_threshold")
+when fewer than ``threshold`` devices remain, so a round is abandoned whole
+rather than partially revealed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from secagg import shamir
+from secagg.client import mask_seed
+from secagg.errors import SecAggError
+from secagg.keys import keypair_from_private
+from secagg.masking import remove_pairwise_masks, remove_self_masks
+from secagg.messages import AdvertiseKeys, EncryptedShare, MaskedInput, RoundParams, UnmaskRequest, UnmaskResponse
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerState:
+    """The server's view of one secure round, phase by phase."""
+
+    params: RoundParams
+    adverts: dict[int, AdvertiseKeys] = dataclasses.field(default_factory=dict)  # U1
+    inbox: dict[int, tuple[EncryptedShare, ...]] = dataclasses.field(default_factory=dict)  # target -> shares
+    shared: frozenset[int] = frozenset()  # U2: devices whose shares were relayed
+    masked: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # U3: device -> (length,) uint32
+
+
+def _require(count: int, params: RoundParams, phase: str) -> None:
+    if count < params.threshold:
+        raise SecAggError(
+            "below_threshold", f"{count} devices left after {phase}, threshold {params.threshold}: round abandoned"
+        )
+
+
+def collect_adverts(params: RoundParams, adverts: Iterable[AdvertiseKeys]) -> ServerState:
+    """Close phase 0: keep one advert per device of the round."""
+    kept: dict[int, AdvertiseKeys] = {}
+    for advert in adverts:
+        params.check_device(advert.device)
+        if advert.device in kept:
+            raise SecAggError("bad_message", f"device {advert.device} advertised twice")
+        kept[advert.device] = advert
+    _require(len(kept), params, "advertise keys")
+    return ServerState(params, adverts=kept)
+
+
+def route_shares(state: ServerState, bundles: Mapping[int, Sequence[EncryptedShare]]) -> ServerState:
+    """Close phase 1: relay each device's shares to their holders; U2 = the devices that sent theirs.
+
+    A bundle must come from an advertised device and address only its
+    advertised neighbours, each once. Shares for devices that did not send their
+    own bundle are dropped (those devices are out of the round).
+    """
+    params = state.params
+    for source, bundle in bundles.items():
+        if source not in state.adverts:
+            raise SecAggError("bad_message", f"device {source} shared keys without advertising")
+        targets = [s.target for s in bundle]
+        if any(s.source != source for s in bundle) or len(set(targets)) != len(targets):
+            raise SecAggError("bad_message", f"device {source}'s share bundle is malformed")
+        expected = params.graph[source] & state.adverts.keys()
+        if set(targets) != expected:
+            raise SecAggError("bad_message", f"device {source} must share with exactly its advertised neighbours")
+    shared = frozenset(bundles)
+    _require(len(shared), params, "share keys")
+    inbox: dict[int, list[EncryptedShare]] = {i: [] for i in shared}
+    for bundle in bundles.values():
+        for share in bundle:
+            if share.target in shared:
+                inbox[share.target].append(share)
+    return dataclasses.replace(state, inbox={i: tuple(v) for i, v in inbox.items()}, shared=shared)
+
+
+def collect_inputs(state: ServerState, inputs: Iterable[MaskedInput]) -> ServerState:
+    """Close phase 2: U3 = the devices of U2 whose masked input arrived."""
+    masked: dict[int, np.ndarray] = {}
+    for item in inputs:
+        if item.device not in state.shared:
+            raise SecAggError("bad_message", f"device {item.device} sent an input without sharing keys")
+        if item.device in masked:
+            raise SecAggError("bad_message", f"device {item.device} sent two inputs")
+        y = np.asarray(item.y)
+        if y.shape != (state.params.length,) or y.dtype != np.uint32:
+            raise SecAggError("bad_message", f"device {item.device}'s input is {y.shape} {y.dtype}")
+        masked[item.device] = y
+    _require(len(masked), state.params, "masked input")
+    return dataclasses.replace(state, masked=masked)
+
+
+def unmask_request(state: ServerState) -> UnmaskRequest:
+    """Phase 3 request: survivors (input arrived) and dropped (shared keys, no input)."""
+    survivors = frozenset(state.masked)
+    _require(len(survivors), state.params, "masked input")
+    return UnmaskRequest(survivors=survivors, dropped=state.shared - survivors)
+
+
+def _gather(responses: Sequence[UnmaskResponse], owner: int, self_seed: bool) -> dict[int, int]:
+    return {
+        r.device + 1: (r.self_shares if self_seed else r.key_shares)[owner]
+        for r in responses
+        if owner in (r.self_shares if self_seed else r.key_shares)
+    }
+
+
+def unmask_sum(state: ServerState, responses: Iterable[UnmaskResponse]) -> np.ndarray:
+    """Close phase 3: the ring sum of the survivors' inputs, ``(length,) uint32``.
+
+    Every secret is rebuilt before anything is computed; if one cannot be
+    (fewer than ``t_share`` shares), SecAggError("unrecoverable") and no sum.
+    """
+    params = state.params
+    request = unmask_request(state)
+    kept: list[UnmaskResponse] = []
+    seen: set[int] = set()
+    for r in responses:
+        if r.device not in request.survivors or r.device in seen:
+            raise SecAggError("bad_message", f"unexpected or repeated unmask response from device {r.device}")
+        if not (r.self_shares.keys() <= request.survivors and r.key_shares.keys() <= request.dropped):
+            raise SecAggError("inconsistent", f"device {r.device} revealed shares that were not asked for")
+        if not (r.self_shares.keys() | r.key_shares.keys()) <= params.graph[r.device]:
+            raise SecAggError("bad_message", f"device {r.device} sent shares of devices that are not its neighbours")
+        seen.add(r.device)
+        kept.append(r)
+    _require(len(kept), params, "unmask")
+    self_seeds = [shamir.reconstruct(_gather(kept, i, True), params.t_share) for i in sorted(request.survivors)]
+    mask_keys = {}
+    for j in sorted(request.dropped):
+        private = shamir.reconstruct(_gather(kept, j, False), params.t_share)
+        if keypair_from_private(private).public != state.adverts[j].s_public:
+            raise SecAggError("unrecoverable", f"the shares of device {j}'s mask key do not match its public key")
+        mask_keys[j] = private
+    total = np.zeros(params.length, dtype=np.uint32)  # (length,)
+    for y in state.masked.values():
+        np.add(total, y, out=total)
+    remove_self_masks(total, self_seeds)
+    for j, private in mask_keys.items():
+        for i in sorted(params.graph[j] & request.survivors):
+            remove_pairwise_masks(total, i, j, mask_seed(private, state.adverts[i].s_public, params))
+    return total
