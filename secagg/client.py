@@ -156,4 +156,3 @@ def unmask(params: RoundParams, state: ClientState, request: UnmaskRequest) -> U
     self_shares = {j: b for j, (b, _) in state.held.items() if j in request.survivors}
     key_shares = {j: s for j, (_, s) in state.held.items() if j in request.dropped}
     return UnmaskResponse(state.device, self_shares, key_shares)
-
