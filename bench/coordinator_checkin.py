@@ -136,7 +136,32 @@ def create_tasks(url: str) -> None:
         c.post("/v1/populations/reject/checkin", json=CHECKIN).raise_for_status()  # fills the one slot
 
 
-async def load(url: str, population: str, clients: int, seconds: float) -> tuple[list[float], dict[str, int]]:
+def handler_buckets(text: str) -> dict[float, float]:
+    """Cumulative counts of ``fedkeys_handler_seconds{operation="checkin"}`` by upper bound (all workers)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "fedkeys_handler_seconds_bucket" and sample.labels.get("operation") == "checkin":
+                le = float(sample.labels["le"])
+                out[le] = out.get(le, 0.0) + sample.value
+    return out
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The upper bound of the histogram bucket holding quantile ``q`` of the observations between two scrapes."""
+    deltas = sorted((le, after.get(le, 0.0) - before.get(le, 0.0)) for le in after)
+    total = deltas[-1][1] if deltas else 0.0
+    for le, cumulative in deltas:
+        if total and cumulative >= q * total:
+            return le
+    return float("nan")
+
+
+async def load(
+    url: str, population: str, clients: int, seconds: float
+) -> tuple[list[float], dict[str, int], tuple[float, float]]:
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -157,11 +182,15 @@ async def load(url: str, population: str, clients: int, seconds: float) -> tuple
         await asyncio.gather(*(one_client(time.perf_counter() + 1.0) for _ in range(clients)))  # warm-up
         latencies.clear()
         outcomes.clear()
-        started = time.perf_counter()
+        before = handler_buckets((await client.get("/metrics")).text)
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one_client(started + seconds) for _ in range(clients)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        after = handler_buckets((await client.get("/metrics")).text)
+    server = (bucket_quantile(before, after, 0.5), bucket_quantile(before, after, 0.99))
     outcomes["_elapsed_ms"] = int(elapsed * 1000)
-    return latencies, outcomes
+    outcomes["_client_cpu_ms"] = int(cpu * 1000)
+    return latencies, outcomes, server
 
 
 def main() -> None:
@@ -175,7 +204,13 @@ def main() -> None:
         f"{args.clients} concurrent clients, {args.seconds:.0f} s per phase, {args.workers} uvicorn workers, "
         f"{os.cpu_count()} CPUs shared by server and load generator"
     )
-    print(f"{'database':<11}{'phase':<8}{'check-ins':>10}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}  outcomes")
+    print("client-observed latency; 'handler' = time inside the coordinator's check-in handler (database included,")
+    print("HTTP stack and queueing excluded), as the upper bound of its Prometheus histogram bucket;")
+    print("'client CPU' = the load generator's share of one core (it competes with the server)")
+    print(
+        f"{'database':<11}{'phase':<8}{'check-ins':>10}{'per s':>8}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'handler p50':>13}{'p99':>7}{'client CPU':>12}  outcomes"
+    )
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         backends = [("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
         if not args.no_postgres:
@@ -184,12 +219,14 @@ def main() -> None:
             with server(db_url, args.workers, Path(tmp)) as url:
                 create_tasks(url)
                 for phase in ("accept", "reject"):
-                    latencies, outcomes = asyncio.run(load(url, phase, args.clients, args.seconds))
+                    latencies, outcomes, (h50, h99) = asyncio.run(load(url, phase, args.clients, args.seconds))
                     elapsed = outcomes.pop("_elapsed_ms") / 1000
+                    client_cpu = outcomes.pop("_client_cpu_ms") / 1000
                     ms = np.array(latencies) * 1e3
                     print(
-                        f"{name:<11}{phase:<8}{len(ms):>10}{len(ms) / elapsed:>9.0f}{np.percentile(ms, 50):>9.1f}"
-                        f"{np.percentile(ms, 99):>9.1f}  {outcomes}"
+                        f"{name:<11}{phase:<8}{len(ms):>10}{len(ms) / elapsed:>8.0f}{np.percentile(ms, 50):>9.1f}"
+                        f"{np.percentile(ms, 99):>9.1f}{'<=' + format(h50 * 1e3, 'g'):>13}"
+                        f"{'<=' + format(h99 * 1e3, 'g'):>7}{client_cpu / elapsed:>11.0%}  {outcomes}"
                     )
 
 

@@ -13,6 +13,7 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 _ROUND_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+HANDLER_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10)
 
 
 class Metrics:
@@ -30,6 +31,13 @@ class Metrics:
         self.reports = Counter("fedkeys_reports", "Device reports by status", ["status"], registry=reg)
         self.aborts = Counter("fedkeys_aborts", "Sessions aborted by devices", registry=reg)
         self.rounds = Counter("fedkeys_rounds", "Rounds closed by final state", ["state"], registry=reg)
+        self.handler_seconds = Histogram(
+            "fedkeys_handler_seconds",
+            "Time in the coordinator's handlers (database included, HTTP stack excluded)",
+            ["operation"],
+            buckets=HANDLER_BUCKETS,
+            registry=reg,
+        )
         self.round_seconds = Histogram(
             "fedkeys_round_duration_seconds",
             "Round duration by final state",

@@ -121,6 +121,10 @@ class Coordinator:
     # ------------------------------------------------------------------ check-in
 
     def checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
+        with self.metrics.handler_seconds.labels("checkin").time():
+            return self._checkin(population, req)
+
+    def _checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
         now = self.clock()
         with self.db.read() as conn:
             task = load_task(conn, population)
@@ -288,6 +292,10 @@ class Coordinator:
         )
 
     def upload(self, session_id: str, token: str | None, body: bytes) -> UploadResponse:
+        with self.metrics.handler_seconds.labels("upload").time():
+            return self._upload(session_id, token, body)
+
+    def _upload(self, session_id: str, token: str | None, body: bytes) -> UploadResponse:
         now = self.clock()
         _s, r, task, limits = self._upload_context(session_id, token, now)
         try:
