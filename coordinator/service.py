@@ -193,6 +193,7 @@ class Coordinator:
                 seq_len=task.seq_len,
                 learning_rate=c.learning_rate,
                 max_rows=c.max_rows,
+                data_seed=c.seed,  # rows ordered as in simulation: rng([seed, 0xDA7A, round, client])
             ),
             codec=c.codec,
             clip_norm=c.client_clip_norm,

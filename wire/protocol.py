@@ -135,6 +135,13 @@ class Hyperparameters(_Message):
     seq_len: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     max_rows: int = Field(ge=1)
+    data_seed: int = Field(
+        default=0,
+        ge=0,
+        le=2**32 - 1,
+        description="the task's seed of the row order: rows shuffled by rng([data_seed, 0xDA7A, round, client]) "
+        "as in simulation, so a deployed round reproduces a simulated one (issue 8)",
+    )
 
 
 class Assignment(_Message):

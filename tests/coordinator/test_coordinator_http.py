@@ -109,7 +109,7 @@ def test_create_task_with_bad_plan_or_checkpoint_refused(client: TestClient) -> 
 
 
 def test_checkin_assigns_up_to_target_then_rejects_with_retry_window(client: TestClient) -> None:
-    create_task(client)
+    create_task(client, seed=5)
     accepted = [checkin(client) for _ in range(3)]
     assert all(a["outcome"] == "accepted" for a in accepted)
     a = accepted[0]["assignment"]
@@ -120,6 +120,7 @@ def test_checkin_assigns_up_to_target_then_rejects_with_retry_window(client: Tes
         "seq_len": 4,
         "learning_rate": 0.5,
         "max_rows": 8,
+        "data_seed": 5,  # the task seed: rows ordered as in simulation
     }
     assert len({x["assignment"]["session_id"] for x in accepted}) == 3
     assert len({x["assignment"]["seed"] for x in accepted}) == 3
