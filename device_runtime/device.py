@@ -298,7 +298,7 @@ class Device:
             hp.seq_len,
             bos_id=bos_id,
             pad_id=pad_id,
-            seed=assignment.seed,
+            seed=hp.data_seed,  # the task's seed, not the session's: rows as simulation orders them
             round_num=assignment.round,
             client=self.config.client,
             max_rows=hp.max_rows,
