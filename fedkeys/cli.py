@@ -158,13 +158,28 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from data_tools import default_cache_dir
-    from fedkeys.demo import DemoConfig, run_demo
+    from fedkeys.demo import run_demo
+    from fedkeys.demo_config import DemoConfig
 
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir(os.environ)
-    config = DemoConfig(preset=args.model, max_epochs=args.epochs, vocab_size=args.vocab_size)
+    settings = {name: getattr(args, name) for name in _DEMO_FLAGS if getattr(args, name) is not None}
+    if args.data is not None:
+        settings["data"] = Path(args.data)
+    config = DemoConfig(preset=args.model, **settings)
     report = run_demo(Path(args.out), config, cache_dir=cache, progress=not args.no_progress)
     print(report)
     return 0
+
+
+# DemoConfig fields settable from the command line (the hidden ones size the demo for tests).
+_DEMO_FLAGS: dict[str, type] = {
+    "corpus": str, "vocab_size": int, "min_words": int, "seq_len": int, "batch_size": int, "central_epochs": int,
+    "central_max_steps": int, "rounds": int, "clients_per_round": int, "local_epochs": int, "client_lr": float,
+    "max_rows": int, "eval_every": int, "devices": int, "availability": str, "speedup": float, "dropout": float,
+    "codec": str, "concurrency": int, "fleet_timeout_s": float, "parity_clients": int, "seed": int,
+}  # fmt: skip
+_DEMO_SHOWN = {"vocab_size": "vocabulary size", "rounds": "rounds of simulation and of deployment",
+               "devices": "emulated phones", "seed": "every seed of the demo"}  # fmt: skip
 
 
 def _headline(summary: dict[str, Any]) -> dict[str, Any]:
@@ -280,13 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     sug.add_argument("text")
     sug.set_defaults(func=_cmd_suggest)
 
-    demo = sub.add_parser("demo", help="everything end to end on Shakespeare")
-    demo.add_argument("--out", default="runs/demo")
+    demo = sub.add_parser(
+        "demo", help="end to end on Shakespeare: references, TFF simulation, export, coordinator, emulated phones"
+    )
+    demo.add_argument("--out", default="runs/demo", help="where the report (report.html) and every run go")
     demo.add_argument("--model", choices=_PRESETS, default="small")
-    demo.add_argument("--epochs", type=int, default=3)
-    demo.add_argument("--vocab-size", type=int, default=10000)
     demo.add_argument("--cache-dir")
     demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--data", help=argparse.SUPPRESS)  # an already prepared corpus (tests)
+    for name, kind in _DEMO_FLAGS.items():
+        demo.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_DEMO_SHOWN.get(name, argparse.SUPPRESS))
     demo.set_defaults(func=_cmd_demo)
 
     for area in _AREAS:

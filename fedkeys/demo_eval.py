@@ -1,0 +1,45 @@
+"""Scoring the demo's models with the same metrics as the references (``model.evaluate_model``).
+
+Simulation and deployment produce plain weight lists; they are scored with
+one Keras model (built once, weights swapped in) on all messages of a split,
+the way ``fedkeys central train`` scores its model, so every number in the
+report is the same keyboard metric (recall@1/@3 as in Hard et al. 2018).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from data_tools import ClientData
+from fedkeys.run_dir import CHECKPOINT_DIR, TOKENIZER_FILE
+from model import ModelConfig, build_model, evaluate_model, make_sequences, save_model
+from model.checkpoint import assign_weights
+
+
+class WeightScorer:
+    """Keyboard metrics of weight lists on one split's messages (rows built once)."""
+
+    def __init__(self, config: ModelConfig, split: ClientData, seq_len: int, batch_size: int = 64) -> None:
+        self.config = config
+        self._model = build_model(config)
+        self._rows = make_sequences(split.all_examples(), seq_len, bos_id=config.bos_id, pad_id=config.pad_id)
+        self._batch_size = batch_size
+
+    def score(self, weights: Sequence[np.ndarray], source: str) -> dict[str, float]:
+        assign_weights(self._model, [np.asarray(w, np.float32) for w in weights], source)
+        return evaluate_model(self._model, self.config, self._rows, self._batch_size)
+
+
+def write_run_dir(out: Path, config: ModelConfig, weights: Sequence[np.ndarray], tokenizer: Path) -> Path:
+    """A run directory (checkpoint + tokenizer) of ``weights``, so ``fedkeys suggest`` and export accept it."""
+    model = build_model(config)
+    assign_weights(model, [np.asarray(w, np.float32) for w in weights], str(out))
+    if out.exists():
+        shutil.rmtree(out)
+    save_model(out / CHECKPOINT_DIR, config, model)
+    shutil.copyfile(tokenizer, out / TOKENIZER_FILE)
+    return out

@@ -1,0 +1,72 @@
+"""fedkeys demo: the whole pipeline on the tiny fixture through the CLI (tiny settings, not Shakespeare)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fedkeys.cli import main
+from fedkeys.demo_config import DemoConfig
+
+TINY = ["--model", "tiny", "--seq-len", "8", "--batch-size", "4", "--central-max-steps", "5", "--rounds", "2",
+        "--clients-per-round", "3", "--devices", "8", "--availability", "always", "--speedup", "200",
+        "--dropout", "0", "--max-rows", "8", "--eval-every", "1", "--parity-clients", "2", "--concurrency", "2",
+        "--fleet-timeout-s", "400", "--no-progress"]  # fmt: skip
+
+
+def test_demo_tiny_end_to_end_writes_the_report(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--data", str(prepared), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report.html'}" in printed
+    report = json.loads((out / "report.json").read_text())
+    # both federated models were trained and scored with the references' metrics on test users
+    assert set(report["test"]) == {"central", "3-gram", "simulation, 2 rounds", "deployment, 2 rounds"}
+    for metrics in report["test"].values():
+        assert 0.0 <= metrics["recall_at_1"] <= 1.0
+    curves = report["validation_recall_at_1_by_round"]
+    assert set(curves["simulation (TFF)"]) == {"0", "1", "2"}
+    assert set(curves["deployment (devices)"]) == {"0", "1", "2"}
+    assert curves["simulation (TFF)"]["0"] == curves["deployment (devices)"]["0"]  # the same initial model
+    # the fleet uploaded in both rounds; the parity round matched the simulation
+    assert sorted(report["fleet"]["upload_bytes_by_round"]) == ["0", "1"] or sorted(
+        int(r) for r in report["fleet"]["upload_bytes_by_round"]
+    ) == [0, 1]
+    assert all(n >= 3 for n in report["fleet"]["uploads_by_round"].values())
+    assert report["parity"]["max_abs_diff"] < 1e-4
+    page = (out / "report.html").read_text()
+    for image in ("recall.png", "upload_bytes.png", "participation.png"):
+        assert (out / image).stat().st_size > 1000
+        assert f'src="{image}"' in page
+    assert "parity" in page.lower() and "to be or not to" in page
+    assert set(report["phases_s"]) == {"prepare", "ngram", "central", "simulation", "export", "task", "fleet",
+                                       "parity", "evaluate"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"rounds": 0}, "rounds"),
+        ({"vocab_size": -1}, "vocab_size"),
+        ({"client_lr": 0.0}, "client_lr"),
+        ({"dropout": 2.0}, "dropout"),
+        ({"availability": "sometimes"}, "availability"),
+        ({"codec": "zip"}, "codec"),
+        ({"clients_per_round": 50, "devices": 10}, "clients_per_round"),
+        ({"central_max_steps": 0}, "central_max_steps"),
+        ({"parity_clients": -1}, "parity_clients"),
+    ],
+)
+def test_demo_config_bad_values_named(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DemoConfig(**fields)  # type: ignore[arg-type]
+
+
+def test_demo_cli_bad_flag_is_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--rounds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "rounds" in err and "Traceback" not in err
