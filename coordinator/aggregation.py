@@ -62,6 +62,14 @@ class WeightedSum:
         self.weight += float(weight)
         self.count += 1
 
+    def merge(self, other: WeightedSum) -> None:
+        """Add another partial sum over the same shapes (the shards of a round's sum)."""
+        if other.shapes != self.shapes:
+            raise ValueError(f"cannot merge sums over shapes {other.shapes} and {self.shapes}")
+        self.total += other.total
+        self.weight += other.weight
+        self.count += other.count
+
     def mean(self) -> list[np.ndarray]:
         """The weighted mean per tensor, float64 in the original shapes."""
         if self.weight <= 0:

@@ -32,7 +32,7 @@ def put_blob(conn: Connection, data: bytes, now: float) -> str:
 
 def get_blob_gzip(conn: Connection, digest: str) -> bytes | None:
     """The gzip-compressed bytes (served as they are with ``Content-Encoding: gzip``), or None."""
-    return fetch_bytes(conn, blobs.c.gzip, blobs.c.sha256, digest)
+    return fetch_bytes(conn, blobs.c.gzip, {blobs.c.sha256: digest})
 
 
 def get_blob(conn: Connection, digest: str) -> bytes | None:

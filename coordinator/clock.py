@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from coordinator.db import Database, lock_sum, rounds
+from coordinator.db import Database, lock_all_shards, rounds
 from coordinator.lifecycle import abandon_round, commit_round, open_next_round
 from coordinator.metrics import Metrics
 from coordinator.records import TaskRow, load_round, load_task_by_id, round_record
@@ -39,7 +39,7 @@ def tick_task(db: Database, metrics: Metrics, task_id: int, now: float) -> None:
         task = load_task_by_id(conn, task_id, lock=True)
         current = load_round(conn, task_id, task.current_round)
         if current is not None:  # lock order task -> sum -> round: wait for an upload adding to this round
-            lock_sum(conn, current._mapping["id"])
+            lock_all_shards(conn, current._mapping["id"])
             current = load_round(conn, task_id, task.current_round, lock=True)
         if not needs_write(task, current, now):
             return  # another process got here first

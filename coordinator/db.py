@@ -96,12 +96,15 @@ rounds = sa.Table(
     sa.UniqueConstraint("task_id", "number"),
 )
 
-# A round's running example-weighted sum, in its own row: uploads serialize on it while check-ins, which
-# update the round row, go on. Megabytes (float64 bytes); dropped when the round closes.
+# A round's running example-weighted sum, in SUM_SHARDS rows of its own: each upload adds to one free shard
+# (so uploads of one round proceed in parallel on PostgreSQL) while check-ins, which update the round row, go
+# on; the commit adds the shards up. Megabytes each (float64 bytes); dropped when the round closes.
+SUM_SHARDS = 4
 sums = sa.Table(
     "fk_sums",
     metadata,
     sa.Column("round_id", sa.Integer, sa.ForeignKey("fk_rounds.id"), primary_key=True),
+    sa.Column("shard", sa.Integer, primary_key=True),
     sa.Column("total", sa.LargeBinary, nullable=True),  # None: nothing added yet (or dropped)
     sa.Column("weight", sa.Float, nullable=False, default=0.0),
     sa.Column("count", sa.Integer, nullable=False, default=0),
@@ -123,32 +126,48 @@ sessions = sa.Table(
 ROUND_FIELDS = tuple(rounds.c)
 
 
-def fetch_bytes(conn: Connection, column: sa.Column[Any], key: sa.Column[Any], value: object) -> bytes | None:
-    """One large binary value (``SELECT column WHERE key = value``), in this connection's transaction.
+def fetch_bytes(conn: Connection, column: sa.Column[Any], keys: dict[sa.Column[Any], object]) -> bytes | None:
+    """One large binary value (``SELECT column WHERE key = value AND ...``), in this connection's transaction.
 
     On PostgreSQL it is read in binary format: psycopg's default text format sends bytea as hex, and decoding
     megabytes of hex costs 3-4x the binary read (measured).
     """
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection  # the psycopg connection of this transaction
-        sql = f"SELECT {column.name} FROM {column.table.name} WHERE {key.name} = %s"
+        where = " AND ".join(f"{key.name} = %s" for key in keys)
+        sql = f"SELECT {column.name} FROM {column.table.name} WHERE {where}"
         with raw.cursor(binary=True) as cur:  # type: ignore[union-attr]
-            cur.execute(sql, (value,))
+            cur.execute(sql, tuple(keys.values()))
             row = cur.fetchone()
         return None if row is None or row[0] is None else bytes(row[0])
-    found = conn.execute(sa.select(column).where(key == value)).scalar()
+    found = conn.execute(sa.select(column).where(*(key == value for key, value in keys.items()))).scalar()
     return None if found is None else bytes(found)
 
 
-def lock_sum(conn: Connection, round_id: int) -> sa.RowMapping:
-    """Lock (PostgreSQL: ``FOR UPDATE``) and return a round's sum row without its megabytes."""
-    query = sa.select(sums.c.round_id, sums.c.weight, sums.c.count).where(sums.c.round_id == round_id)
-    return conn.execute(query.with_for_update()).one()._mapping
+_SHARD_FIELDS = (sums.c.round_id, sums.c.shard, sums.c.weight, sums.c.count)
 
 
-def fetch_accumulator(conn: Connection, round_id: int) -> bytes | None:
-    """A round's running sum (None before its first update)."""
-    return fetch_bytes(conn, sums.c.total, sums.c.round_id, round_id)
+def lock_free_shard(conn: Connection, round_id: int, hint: int) -> sa.RowMapping:
+    """Lock one of a round's sum shards (without its megabytes): a free one if any, else wait for shard ``hint``.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite serializes writers anyway.
+    """
+    query = sa.select(*_SHARD_FIELDS).where(sums.c.round_id == round_id)
+    row = conn.execute(query.order_by(sums.c.shard).limit(1).with_for_update(skip_locked=True)).first()
+    if row is None:  # every shard busy: queue on one
+        row = conn.execute(query.where(sums.c.shard == hint % SUM_SHARDS).with_for_update()).one()
+    return row._mapping
+
+
+def lock_all_shards(conn: Connection, round_id: int) -> list[sa.RowMapping]:
+    """Lock every sum shard of a round (waiting for uploads adding to them), in shard order."""
+    query = sa.select(*_SHARD_FIELDS).where(sums.c.round_id == round_id).order_by(sums.c.shard)
+    return [row._mapping for row in conn.execute(query.with_for_update())]
+
+
+def fetch_shard(conn: Connection, round_id: int, shard: int) -> bytes | None:
+    """One shard of a round's running sum (None before its first update)."""
+    return fetch_bytes(conn, sums.c.total, {sums.c.round_id: round_id, sums.c.shard: shard})
 
 
 class Database:

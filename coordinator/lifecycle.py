@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
 from coordinator.blobstore import get_blob, put_blob
-from coordinator.db import fetch_accumulator, models, rounds, sessions, sums, tasks
+from coordinator.db import SUM_SHARDS, fetch_shard, lock_all_shards, models, rounds, sessions, sums, tasks
 from coordinator.logs import event
 from coordinator.metrics import Metrics
 from coordinator.optimizers import AdamState, ServerOptimizerConfig, dp_noised_mean, fedadam_step, fedavg_step
@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> int:
     """Apply the round's mean update to the task's model; returns the new model version."""
     r = round_row._mapping
-    weight = conn.execute(sa.select(sums.c.weight).where(sums.c.round_id == r["id"])).scalar_one()
-    acc = WeightedSum.from_bytes(task.shapes, fetch_accumulator(conn, r["id"]), weight)
+    acc = WeightedSum(task.shapes)
+    for shard in lock_all_shards(conn, r["id"]):  # already held by the caller; adds them up
+        acc.merge(WeightedSum.from_bytes(task.shapes, fetch_shard(conn, r["id"], shard["shard"]), shard["weight"]))
     old_blob = get_blob(conn, model_sha256(conn, task.id, task.model_version))
     if old_blob is None:
         raise RuntimeError(f"model version {task.model_version} of task {task.id} has no checkpoint blob")
@@ -164,7 +165,10 @@ def open_next_round(conn: Connection, task_id: int, now: float) -> int | None:
     )
     key = inserted.inserted_primary_key
     assert key is not None
-    conn.execute(sa.insert(sums).values(round_id=int(key[0]), total=None, weight=0.0, count=0))
+    shards = [
+        {"round_id": int(key[0]), "shard": i, "total": None, "weight": 0.0, "count": 0} for i in range(SUM_SHARDS)
+    ]
+    conn.execute(sa.insert(sums), shards)
     conn.execute(sa.update(tasks).where(tasks.c.id == task.id).values(current_round=number))
     event(logger, "round_opened", population=task.population, round=number, version=task.model_version)
     return number

@@ -12,6 +12,7 @@ import hmac
 import logging
 import secrets
 import statistics
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from coordinator.aggregation import WeightedSum
 from coordinator.clock import needs_write, tick_task
-from coordinator.db import ROUND_FIELDS, Database, fetch_accumulator, lock_sum, rounds, sessions, sums, tasks
+from coordinator.db import ROUND_FIELDS, Database, fetch_shard, lock_free_shard, rounds, sessions, sums, tasks
 from coordinator.errors import UpdateRejected
 from coordinator.lifecycle import add_counts
 from coordinator.logs import event
@@ -83,7 +84,7 @@ _COUNT_UPDATE = (
         rounds.c.received < rounds.c.goal,
         rounds.c.report_deadline > sa.bindparam("count_now"),
     )
-    .values(received=rounds.c.received + 1, weight_sum=sa.bindparam("count_weight"))
+    .values(received=rounds.c.received + 1, weight_sum=rounds.c.weight_sum + sa.bindparam("count_weight"))
     .returning(rounds.c.received, rounds.c.goal)
 )
 
@@ -345,21 +346,23 @@ class Coordinator:
     ) -> int:
         """Add a valid update to the round's running sum; returns how many the round has now.
 
-        Uploads to a round serialize on its sum row (lock order sum -> round -> session); the round row is
-        locked only by the final conditional count, so check-ins go on while megabytes are read, added to and
-        written. Reaching the goal commits the round in the next transaction (the round clock would too,
-        e.g. after a crash in between: the round counts as full either way).
+        An upload locks one free shard of the round's sum (lock order sum -> round -> session), so uploads
+        of a round proceed in parallel up to the shard count; the round row is locked only by the final
+        conditional count, so check-ins go on while megabytes are read, added to and written. Reaching the
+        goal commits the round in the next transaction (the round clock would too, e.g. after a crash in
+        between: the round counts as full either way).
         """
         with self.db.write() as conn:
-            held = lock_sum(conn, round_id)
-            acc = WeightedSum.from_bytes(task.shapes, fetch_accumulator(conn, round_id), held["weight"])
-            acc.add(tensors, 1.0 if task.config.dp_noise_multiplier > 0 else weight)  # DP-FedAvg: uniform weights
+            shard = lock_free_shard(conn, round_id, hint=zlib.crc32(session_id.encode()))
+            acc = WeightedSum.from_bytes(task.shapes, fetch_shard(conn, round_id, shard["shard"]), shard["weight"])
+            added = 1.0 if task.config.dp_noise_multiplier > 0 else weight  # DP-FedAvg weighs devices uniformly
+            acc.add(tensors, added)
             conn.execute(
                 sa.update(sums)
-                .where(sums.c.round_id == round_id)
+                .where(sums.c.round_id == round_id, sums.c.shard == shard["shard"])
                 .values(total=acc.to_bytes(), weight=acc.weight, count=sums.c.count + 1)
             )
-            params = {"count_round": round_id, "count_now": now, "count_weight": acc.weight}
+            params = {"count_round": round_id, "count_now": now, "count_weight": added}
             counted = conn.execute(_COUNT_UPDATE, params).first()  # never more than `goal` succeed
             if counted is None:  # closed, full or past its deadline meanwhile: say which, roll everything back
                 record = round_record(conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one())

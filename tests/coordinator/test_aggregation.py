@@ -51,3 +51,19 @@ def test_weighted_sum_bad_inputs_raise_and_change_nothing() -> None:
         WeightedSum.from_bytes(SHAPES, b"\0" * 8, 0.0)
     with pytest.raises(ValueError, match="empty"):
         s.mean()
+
+
+def test_weighted_sum_merge_of_shards_equals_one_sum() -> None:
+    rng = np.random.default_rng(1)
+    updates = [(_tensors(rng), float(w)) for w in (1, 2, 3, 4, 5)]
+    whole, shards = WeightedSum(SHAPES), [WeightedSum(SHAPES), WeightedSum(SHAPES)]
+    for i, (t, w) in enumerate(updates):
+        whole.add(t, w)
+        shards[i % 2].add(t, w)
+    merged = WeightedSum(SHAPES)
+    for shard in shards:
+        merged.merge(WeightedSum.from_bytes(SHAPES, shard.to_bytes(), shard.weight))
+    for got, want in zip(merged.mean(), whole.mean(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="merge"):
+        merged.merge(WeightedSum(((1,),)))
