@@ -13,8 +13,10 @@ round -> session (``SELECT ... FOR UPDATE`` on PostgreSQL); on SQLite every
 write transaction starts with ``BEGIN IMMEDIATE``, which serializes writers
 across processes. Assignment counting and update counting are single
 conditional ``UPDATE`` statements that cannot over-count under any
-interleaving. Uploads serialize on the round's sum row, not on the round row,
-so check-ins are not held up while megabytes of sum are read, added to and written.
+interleaving. An upload locks one free shard of the round's sum (``SKIP
+LOCKED``), not the round row, so check-ins are not held up while megabytes of
+sum are read, added to and written, and up to ``SUM_SHARDS`` uploads of a
+round add at once.
 """
 
 from __future__ import annotations
