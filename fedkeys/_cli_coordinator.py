@@ -119,6 +119,7 @@ class _AdminClient:
 
         if not key:
             raise AdminError("the admin key is needed: set FEDKEYS_API_KEY or pass --api-key-file")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request on the terminal
         self._http = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
