@@ -9,6 +9,11 @@
 - ``dp``: central differential privacy, DP-FedAvg with adaptive clipping
   (McMahan et al. 2018; Andrew et al. 2021) through ``tff.learning.dp_aggregator``:
   an unweighted mean of clipped updates plus Gaussian noise.
+- ``secure``: secure aggregation (Bonawitz et al. 2017) as TFF models it,
+  ``tff.learning.secure_aggregator``: the token-weighted mean of clipped updates,
+  each coordinate quantized to integers and summed with
+  ``federated_secure_sum_bitwidth``, lowered with TFF's test-backend compiler
+  so the C++ workers run it (``tff_sim.secure``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import tensorflow_federated as tff
 
 from tff_sim.config import AGGREGATORS
+from tff_sim.secure import secure_aggregator
 
 _RANGE_BYTES = 8  # a float32 min and max per quantized tensor
 
@@ -38,6 +44,8 @@ def build_aggregator(name: str, *, clients_per_round: int, noise_multiplier: flo
         return tff.aggregators.MeanFactory(
             value_sum_factory=tff.aggregators.HadamardTransformFactory(inner_agg_factory=quantized_sum)
         )
+    if name == "secure":
+        return secure_aggregator(weighted=True)
     if name == "dp":
         return tff.learning.dp_aggregator(noise_multiplier=noise_multiplier, clients_per_round=clients_per_round)
     return tff.aggregators.MeanFactory()
@@ -46,9 +54,11 @@ def build_aggregator(name: str, *, clients_per_round: int, noise_multiplier: flo
 def upload_bytes(name: str, tensor_sizes: Sequence[int]) -> int:
     """Bytes one client uploads per round for its update under ``name``.
 
-    float32 for ``mean`` and ``dp``; for b-bit quantization, b bits per
-    coordinate of each rotated tensor (the Hadamard transform pads a tensor to
-    the next power of two) plus its float32 range.
+    float32 for ``mean`` and ``dp``; 4 bytes a coordinate for ``secure`` too (one
+    element of Z_2^32, as ``secagg`` uploads; its key exchange adds a few kB that
+    depend on the round size, see ``bench/secagg_cost.py``); for b-bit
+    quantization, b bits per coordinate of each rotated tensor (the Hadamard
+    transform pads a tensor to the next power of two) plus its float32 range.
     """
     bits = quantization_bits(name)
     if bits is None:

@@ -7,7 +7,7 @@ from typing import Literal, get_args
 
 from tff_sim.availability import AvailabilityConfig
 
-AGGREGATORS: tuple[str, ...] = ("mean", "quant8", "quant4", "quant2", "dp")  # see tff_sim.aggregators
+AGGREGATORS: tuple[str, ...] = ("mean", "quant8", "quant4", "quant2", "dp", "secure")  # see tff_sim.aggregators
 _DP_ALGORITHMS = ("fedavg", "fedavgm", "fedadam", "fedyogi")
 
 Algorithm = Literal["fedavg", "fedsgd", "fedavgm", "fedadam", "fedyogi", "fedprox"]
