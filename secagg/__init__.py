@@ -12,6 +12,7 @@ SecAgg+ (Bell et al. 2020), as pure functions over frozen records; transports
 - ``secagg.masking``: adding and removing masks;
 - ``secagg.messages``: round parameters and phase messages;
 - ``secagg.client`` / ``secagg.server``: the four phases on each side;
+- ``secagg.phases``: the server's phase clock (deadlines, early close, abandoning);
 - ``secagg.simulate``: all phases in one process.
 
 Imports numpy, cryptography and the standard library only.
@@ -21,6 +22,7 @@ from secagg.client import ClientState, advertise, masked_input, share_keys, unma
 from secagg.errors import REASONS, SecAggError
 from secagg.graph import neighbour_count, neighbours
 from secagg.messages import AdvertiseKeys, EncryptedShare, MaskedInput, RoundParams, UnmaskRequest, UnmaskResponse
+from secagg.phases import Phase, PhaseDeadlines, SecureRound, advance, open_round
 from secagg.ring import RingSpec, decode_sum, encode
 from secagg.server import ServerState, collect_adverts, collect_inputs, route_shares, unmask_request, unmask_sum
 from secagg.simulate import Dropouts, run_round
@@ -32,12 +34,16 @@ __all__ = [
     "Dropouts",
     "EncryptedShare",
     "MaskedInput",
+    "Phase",
+    "PhaseDeadlines",
     "RingSpec",
     "RoundParams",
     "SecAggError",
+    "SecureRound",
     "ServerState",
     "UnmaskRequest",
     "UnmaskResponse",
+    "advance",
     "advertise",
     "collect_adverts",
     "collect_inputs",
@@ -46,6 +52,7 @@ __all__ = [
     "masked_input",
     "neighbour_count",
     "neighbours",
+    "open_round",
     "route_shares",
     "run_round",
     "share_keys",

@@ -8,6 +8,7 @@ REASONS: tuple[str, ...] = (
     "bad_message",  # a message that does not fit the round (unknown id, wrong length, bad ciphertext)
     "inconsistent",  # a request that would reveal both secrets of one device
     "bad_config",  # parameters that cannot work (ring overflow, threshold out of range)
+    "wrong_phase",  # a message for a phase that is not open (early, late, or the round is over)
 )
 
 

@@ -55,6 +55,17 @@ def collect_adverts(params: RoundParams, adverts: Iterable[AdvertiseKeys]) -> Se
     return ServerState(params, adverts=kept)
 
 
+def check_bundle(state: ServerState, source: int, bundle: Sequence[EncryptedShare]) -> None:
+    """SecAggError("bad_message") unless ``bundle`` holds one share from ``source`` per advertised neighbour."""
+    if source not in state.adverts:
+        raise SecAggError("bad_message", f"device {source} shared keys without advertising")
+    targets = [s.target for s in bundle]
+    if any(s.source != source for s in bundle) or len(set(targets)) != len(targets):
+        raise SecAggError("bad_message", f"device {source}'s share bundle is malformed")
+    if set(targets) != state.params.graph[source] & state.adverts.keys():
+        raise SecAggError("bad_message", f"device {source} must share with exactly its advertised neighbours")
+
+
 def route_shares(state: ServerState, bundles: Mapping[int, Sequence[EncryptedShare]]) -> ServerState:
     """Close phase 1: relay each device's shares to their holders; U2 = the devices that sent theirs.
 
@@ -62,16 +73,9 @@ def route_shares(state: ServerState, bundles: Mapping[int, Sequence[EncryptedSha
     advertised neighbours, each once. Shares for devices that did not send their
     own bundle are dropped (those devices are out of the round).
     """
-    params = state.params
     for source, bundle in bundles.items():
-        if source not in state.adverts:
-            raise SecAggError("bad_message", f"device {source} shared keys without advertising")
-        targets = [s.target for s in bundle]
-        if any(s.source != source for s in bundle) or len(set(targets)) != len(targets):
-            raise SecAggError("bad_message", f"device {source}'s share bundle is malformed")
-        expected = params.graph[source] & state.adverts.keys()
-        if set(targets) != expected:
-            raise SecAggError("bad_message", f"device {source} must share with exactly its advertised neighbours")
+        check_bundle(state, source, bundle)
+    params = state.params
     shared = frozenset(bundles)
     _require(len(shared), params, "share keys")
     inbox: dict[int, list[EncryptedShare]] = {i: [] for i in shared}
@@ -82,17 +86,23 @@ def route_shares(state: ServerState, bundles: Mapping[int, Sequence[EncryptedSha
     return dataclasses.replace(state, inbox={i: tuple(v) for i, v in inbox.items()}, shared=shared)
 
 
+def check_input(state: ServerState, item: MaskedInput) -> None:
+    """SecAggError("bad_message") unless ``item`` is a (length,) uint32 vector from a device that shared keys."""
+    if item.device not in state.shared:
+        raise SecAggError("bad_message", f"device {item.device} sent an input without sharing keys")
+    y = np.asarray(item.y)
+    if y.shape != (state.params.length,) or y.dtype != np.uint32:
+        raise SecAggError("bad_message", f"device {item.device}'s input is {y.shape} {y.dtype}")
+
+
 def collect_inputs(state: ServerState, inputs: Iterable[MaskedInput]) -> ServerState:
     """Close phase 2: U3 = the devices of U2 whose masked input arrived."""
     masked: dict[int, np.ndarray] = {}
     for item in inputs:
-        if item.device not in state.shared:
-            raise SecAggError("bad_message", f"device {item.device} sent an input without sharing keys")
+        check_input(state, item)
         if item.device in masked:
             raise SecAggError("bad_message", f"device {item.device} sent two inputs")
         y = np.asarray(item.y)
-        if y.shape != (state.params.length,) or y.dtype != np.uint32:
-            raise SecAggError("bad_message", f"device {item.device}'s input is {y.shape} {y.dtype}")
         masked[item.device] = y
     _require(len(masked), state.params, "masked input")
     return dataclasses.replace(state, masked=masked)
@@ -103,6 +113,16 @@ def unmask_request(state: ServerState) -> UnmaskRequest:
     survivors = frozenset(state.masked)
     _require(len(survivors), state.params, "masked input")
     return UnmaskRequest(survivors=survivors, dropped=state.shared - survivors)
+
+
+def check_response(state: ServerState, request: UnmaskRequest, r: UnmaskResponse) -> None:
+    """SecAggError unless ``r`` comes from a survivor and reveals only what ``request`` asked of its neighbours."""
+    if r.device not in request.survivors:
+        raise SecAggError("bad_message", f"unexpected unmask response from device {r.device}")
+    if not (r.self_shares.keys() <= request.survivors and r.key_shares.keys() <= request.dropped):
+        raise SecAggError("inconsistent", f"device {r.device} revealed shares that were not asked for")
+    if not (r.self_shares.keys() | r.key_shares.keys()) <= state.params.graph[r.device]:
+        raise SecAggError("bad_message", f"device {r.device} sent shares of devices that are not its neighbours")
 
 
 def _gather(responses: Sequence[UnmaskResponse], owner: int, self_seed: bool) -> dict[int, int]:
@@ -124,12 +144,9 @@ def unmask_sum(state: ServerState, responses: Iterable[UnmaskResponse]) -> np.nd
     kept: list[UnmaskResponse] = []
     seen: set[int] = set()
     for r in responses:
-        if r.device not in request.survivors or r.device in seen:
-            raise SecAggError("bad_message", f"unexpected or repeated unmask response from device {r.device}")
-        if not (r.self_shares.keys() <= request.survivors and r.key_shares.keys() <= request.dropped):
-            raise SecAggError("inconsistent", f"device {r.device} revealed shares that were not asked for")
-        if not (r.self_shares.keys() | r.key_shares.keys()) <= params.graph[r.device]:
-            raise SecAggError("bad_message", f"device {r.device} sent shares of devices that are not its neighbours")
+        check_response(state, request, r)
+        if r.device in seen:
+            raise SecAggError("bad_message", f"repeated unmask response from device {r.device}")
         seen.add(r.device)
         kept.append(r)
     _require(len(kept), params, "unmask")
