@@ -175,8 +175,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 _DEMO_FLAGS: dict[str, type] = {
     "corpus": str, "vocab_size": int, "min_words": int, "seq_len": int, "batch_size": int, "central_epochs": int,
     "central_max_steps": int, "rounds": int, "clients_per_round": int, "local_epochs": int, "client_lr": float,
-    "max_rows": int, "eval_every": int, "devices": int, "availability": str, "speedup": float, "dropout": float,
-    "codec": str, "concurrency": int, "fleet_timeout_s": float, "parity_clients": int, "seed": int,
+    "max_rows": int, "eval_every": int, "eval_users": int, "devices": int, "availability": str, "speedup": float,
+    "dropout": float, "codec": str, "concurrency": int, "fleet_timeout_s": float, "parity_clients": int, "seed": int,
 }  # fmt: skip
 _DEMO_SHOWN = {"vocab_size": "vocabulary size", "rounds": "rounds of simulation and of deployment",
                "devices": "emulated phones", "seed": "every seed of the demo"}  # fmt: skip

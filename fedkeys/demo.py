@@ -24,10 +24,10 @@ fails (``try``/``finally`` in their context managers).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,24 +91,19 @@ def _prepare(out: Path, config: DemoConfig, cache_dir: Path, progress: bool) -> 
     return data_dir
 
 
-def _sim_curve(sim_dir: Path) -> dict[int, float]:
-    with (sim_dir / "metrics.csv").open(newline="") as f:
-        return {int(r["round"]): float(r["val_recall_at_1"]) for r in csv.DictReader(f) if r.get("val_recall_at_1")}
-
-
 def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool = True) -> str:
     """Run every step into ``out``; return a printable summary pointing at ``out/report.html``."""
     from fedkeys.demo_eval import WeightScorer, write_run_dir
+    from fedkeys.demo_sim import simulate
     from fedkeys.export import ExportConfig, export_tflite
-    from model import ModelConfig, build_model, save_model
-    from model.checkpoint import load_checkpoint
+    from model import build_model, save_model
     from tff_sim.config import SimConfig
-    from tff_sim.runtime import RuntimeConfig
-    from tff_sim.simulation import run_simulation
+    from tff_sim.simulation import sim_model_config
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     phases = _Phases()
+    load_start = round(os.getloadavg()[0], 2)  # the machine may be shared: the report says how busy it was
     with phases.step("prepare", f"fetch and prepare {config.corpus}"):
         data_dir = _prepare(out, config, cache_dir, progress)
     corpus = load_prepared(data_dir)
@@ -131,6 +126,10 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
         f"{config.ngram_order}-gram (validation)": float(ngram["validation"]["recall_at_1"]),
     }
 
+    model_config = sim_model_config(corpus.tokenizer.vocab_size, config.preset)
+    initial_model = build_model(model_config, seed=config.seed)  # the start of both simulation and deployment
+    initial = [np.asarray(w, np.float32) for w in initial_model.get_weights()]
+    scored_rounds = {r for r in range(1, config.rounds + 1) if r % config.eval_every == 0} | {config.rounds}
     with phases.step("simulation", f"TFF FedAvg, {config.rounds} rounds of {config.clients_per_round} clients"):
         sim = SimConfig(
             algorithm="fedavg",
@@ -143,22 +142,13 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
             max_client_rows=config.max_rows,
             preset=config.preset,
             seed=config.seed,
-            eval_every=config.eval_every,
-            checkpoint_every=config.rounds,
         )
-        simulation = run_simulation(
-            data_dir,
-            out / "sim",
-            sim,
-            RuntimeConfig(),
-            overwrite=True,
-            progress=progress,
-            references={"central": references["central (validation)"]},
+        sim_rows, sim_versions = simulate(
+            corpus.train, model_config, initial, sim, scored_rounds, out / "sim" / "logs", progress=progress
         )
+        write_run_dir(out / "sim", model_config, sim_versions[config.rounds], tokenizer)
+        (out / "sim" / "rounds.json").write_text(json.dumps(sim_rows, indent=1) + "\n")
 
-    model_config = ModelConfig.from_dict(load_checkpoint(out / "sim" / "checkpoint")[0].to_dict())
-    initial_model = build_model(model_config, seed=config.seed)  # TFF's initial model (tff_sim.model_fn_for)
-    initial = [np.asarray(w, np.float32) for w in initial_model.get_weights()]
     with phases.step("export", "TFLite training plan of the same initial model"):
         save_model(out / "initial" / "checkpoint", model_config, initial_model)
         (out / "initial" / "tokenizer.model").write_bytes(tokenizer.read_bytes())
@@ -209,23 +199,25 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
                 ).to_dict()
 
     def score() -> dict[str, Any]:
-        validation = WeightScorer(model_config, corpus.validation, config.seq_len)
+        validation = WeightScorer(
+            model_config, corpus.validation, config.seq_len, max_users=config.eval_users, seed=config.seed
+        )
         test = WeightScorer(model_config, corpus.test, config.seq_len)
         last = max(deployed_versions)
         chosen = sorted({v for v in deployed_versions if v % config.eval_every == 0} | {last})
         deployed_curve = {v: validation.score(deployed_versions[v], f"version {v}")["recall_at_1"] for v in chosen}
-        sim_curve = {0: deployed_curve[0]} | _sim_curve(out / "sim")  # both start from the same weights
-        sim_weights = load_checkpoint(out / "sim" / "checkpoint")[1]
+        sim_curve = {0: deployed_curve[0]}  # both start from the same weights
+        sim_curve |= {r: validation.score(w, f"round {r}")["recall_at_1"] for r, w in sorted(sim_versions.items())}
         write_run_dir(out / "deployed", model_config, deployed_versions[last], tokenizer)
         return {
             "curves": {"simulation (TFF)": sim_curve, "deployment (devices)": deployed_curve},
+            "validation_users": validation.users,
             "test": {
                 "central": central["test"],
                 f"{config.ngram_order}-gram": ngram["test"],
-                f"simulation, {config.rounds} rounds": test.score(sim_weights, "simulation"),
+                f"simulation, {config.rounds} rounds": test.score(sim_versions[config.rounds], "simulation"),
                 f"deployment, {last} rounds": test.score(deployed_versions[last], "deployment"),
             },
-            "deployed_rounds": last,
         }
 
     with phases.step("evaluate", "validation recall per round, test metrics"):
@@ -256,7 +248,9 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
         "fleet": dataclasses.asdict(activity),
         "parity": parity,
         "export": exported,
-        "simulation_test": simulation["test"],
+        "simulation_rounds": sim_rows,
+        "validation_users_scored": scores["validation_users"],
+        "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
         "suggestions": {c: dict(zip(runs, words, strict=True)) for c, words in suggestions},
         "phases_s": phases.seconds,
     }
@@ -277,8 +271,9 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
             f"{config.clients_per_round} clients a round, {config.local_epochs} local epoch(s), client lr "
             f"{config.client_lr}, at most {config.max_rows} rows a client; deployment uses codec {config.codec}. "
             f"Vocabulary {config.vocab_size} words (smaller than data prepare's default, for time).",
-            "recall_note": "Every point is recall@1 on all validation users scored with the same metric; dotted "
-            "lines are the references. Round 0 is the shared initial model. The deployed fleet samples devices "
+            "recall_note": f"Every point is recall@1 on the same {scores['validation_users']} validation users "
+            "(a fixed sample), scored by the same Keras evaluator; dotted lines are the references on all "
+            "validation users. Round 0 is the shared initial model. The deployed fleet samples devices "
             "by availability and arrival, the simulation uniformly, so the curves agree in trend, not point for "
             "point (the parity section shows the exact agreement under identical clients).",
             "codec": config.codec,

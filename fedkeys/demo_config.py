@@ -36,6 +36,7 @@ class DemoConfig:
     client_lr: float = 0.5
     max_rows: int = 64
     eval_every: int = 2
+    eval_users: int | None = 40  # validation users scored after each evaluated round (a fixed sample); None: all
     devices: int = 120
     availability: str = "diurnal"
     speedup: float = 720.0  # emulated seconds per real second: a day in two minutes
@@ -51,6 +52,8 @@ class DemoConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"DemoConfig.{name} must be a positive integer, got {value!r}")
+        if self.eval_users is not None and self.eval_users < 1:
+            raise ValueError(f"DemoConfig.eval_users must be positive, got {self.eval_users!r}")
         if self.central_max_steps is not None and self.central_max_steps < 1:
             raise ValueError(f"DemoConfig.central_max_steps must be positive, got {self.central_max_steps!r}")
         if self.parity_clients < 0:

@@ -19,14 +19,31 @@ from fedkeys.run_dir import CHECKPOINT_DIR, TOKENIZER_FILE
 from model import ModelConfig, build_model, evaluate_model, make_sequences, save_model
 from model.checkpoint import assign_weights
 
+_EVAL_SALT = 0xE7A1
+
 
 class WeightScorer:
     """Keyboard metrics of weight lists on one split's messages (rows built once)."""
 
-    def __init__(self, config: ModelConfig, split: ClientData, seq_len: int, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        split: ClientData,
+        seq_len: int,
+        *,
+        max_users: int | None = None,
+        seed: int = 0,
+        batch_size: int = 64,
+    ) -> None:
+        """All of ``split``'s users, or a fixed sample of ``max_users`` of them drawn from ``seed``."""
         self.config = config
         self._model = build_model(config)
-        self._rows = make_sequences(split.all_examples(), seq_len, bos_id=config.bos_id, pad_id=config.pad_id)
+        users = np.arange(split.num_clients)
+        if max_users is not None and max_users < len(users):
+            users = np.sort(np.random.default_rng([seed, _EVAL_SALT]).choice(users, size=max_users, replace=False))
+        self.users = len(users)
+        examples = [e for u in users.tolist() for e in split.client_examples(u)]
+        self._rows = make_sequences(examples, seq_len, bos_id=config.bos_id, pad_id=config.pad_id)  # (R, T) each
         self._batch_size = batch_size
 
     def score(self, weights: Sequence[np.ndarray], source: str) -> dict[str, float]:

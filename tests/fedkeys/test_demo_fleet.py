@@ -23,7 +23,7 @@ def _phone(state_dir: Path, user: int, events: list[tuple[float, str, dict[str, 
 
 
 def test_fleet_activity_counts_uploads_by_round_and_hour(tmp_path: Path) -> None:
-    first = [
+    first: list[tuple[float, str, dict[str, object]]] = [
         (START + 60, ev.ACCEPTED, {"round": 0}),
         (START + 100, ev.UPLOADED, {"round": 0, "bytes": 1000}),
         (START + 3700, ev.UPLOADED, {"round": 1, "bytes": 900}),
