@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 _DPI = 100
 
@@ -34,6 +35,7 @@ def plot_recall_by_round(
         axes.plot(rounds, [points[r] for r in rounds], "os^v"[i % 4] + "-", color=f"C{i}", label=name)
     for j, (name, value) in enumerate(references.items()):
         axes.axhline(value, color=f"C{len(curves) + j}", linestyle=":", label=name)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("round (model after that many rounds)")
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
@@ -54,6 +56,7 @@ def plot_upload_bytes(path: Path, bytes_by_round: Mapping[int, int], uploads_by_
             f"{uploads_by_round.get(r, 0)}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
             va="bottom", fontsize=8,
         )  # fmt: skip
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("deployed round (number on a bar: uploads)")
     axes.set_ylabel("MiB uploaded")
     axes.grid(alpha=0.3, axis="y")
@@ -75,6 +78,7 @@ def plot_participation(
     width = 0.4
     axes.bar([h - width / 2 for h in hours], uploads, width, color="C0", label="uploads")
     axes.bar([h + width / 2 for h in hours], interrupted, width, color="C3", label="interrupted")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel(f"emulated hour since {start_label}")
     axes.set_ylabel("sessions")
     share = axes.twinx()
