@@ -5,7 +5,8 @@ Privacy-Preserving Machine Learning") with the sparse neighbour graph of
 SecAgg+ (Bell et al. 2020), as pure functions over frozen records; transports
 (HTTP, simulation) only sequence them.
 
-- ``secagg.ring``: float updates <-> quantized integers in Z_{2^32} (``RingSpec``);
+- ``secagg.ring``: float values <-> quantized integers in Z_{2^32} (``RingSpec``);
+- ``secagg.updates``: a model delta <-> one ring vector, the ring sum -> the mean delta;
 - ``secagg.keys``: X25519 key agreement + HKDF; ``secagg.prg``: ChaCha20 mask expansion;
 - ``secagg.shamir``: Shamir secret sharing of key material;
 - ``secagg.graph``: the SecAgg+ neighbour graph, k = O(log n);
@@ -13,6 +14,7 @@ SecAgg+ (Bell et al. 2020), as pure functions over frozen records; transports
 - ``secagg.messages``: round parameters and phase messages;
 - ``secagg.client`` / ``secagg.server``: the four phases on each side;
 - ``secagg.phases``: the server's phase clock (deadlines, early close, abandoning);
+- ``secagg.encoding``: each message as bytes (HTTP bodies);
 - ``secagg.simulate``: all phases in one process.
 
 Imports numpy, cryptography and the standard library only.
@@ -26,6 +28,7 @@ from secagg.phases import Phase, PhaseDeadlines, SecureRound, advance, open_roun
 from secagg.ring import RingSpec, decode_sum, encode
 from secagg.server import ServerState, collect_adverts, collect_inputs, route_shares, unmask_request, unmask_sum
 from secagg.simulate import Dropouts, run_round
+from secagg.updates import delta_to_ring, flat_length, mean_from_ring
 
 __all__ = [
     "REASONS",
@@ -48,8 +51,11 @@ __all__ = [
     "collect_adverts",
     "collect_inputs",
     "decode_sum",
+    "delta_to_ring",
     "encode",
+    "flat_length",
     "masked_input",
+    "mean_from_ring",
     "neighbour_count",
     "neighbours",
     "open_round",

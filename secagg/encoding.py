@@ -1,0 +1,149 @@
+"""Bytes on the wire for each phase's messages, so an HTTP route only moves opaque bodies.
+
+Fixed little-endian layouts (``struct``), one per message; every decoder
+checks lengths and refuses trailing bytes with SecAggError("bad_message"),
+never an IndexError. The masked input is the bulk of a round's traffic:
+``4 * length`` bytes of uint32 ring elements after an 8-byte header.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+
+from secagg import shamir
+from secagg.errors import SecAggError
+from secagg.keys import KEY_BYTES
+from secagg.messages import AdvertiseKeys, EncryptedShare, MaskedInput, UnmaskRequest, UnmaskResponse
+
+_U32 = struct.Struct("<I")
+_PAIR = struct.Struct("<II")
+_SHARE_HEAD = struct.Struct("<III")  # source, target, ciphertext length
+
+
+class _Reader:
+    def __init__(self, data: bytes, what: str) -> None:
+        self.data, self.at, self.what = data, 0, what
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.at + n > len(self.data):
+            raise SecAggError("bad_message", f"{self.what} is truncated at byte {self.at}")
+        out = self.data[self.at : self.at + n]
+        self.at += n
+        return out
+
+    def u32(self) -> int:
+        return int(_U32.unpack(self.take(4))[0])
+
+    def done(self) -> None:
+        if self.at != len(self.data):
+            raise SecAggError("bad_message", f"{self.what} has {len(self.data) - self.at} trailing bytes")
+
+
+def encode_advert(advert: AdvertiseKeys) -> bytes:
+    """device u32, c public 32 bytes, s public 32 bytes."""
+    return _U32.pack(advert.device) + advert.c_public + advert.s_public
+
+
+def decode_advert(data: bytes) -> AdvertiseKeys:
+    r = _Reader(data, "advertise-keys message")
+    advert = AdvertiseKeys(r.u32(), r.take(KEY_BYTES), r.take(KEY_BYTES))
+    r.done()
+    return advert
+
+
+def encode_adverts(adverts: Sequence[AdvertiseKeys]) -> bytes:
+    """count u32, then each advert (what a device downloads before sharing keys)."""
+    return _U32.pack(len(adverts)) + b"".join(encode_advert(a) for a in adverts)
+
+
+def decode_adverts(data: bytes) -> list[AdvertiseKeys]:
+    r = _Reader(data, "advert list")
+    count = r.u32()
+    size = 4 + 2 * KEY_BYTES
+    adverts = [decode_advert(r.take(size)) for _ in range(count)]
+    r.done()
+    return adverts
+
+
+def encode_shares(shares: Sequence[EncryptedShare]) -> bytes:
+    """count u32, then (source u32, target u32, length u32, ciphertext) each."""
+    parts = [_U32.pack(len(shares))]
+    for s in shares:
+        parts.append(_SHARE_HEAD.pack(s.source, s.target, len(s.ciphertext)) + s.ciphertext)
+    return b"".join(parts)
+
+
+def decode_shares(data: bytes) -> list[EncryptedShare]:
+    r = _Reader(data, "share list")
+    out = []
+    for _ in range(r.u32()):
+        source, target, length = _SHARE_HEAD.unpack(r.take(_SHARE_HEAD.size))
+        out.append(EncryptedShare(source, target, r.take(length)))
+    r.done()
+    return out
+
+
+def encode_input(item: MaskedInput) -> bytes:
+    """device u32, length u32, then length uint32 little-endian."""
+    y = np.asarray(item.y, dtype="<u4")
+    return _PAIR.pack(item.device, y.size) + y.tobytes()
+
+
+def decode_input(data: bytes, *, length: int) -> MaskedInput:
+    """Refuses a vector of any other length than the round's before copying it."""
+    r = _Reader(data, "masked input")
+    device, count = _PAIR.unpack(r.take(_PAIR.size))
+    if count != length:
+        raise SecAggError("bad_message", f"masked input has {count} coordinates, the round has {length}")
+    y = np.frombuffer(r.take(4 * count), dtype="<u4").astype(np.uint32)
+    r.done()
+    return MaskedInput(device, y)
+
+
+def _encode_ids(ids: frozenset[int]) -> bytes:
+    return _U32.pack(len(ids)) + b"".join(_U32.pack(i) for i in sorted(ids))
+
+
+def _decode_ids(r: _Reader) -> frozenset[int]:
+    return frozenset(r.u32() for _ in range(r.u32()))
+
+
+def encode_request(request: UnmaskRequest) -> bytes:
+    """survivors (count u32, ids), then dropped (count u32, ids)."""
+    return _encode_ids(request.survivors) + _encode_ids(request.dropped)
+
+
+def decode_request(data: bytes) -> UnmaskRequest:
+    r = _Reader(data, "unmask request")
+    request = UnmaskRequest(_decode_ids(r), _decode_ids(r))
+    r.done()
+    return request
+
+
+def _encode_share_map(shares: dict[int, int]) -> bytes:
+    return _U32.pack(len(shares)) + b"".join(_U32.pack(j) + shamir.share_to_bytes(v) for j, v in sorted(shares.items()))
+
+
+def _decode_share_map(r: _Reader) -> dict[int, int]:
+    out = {}
+    for _ in range(r.u32()):
+        owner = r.u32()
+        if owner in out:
+            raise SecAggError("bad_message", f"two shares of device {owner}")
+        out[owner] = shamir.share_from_bytes(r.take(shamir.SHARE_BYTES))
+    return out
+
+
+def encode_response(response: UnmaskResponse) -> bytes:
+    """device u32, self shares (count, (owner u32, 66-byte share)...), key shares (same)."""
+    return _U32.pack(response.device) + _encode_share_map(response.self_shares) + _encode_share_map(response.key_shares)
+
+
+def decode_response(data: bytes) -> UnmaskResponse:
+    r = _Reader(data, "unmask response")
+    response = UnmaskResponse(r.u32(), _decode_share_map(r), _decode_share_map(r))
+    r.done()
+    return response
