@@ -74,7 +74,6 @@ class SecureRound:
     state: server.ServerState | None = None  # after advertise keys closed
     adverts: dict[int, AdvertiseKeys] = dataclasses.field(default_factory=dict)
     bundles: dict[int, tuple[EncryptedShare, ...]] = dataclasses.field(default_factory=dict)
-    inputs: dict[int, MaskedInput] = dataclasses.field(default_factory=dict)
     responses: dict[int, UnmaskResponse] = dataclasses.field(default_factory=dict)
     total: np.ndarray | None = None  # (length,) uint32, only once DONE
     reason: str = ""  # why it was abandoned
@@ -118,12 +117,11 @@ def submit_shares(r: SecureRound, device: int, bundle: Sequence[EncryptedShare],
 
 
 def submit_input(r: SecureRound, item: MaskedInput, now: float) -> SecureRound:
-    """Phase 2: keep a device's masked input."""
+    """Phase 2: add a device's masked input to the running sum (inputs are never kept one by one)."""
     _check_open(r, Phase.INPUT, item.device, now)
-    if r.state is None or item.device in r.inputs:
-        raise SecAggError("bad_message", f"device {item.device} already sent its input")
-    server.check_input(r.state, item)
-    return _maybe_close(dataclasses.replace(r, inputs={**r.inputs, item.device: item}), now)
+    if r.state is None:
+        raise SecAggError("wrong_phase", "masked input before keys were shared")
+    return _maybe_close(dataclasses.replace(r, state=server.add_input(r.state, item)), now)
 
 
 def submit_unmask(r: SecureRound, response: UnmaskResponse, now: float) -> SecureRound:
@@ -141,7 +139,7 @@ def _everyone_answered(r: SecureRound) -> bool:
     if r.phase is Phase.SHARE:
         return r.bundles.keys() == r.adverts.keys()
     if r.phase is Phase.INPUT:
-        return r.state is not None and r.inputs.keys() == r.state.shared
+        return r.state is not None and r.state.received == r.state.shared
     if r.phase is Phase.UNMASK:
         return r.responses.keys() == r.request.survivors
     return False
@@ -167,7 +165,7 @@ def _close(r: SecureRound, now: float) -> SecureRound:
         elif r.phase is Phase.SHARE:
             r = dataclasses.replace(r, state=server.route_shares(state, r.bundles))
         elif r.phase is Phase.INPUT:
-            r = dataclasses.replace(r, state=server.collect_inputs(state, r.inputs.values()))
+            r = dataclasses.replace(r, state=server.collect_inputs(state, ()))
         else:  # unmask
             total = server.unmask_sum(state, r.responses.values())
             return dataclasses.replace(r, phase=Phase.DONE, closes_at=now, total=total)

@@ -33,7 +33,8 @@ class ServerState:
     adverts: dict[int, AdvertiseKeys] = dataclasses.field(default_factory=dict)  # U1
     inbox: dict[int, tuple[EncryptedShare, ...]] = dataclasses.field(default_factory=dict)  # target -> shares
     shared: frozenset[int] = frozenset()  # U2: devices whose shares were relayed
-    masked: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # U3: device -> (length,) uint32
+    received: frozenset[int] = frozenset()  # U3 so far: devices whose masked input arrived
+    masked_sum: np.ndarray | None = None  # (length,) uint32 running ring sum of their inputs (never kept apart)
 
 
 def _require(count: int, params: RoundParams, phase: str) -> None:
@@ -95,22 +96,28 @@ def check_input(state: ServerState, item: MaskedInput) -> None:
         raise SecAggError("bad_message", f"device {item.device}'s input is {y.shape} {y.dtype}")
 
 
+def add_input(state: ServerState, item: MaskedInput) -> ServerState:
+    """Phase 2: add one masked input to the running ring sum (one per device that shared keys)."""
+    check_input(state, item)
+    if item.device in state.received:
+        raise SecAggError("bad_message", f"device {item.device} sent two inputs")
+    base = np.zeros(state.params.length, np.uint32) if state.masked_sum is None else state.masked_sum
+    return dataclasses.replace(
+        state, received=state.received | {item.device}, masked_sum=np.add(base, np.asarray(item.y))
+    )
+
+
 def collect_inputs(state: ServerState, inputs: Iterable[MaskedInput]) -> ServerState:
-    """Close phase 2: U3 = the devices of U2 whose masked input arrived."""
-    masked: dict[int, np.ndarray] = {}
+    """Close phase 2 over ``inputs``: U3 = the devices of U2 whose masked input arrived."""
     for item in inputs:
-        check_input(state, item)
-        if item.device in masked:
-            raise SecAggError("bad_message", f"device {item.device} sent two inputs")
-        y = np.asarray(item.y)
-        masked[item.device] = y
-    _require(len(masked), state.params, "masked input")
-    return dataclasses.replace(state, masked=masked)
+        state = add_input(state, item)
+    _require(len(state.received), state.params, "masked input")
+    return state
 
 
 def unmask_request(state: ServerState) -> UnmaskRequest:
     """Phase 3 request: survivors (input arrived) and dropped (shared keys, no input)."""
-    survivors = frozenset(state.masked)
+    survivors = state.received
     _require(len(survivors), state.params, "masked input")
     return UnmaskRequest(survivors=survivors, dropped=state.shared - survivors)
 
@@ -157,9 +164,7 @@ def unmask_sum(state: ServerState, responses: Iterable[UnmaskResponse]) -> np.nd
         if keypair_from_private(private).public != state.adverts[j].s_public:
             raise SecAggError("unrecoverable", f"the shares of device {j}'s mask key do not match its public key")
         mask_keys[j] = private
-    total = np.zeros(params.length, dtype=np.uint32)  # (length,)
-    for y in state.masked.values():
-        np.add(total, y, out=total)
+    total = np.array(state.masked_sum, dtype=np.uint32)  # (length,), a copy
     remove_self_masks(total, self_seeds)
     for j, private in mask_keys.items():
         for i in sorted(params.graph[j] & request.survivors):

@@ -60,7 +60,8 @@ def test_route_shares_malformed_bundles_refused() -> None:
 
 
 def test_collect_inputs_bad_inputs_refused() -> None:
-    _, srv, _ = _round()
+    _, collected, _ = _round()
+    srv = dataclasses.replace(collected, received=frozenset(), masked_sum=None)  # before any input
     with pytest.raises(SecAggError, match="two inputs"):
         server.collect_inputs(srv, [MaskedInput(0, np.zeros(8, np.uint32))] * 2)
     with pytest.raises(SecAggError, match="input is"):
@@ -68,6 +69,8 @@ def test_collect_inputs_bad_inputs_refused() -> None:
     with pytest.raises(SecAggError) as err:
         server.collect_inputs(srv, [MaskedInput(i, np.zeros(8, np.uint32)) for i in range(3)])
     assert err.value.reason == "below_threshold"
+    with pytest.raises(SecAggError, match="two inputs"):
+        server.add_input(collected, MaskedInput(0, np.zeros(8, np.uint32)))
 
 
 def test_unmask_request_never_names_a_device_both_ways() -> None:
