@@ -7,9 +7,10 @@ also rebuild their pairwise masks), on a vector as long as the model's update
 (default: the ``small`` preset's exact parameter count). Reports, per device,
 the median time of each client phase and the bytes it sends and receives,
 against a plain upload (float32, and the quant8 codec); and for the server the
-time to add the masked inputs (a running ring sum) and to unmask the sum. Times are one run on this shared machine; bytes are
-exact message sizes (ids as 4 bytes, public keys 32, share ciphertexts 168,
-masked input 4 bytes a coordinate since the ring is Z_{2^32}).
+time to add the masked inputs (a running ring sum) and to unmask the sum.
+Times are one run on this shared machine; bytes are exact message sizes (ids
+as 4 bytes, public keys 32, share ciphertexts 168, masked input 4 bytes a
+coordinate since the ring is Z_{2^32}).
 
     .venv/bin/python bench/secagg_cost.py [--devices 100 500] [--length N] [--drop 0.1]
 """
