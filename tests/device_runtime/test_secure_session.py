@@ -1,0 +1,131 @@
+"""Devices run secure sessions in threads against ``secagg.phases`` in memory (the HTTP routes' stand-in)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+
+from device_runtime.secure_session import SecureAssignment, run_secure_session
+from secagg import phases
+from secagg.errors import SecAggError
+from secagg.messages import AdvertiseKeys, EncryptedShare, MaskedInput, RoundParams, UnmaskRequest, UnmaskResponse
+from secagg.ring import RingSpec
+from secagg.updates import mean_from_ring
+
+SHAPES = [(4, 3), (3,)]
+PARAMS = RoundParams(round=1, round_seed=5, n=8, length=15, threshold=5)
+SPEC = RingSpec(bits=16, clip=1.0)
+DEADLINES = phases.PhaseDeadlines(advertise_s=10, share_s=10, input_s=10, unmask_s=10)
+
+
+class DeviceGone(Exception):
+    pass
+
+
+class LocalCoordinator:
+    """One ``SecureRound`` behind a lock; a waiter that sees nothing happen moves a fake clock past the deadline."""
+
+    def __init__(self) -> None:
+        self.round = phases.open_round(PARAMS, DEADLINES, now=0.0)
+        self.cond = threading.Condition()
+
+    def apply(self, fn: Callable[[phases.SecureRound, float], phases.SecureRound]) -> None:
+        with self.cond:
+            self.round = fn(self.round, self.round.closes_at - 1.0)
+            self.cond.notify_all()
+
+    def wait(self, phase: phases.Phase) -> phases.SecureRound:
+        with self.cond:
+            while self.round.phase is not phase:
+                if self.round.phase in (phases.Phase.DONE, phases.Phase.ABANDONED):
+                    raise SecAggError("wrong_phase", f"round ended: {self.round.phase.value}")
+                if not self.cond.wait(timeout=0.3):  # everyone who will answer has: the deadline passes
+                    self.round = phases.advance(self.round, self.round.closes_at)
+                    self.cond.notify_all()
+            return self.round
+
+
+class Transport:
+    def __init__(self, server: LocalCoordinator) -> None:
+        self.server = server
+
+    def send_advert(self, advert: AdvertiseKeys) -> None:
+        self.server.apply(lambda r, now: phases.submit_advert(r, advert, now))
+
+    def wait_adverts(self) -> list[AdvertiseKeys]:
+        state = self.server.wait(phases.Phase.SHARE).state
+        assert state is not None
+        return list(state.adverts.values())
+
+    def send_shares(self, device: int, shares: Sequence[EncryptedShare]) -> None:
+        self.server.apply(lambda r, now: phases.submit_shares(r, device, shares, now))
+
+    def wait_inbox(self, device: int) -> list[EncryptedShare]:
+        state = self.server.wait(phases.Phase.INPUT).state
+        assert state is not None
+        return list(state.inbox[device])
+
+    def send_input(self, item: MaskedInput) -> None:
+        self.server.apply(lambda r, now: phases.submit_input(r, item, now))
+
+    def wait_unmask_request(self) -> UnmaskRequest:
+        return self.server.wait(phases.Phase.UNMASK).request
+
+    def send_unmask(self, response: UnmaskResponse) -> None:
+        self.server.apply(lambda r, now: phases.submit_unmask(r, response, now))
+
+
+def _deltas(i: int) -> list[np.ndarray]:
+    rng = np.random.default_rng([9, i])
+    return [(rng.normal(size=s) * 0.05).astype(np.float32) for s in SHAPES]
+
+
+def _run_fleet(gone: set[int]) -> tuple[phases.SecureRound, list[BaseException]]:
+    server = LocalCoordinator()
+    errors: list[BaseException] = []
+
+    def device(i: int) -> None:
+        def train() -> list[np.ndarray]:
+            if i in gone:
+                raise DeviceGone(i)
+            return _deltas(i)
+
+        try:
+            run_secure_session(Transport(server), SecureAssignment(PARAMS, SPEC, i), train, np.random.default_rng(i))
+        except DeviceGone:
+            pass
+        except BaseException as err:  # reported to the test thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=device, args=(i,)) for i in range(PARAMS.n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return server.round, errors
+
+
+def test_secure_session_fleet_sum_is_mean_of_survivors() -> None:
+    final, errors = _run_fleet(gone={2, 6})
+    assert not errors
+    assert final.phase is phases.Phase.DONE and final.total is not None
+    mean = mean_from_ring(final.total, 6, SHAPES, SPEC)
+    for k in range(len(SHAPES)):
+        plain = np.mean([_deltas(i)[k] for i in range(8) if i not in {2, 6}], axis=0)
+        np.testing.assert_allclose(mean[k], plain, atol=2 * 2.0 / SPEC.top)
+
+
+def test_secure_session_too_many_dropouts_abandoned() -> None:
+    final, errors = _run_fleet(gone={0, 1, 2, 3})
+    assert final.phase is phases.Phase.ABANDONED and final.total is None
+    assert all(isinstance(e, SecAggError) for e in errors)  # survivors learn the round ended, nothing more
+
+
+def test_secure_assignment_bad_values_refused() -> None:
+    with pytest.raises(SecAggError, match="not in this round"):
+        SecureAssignment(PARAMS, SPEC, 8)
+    with pytest.raises(SecAggError, match="overflow"):
+        SecureAssignment(RoundParams(round=1, round_seed=1, n=300, length=4, threshold=2), RingSpec(bits=24), 0)
