@@ -1,4 +1,5 @@
-"""Bytes on the wire for each phase's messages, so an HTTP route only moves opaque bodies.
+"""Bytes on the wire for each phase's messages, so an HTTP route only moves opaque bodies;
+and the server's whole round record, so a stateless server keeps it in a database row.
 
 Fixed little-endian layouts (``struct``), one per message; every decoder
 checks lengths and refuses trailing bytes with SecAggError("bad_message"),
@@ -16,7 +17,16 @@ import numpy as np
 from secagg import shamir
 from secagg.errors import SecAggError
 from secagg.keys import KEY_BYTES
-from secagg.messages import AdvertiseKeys, EncryptedShare, MaskedInput, UnmaskRequest, UnmaskResponse
+from secagg.messages import (
+    AdvertiseKeys,
+    EncryptedShare,
+    MaskedInput,
+    RoundParams,
+    UnmaskRequest,
+    UnmaskResponse,
+)
+from secagg.phases import Phase, PhaseDeadlines, SecureRound
+from secagg.server import ServerState
 
 _U32 = struct.Struct("<I")
 _PAIR = struct.Struct("<II")
@@ -147,3 +157,95 @@ def decode_response(data: bytes) -> UnmaskResponse:
     response = UnmaskResponse(r.u32(), _decode_share_map(r), _decode_share_map(r))
     r.done()
     return response
+
+
+# ---------------------------------------------------------------- the server's round record (for a database row)
+
+_ROUND_HEAD = struct.Struct(
+    "<4I7Id"
+)  # round, seed hi, seed lo, n | length, threshold, degree, t_share, 3 unused | closes_at
+_DEADLINES = struct.Struct("<4d")
+_PHASES = list(Phase)
+
+
+def _blob(data: bytes) -> bytes:
+    return _U32.pack(len(data)) + data
+
+
+def _take_blob(r: _Reader) -> bytes:
+    return r.take(r.u32())
+
+
+def encode_round(rnd: SecureRound) -> bytes:
+    """The whole ``SecureRound`` as bytes, so a stateless server can keep it in a database row between requests."""
+    p, d = rnd.params, rnd.deadlines
+    if p.round_seed >= 1 << 64 or p.round >= 1 << 32:
+        raise SecAggError("bad_config", f"round {p.round} / seed {p.round_seed} too large for the record")
+    head = _ROUND_HEAD.pack(
+        p.round, p.round_seed >> 32, p.round_seed & 0xFFFFFFFF, p.n, p.length, p.threshold, p.degree,
+        p.share_threshold, _PHASES.index(rnd.phase), int(rnd.state is not None), int(rnd.total is not None),
+        rnd.closes_at,
+    )  # fmt: skip
+    parts = [head, _DEADLINES.pack(d.advertise_s, d.share_s, d.input_s, d.unmask_s), _blob(rnd.reason.encode())]
+    parts.append(encode_adverts(list(rnd.adverts.values())))
+    parts.append(_U32.pack(len(rnd.bundles)))
+    parts += [_U32.pack(device) + _blob(encode_shares(bundle)) for device, bundle in sorted(rnd.bundles.items())]
+    parts.append(_U32.pack(len(rnd.responses)) + b"".join(_blob(encode_response(x)) for x in rnd.responses.values()))
+    if rnd.state is not None:
+        s = rnd.state
+        parts.append(encode_adverts(list(s.adverts.values())))
+        parts.append(_encode_ids(s.shared) + _encode_ids(s.received))
+        parts.append(_U32.pack(len(s.inbox)))
+        parts += [_U32.pack(device) + _blob(encode_shares(inbox)) for device, inbox in sorted(s.inbox.items())]
+        parts.append(_blob(b"" if s.masked_sum is None else np.asarray(s.masked_sum, "<u4").tobytes()))
+    if rnd.total is not None:
+        parts.append(np.asarray(rnd.total, "<u4").tobytes())
+    return b"".join(parts)
+
+
+def _vector(data: bytes, length: int, what: str) -> np.ndarray:
+    if len(data) != 4 * length:
+        raise SecAggError("bad_message", f"{what} has {len(data)} bytes, expected {4 * length}")
+    return np.frombuffer(data, dtype="<u4").astype(np.uint32)
+
+
+def decode_round(data: bytes) -> SecureRound:
+    """Inverse of ``encode_round`` (SecAggError("bad_message") for anything malformed)."""
+    r = _Reader(data, "secure round record")
+    (number, seed_hi, seed_lo, n, length, threshold, degree, t_share, phase, has_state, has_total, closes_at) = (
+        _ROUND_HEAD.unpack(r.take(_ROUND_HEAD.size))
+    )
+    try:
+        params = RoundParams(number, (seed_hi << 32) | seed_lo, n, length, threshold, degree, t_share)
+        deadlines = PhaseDeadlines(*_DEADLINES.unpack(r.take(_DEADLINES.size)))
+        stage = _PHASES[phase]
+    except (ValueError, IndexError) as exc:
+        raise SecAggError("bad_message", f"secure round record has bad parameters: {exc}") from exc
+    reason = _take_blob(r).decode()
+    adverts = {a.device: a for a in _decode_adverts_from(r)}
+    bundles = {}
+    for _ in range(r.u32()):
+        device = r.u32()
+        bundles[device] = tuple(decode_shares(_take_blob(r)))
+    responses = {}
+    for _ in range(r.u32()):
+        response = decode_response(_take_blob(r))
+        responses[response.device] = response
+    state = None
+    if has_state:
+        state_adverts = {a.device: a for a in _decode_adverts_from(r)}
+        shared, received = _decode_ids(r), _decode_ids(r)
+        inbox = {}
+        for _ in range(r.u32()):
+            device = r.u32()
+            inbox[device] = tuple(decode_shares(_take_blob(r)))
+        raw = _take_blob(r)
+        masked_sum = _vector(raw, length, "masked sum") if raw else None
+        state = ServerState(params, state_adverts, inbox, shared, received, masked_sum)
+    total = _vector(r.take(4 * length), length, "total") if has_total else None
+    r.done()
+    return SecureRound(params, deadlines, stage, closes_at, state, adverts, bundles, responses, total, reason)
+
+
+def _decode_adverts_from(r: _Reader) -> list[AdvertiseKeys]:
+    return [decode_advert(r.take(4 + 2 * KEY_BYTES)) for _ in range(r.u32())]

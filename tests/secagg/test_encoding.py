@@ -82,3 +82,50 @@ def test_decode_response_duplicate_owner_refused() -> None:
 def test_decode_request_roundtrip_empty_sets() -> None:
     request = UnmaskRequest(frozenset({0, 2}), frozenset())
     assert encoding.decode_request(encoding.encode_request(request)) == request
+
+
+def test_round_record_roundtrip_in_every_phase_and_protocol_continues() -> None:
+    from secagg import phases
+
+    deadlines = phases.PhaseDeadlines(advertise_s=5, share_s=5, input_s=5, unmask_s=5)
+
+    def stored(r: phases.SecureRound) -> phases.SecureRound:
+        blob = encoding.encode_round(r)
+        back = encoding.decode_round(blob)
+        assert encoding.encode_round(back) == blob and back.phase is r.phase
+        return back
+
+    r = stored(phases.open_round(PARAMS, deadlines, now=0.0))
+    states = {}
+    for i in range(5):
+        states[i], advert = client.advertise(PARAMS, i)
+        r = stored(phases.submit_advert(r, advert, now=1.0))
+    assert r.state is not None
+    for i in range(5):
+        states[i], bundle = client.share_keys(PARAMS, states[i], r.state.adverts.values())
+        r = stored(phases.submit_shares(r, i, bundle, now=2.0))
+    assert r.state is not None and r.phase is phases.Phase.INPUT
+    for i in range(4):
+        assert r.state is not None
+        states[i], item = client.masked_input(PARAMS, states[i], r.state.inbox[i], np.full(6, i, np.uint32))
+        r = stored(phases.submit_input(r, item, now=3.0))
+    r = stored(phases.advance(r, now=100.0))
+    assert r.phase is phases.Phase.UNMASK
+    for i in range(4):
+        r = stored(phases.submit_unmask(r, client.unmask(PARAMS, states[i], r.request), now=101.0))
+    assert r.phase is phases.Phase.DONE and r.total is not None and r.total.tolist() == [6] * 6
+    abandoned = stored(phases.advance(phases.open_round(PARAMS, deadlines, now=0.0), now=10.0))
+    assert abandoned.phase is phases.Phase.ABANDONED and abandoned.reason.startswith("below_threshold")
+
+
+def test_round_record_truncated_or_bad_refused() -> None:
+    from secagg import phases
+
+    blob = encoding.encode_round(phases.open_round(PARAMS, phases.PhaseDeadlines(), now=0.0))
+    with pytest.raises(SecAggError, match="truncated"):
+        encoding.decode_round(blob[:-1])
+    with pytest.raises(SecAggError, match="trailing"):
+        encoding.decode_round(blob + b"\x00")
+    bad_phase = blob[:32] + b"\x09" + blob[33:]  # the phase index (9th u32) out of range
+    with pytest.raises(SecAggError, match="bad parameters"):
+        encoding.decode_round(bad_phase)
