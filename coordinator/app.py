@@ -26,8 +26,9 @@ from coordinator.db import Database
 from coordinator.errors import CoordinatorError
 from coordinator.logs import configure_logging
 from coordinator.metrics import Metrics
-from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, sessions_router
+from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, secagg_router, sessions_router
 from coordinator.routes.deps import status_of
+from coordinator.secure_rounds import SecureRounds
 from coordinator.service import Coordinator
 from coordinator.settings import CoordinatorSettings
 from coordinator.status_page import environment
@@ -77,10 +78,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.coordinator = coordinator
+    app.state.secure = SecureRounds(db, clock=clock, tick=coordinator.tick_task)
     app.state.admin = Admin(db, clock=clock)
     app.state.metrics = metrics
     app.state.templates = environment()
-    for router in (checkin_router, blobs_router, sessions_router, admin_router):
+    for router in (checkin_router, blobs_router, sessions_router, secagg_router, admin_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from coordinator import secure_records, secure_rounds
 from coordinator.db import Database, lock_all_shards, rounds
 from coordinator.lifecycle import abandon_round, commit_round, open_next_round
 from coordinator.metrics import Metrics
@@ -29,11 +30,20 @@ def needs_write(task: TaskRow, current: sa.Row[Any] | None, now: float) -> bool:
     return due_state(round_record(current), now) != state
 
 
+def _secure_due(conn: Any, task: TaskRow, current: sa.Row[Any] | None, now: float) -> bool:
+    if not task.config.secure_aggregation or current is None:
+        return False
+    return RoundState(current._mapping["state"]) not in TERMINAL and secure_records.due(
+        conn, current._mapping["id"], now
+    )
+
+
 def tick_task(db: Database, metrics: Metrics, task_id: int, now: float) -> None:
     with db.read() as conn:
         task = load_task_by_id(conn, task_id)
         current = load_round(conn, task_id, task.current_round)
-    if not needs_write(task, current, now):
+        secure_due = _secure_due(conn, task, current, now)
+    if not (secure_due or needs_write(task, current, now)):
         return
     with db.write() as conn:
         task = load_task_by_id(conn, task_id, lock=True)
@@ -41,6 +51,10 @@ def tick_task(db: Database, metrics: Metrics, task_id: int, now: float) -> None:
         if current is not None:  # lock order task -> sum -> round: wait for an upload adding to this round
             lock_all_shards(conn, current._mapping["id"])
             current = load_round(conn, task_id, task.current_round, lock=True)
+        settled = current is not None and _secure_due(conn, task, current, now)
+        if settled and current is not None and secure_rounds.settle(conn, task, current, now, metrics):
+            open_next_round(conn, task_id, now)  # the secure round was committed or abandoned
+            return
         if not needs_write(task, current, now):
             return  # another process got here first
         if current is not None:

@@ -124,6 +124,23 @@ sessions = sa.Table(
     sa.Column("deadline", sa.Float, nullable=False),
 )
 
+# Secure rounds (coordinator.secure_rounds): the protocol's record of a round (secagg.encoding bytes,
+# which hold the running ring sum of masked inputs) and each session's device id.
+secagg_rounds = sa.Table(
+    "fk_secagg",
+    metadata,
+    sa.Column("round_id", sa.Integer, sa.ForeignKey("fk_rounds.id"), primary_key=True),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("closes_at", sa.Float, nullable=False),
+    sa.Column("record", sa.LargeBinary, nullable=False),
+)
+secagg_devices = sa.Table(
+    "fk_secagg_devices",
+    metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("round_id", sa.Integer, sa.ForeignKey("fk_rounds.id"), nullable=False, index=True),
+    sa.Column("device", sa.Integer, nullable=False),
+)
 
 ROUND_FIELDS = tuple(rounds.c)
 

@@ -25,6 +25,7 @@ from coordinator.metrics import Metrics
 from coordinator.optimizers import AdamState, ServerOptimizerConfig, dp_noised_mean, fedadam_step, fedavg_step
 from coordinator.records import TaskRow, model_sha256
 from coordinator.rounds import RoundState, open_round
+from coordinator.secure_records import open_secure_round
 from wire.update import decode_weights, encode_weights
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,8 @@ def open_next_round(conn: Connection, task_id: int, now: float) -> int | None:
         {"round_id": int(key[0]), "shard": i, "total": None, "weight": 0.0, "count": 0} for i in range(SUM_SHARDS)
     ]
     conn.execute(sa.insert(sums), shards)
+    if task.config.secure_aggregation:
+        open_secure_round(conn, task, int(key[0]), number, now)
     conn.execute(sa.update(tasks).where(tasks.c.id == task.id).values(current_round=number))
     event(logger, "round_opened", population=task.population, round=number, version=task.model_version)
     return number

@@ -39,6 +39,7 @@ from coordinator.records import (
 )
 from coordinator.reports import record_abort, record_report
 from coordinator.rounds import TERMINAL, RoundState, can_assign, check_upload
+from coordinator.secure_records import assign_device
 from coordinator.validation import UpdateLimits, decode_and_validate
 from wire.protocol import (
     API_PREFIX,
@@ -178,6 +179,9 @@ class Coordinator:
                 _NEW_SESSION, session | {"state": "assigned", "reported": False, "seed": seed, "deadline": deadline}
             )
             checkpoint = model_sha256(conn, task.id, version)
+            secure = (
+                assign_device(conn, task, round_id, number, session_id, index - 1) if c.secure_aggregation else None
+            )
         return Assignment(
             session_id=session_id,
             population=task.population,
@@ -199,6 +203,7 @@ class Coordinator:
             codec=c.codec,
             clip_norm=c.client_clip_norm,
             seed=seed,
+            secure=secure,
         )
 
     def _retry_window(self, task: TaskRow, now: float, arrival_rate: float) -> tuple[float, float]:
@@ -263,6 +268,10 @@ class Coordinator:
             round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == s["round_id"])).one()
             task = load_task_by_id(conn, round_row._mapping["task_id"])
         r = round_row._mapping
+        if task.config.secure_aggregation:
+            err = UpdateRejected("secure_round", "this task takes masked inputs only: POST .../secagg/masked_input")
+            self._rejected(task, r, session_id, err)
+            raise err
         try:
             self._check_session(s, token)
             check_upload(round_record(round_row), now, s["deadline"])

@@ -63,6 +63,19 @@ UPLOAD_REASONS: dict[str, int] = {
     "norm_too_large": 422,  # L2 norm above the bound and the task rejects rather than clips
     "bad_weight": 422,  # FedAvg weight not positive, not finite, or above what the plan allows
 }
+# Why a secure-aggregation request was refused (``/v1/sessions/{id}/secagg/{phase}``).
+SECAGG_REASONS: dict[str, int] = {
+    "unknown_phase": 404,  # not one of SECAGG_PHASES
+    "not_secure": 409,  # the session's round does not use secure aggregation
+    "phase_not_open": 409,  # too early: poll again later
+    "phase_closed": 409,  # too late, or the message was for another phase
+    "round_abandoned": 409,  # the secure round fell below its threshold: nothing was revealed
+    "dropped": 409,  # the device missed an earlier phase and is out of this round
+    "secagg_invalid": 422,  # a message that does not fit the round (secagg.encoding / secagg.phases)
+    "secure_round": 409,  # a plain update upload to a task that takes masked inputs only
+}
+SECAGG_PHASES: tuple[str, ...] = ("advertise_keys", "share_keys", "masked_input", "unmask")
+
 SESSION_REASONS: dict[str, int] = {
     "unknown_session": 404,
     "already_reported": 409,
@@ -144,6 +157,22 @@ class Hyperparameters(_Message):
     )
 
 
+class SecureAggregation(_Message):
+    """A secure round's public parameters (``secagg.RoundParams`` and the ring grid) and this device's id.
+
+    The device masks its clipped, quantized delta (``secagg.updates``) and talks to
+    ``/v1/sessions/{id}/secagg/{phase}`` instead of uploading an update (Bonawitz et al. 2017).
+    """
+
+    device: int = Field(ge=0, description="this device's id in the round (its assignment order)")
+    devices: int = Field(ge=2, le=100_000, description="n: ids run 0 .. n - 1")
+    round_seed: int = Field(ge=0, le=2**32 - 1, description="public seed of the neighbour graph")
+    length: int = Field(ge=1, description="coordinates of the flattened model")
+    threshold: int = Field(ge=2, description="fewest devices whose sum may be revealed")
+    bits: int = Field(ge=1, le=24, description="quantization bits a coordinate on the grid [-clip, clip]")
+    clip: float = Field(gt=0, description="L2 bound of the delta, and the grid's range")
+
+
 class Assignment(_Message):
     """A device's part in one round; ``upload_token`` is single-use and shown only here."""
 
@@ -160,6 +189,7 @@ class Assignment(_Message):
     codec: str
     clip_norm: float | None = Field(default=None, description="clip the delta's global L2 norm to this on device")
     seed: int = Field(ge=0, description="seeds the device's rotation / stochastic rounding and row shuffling")
+    secure: SecureAggregation | None = Field(default=None, description="set when the round is securely aggregated")
 
 
 class CheckinResponse(_Message):
@@ -261,6 +291,14 @@ class TaskCreate(_Message):
     max_rows: int = Field(default=256, ge=1, le=10**7)
     max_rounds: int | None = Field(default=None, ge=1, description="stop after this many committed rounds")
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    secure_aggregation: bool = Field(
+        default=False, description="devices upload only masked inputs; the server learns only their sum (secagg)"
+    )
+    secagg_threshold: int | None = Field(
+        default=None, ge=2, description="fewest devices whose sum may be revealed (default: min_reports or goal)"
+    )
+    secagg_bits: int = Field(default=16, ge=1, le=24, description="bits a coordinate in a secure round")
+    secagg_clip: float = Field(default=1.0, gt=0, le=1e6, description="L2 clip of a secure round's deltas")
 
     @model_validator(mode="after")
     def _coherent(self) -> TaskCreate:
@@ -270,6 +308,12 @@ class TaskCreate(_Message):
             raise ValueError(f"selection_seconds {self.selection_seconds} >= report_seconds {self.report_seconds}")
         if self.dp_noise_multiplier > 0 and (self.norm_bound is None or self.norm_policy != "clip"):
             raise ValueError("dp_noise_multiplier > 0 needs norm_bound and norm_policy 'clip'")
+        if self.secure_aggregation and self.dp_noise_multiplier > 0:
+            raise ValueError("secure_aggregation with dp_noise_multiplier is not supported")
+        if self.secagg_threshold is not None and self.secagg_threshold > math.ceil(
+            self.goal_count * self.over_selection
+        ):
+            raise ValueError(f"secagg_threshold {self.secagg_threshold} exceeds the round's assignments")
         return self
 
 

@@ -1,0 +1,169 @@
+"""Secure rounds: the four ``secagg`` phases over the coordinator's database.
+
+A task with ``secure_aggregation`` never sees an individual update: its devices
+run Bonawitz et al. 2017's protocol with the SecAgg+ neighbour graph (Bell et
+al. 2020) through ``/v1/sessions/{id}/secagg/{phase}``, and the server learns
+only the ring sum of the masked inputs of at least ``threshold`` devices. The
+round's ``secagg.phases.SecureRound`` lives in one row (``fk_secagg``, locked
+per request); the round clock closes phases at their deadlines and, once the
+sum is unmasked, turns it into the uniform mean delta that the usual commit
+applies. A round whose protocol is abandoned is abandoned whole.
+
+Parameters and storage: ``coordinator.secure_records``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator.aggregation import WeightedSum
+from coordinator.db import Database, rounds, secagg_devices, sums
+from coordinator.errors import UpdateRejected
+from coordinator.lifecycle import abandon_round, commit_round
+from coordinator.metrics import Metrics
+from coordinator.records import TaskRow, load_session, token_sha256
+from coordinator.rounds import TERMINAL, RoundState
+from coordinator.secure_records import load_record, round_params, store_record
+from secagg import encoding, phases
+from secagg.errors import SecAggError
+from secagg.updates import mean_from_ring
+from wire.protocol import SECAGG_PHASES
+
+_OPEN = {
+    "advertise_keys": phases.Phase.ADVERTISE,
+    "share_keys": phases.Phase.SHARE,
+    "masked_input": phases.Phase.INPUT,
+    "unmask": phases.Phase.UNMASK,
+}
+_AFTER = list(phases.Phase)
+
+
+def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> bool:
+    """Close a due phase; commit the round on an unmasked sum, abandon it if the protocol was. True if it closed.
+
+    The caller holds the task, sum and round locks (``coordinator.db``'s order); the secure row is locked last.
+    """
+    r = round_row._mapping
+    record = load_record(conn, r["id"], lock=True)
+    moved = phases.advance(record, now)
+    if moved is not record:
+        store_record(conn, r["id"], moved)
+    if moved.phase is phases.Phase.ABANDONED:
+        abandon_round(conn, task, round_row, now, metrics)
+        return True
+    if moved.phase is not phases.Phase.DONE or moved.total is None or moved.state is None:
+        return False
+    count = len(moved.state.received)
+    if count < (task.config.min_reports or task.config.goal_count):
+        abandon_round(conn, task, round_row, now, metrics)
+        return True
+    _, spec = round_params(task, r["number"])
+    acc = WeightedSum(task.shapes)
+    acc.add(mean_from_ring(moved.total, count, task.shapes, spec), float(count))  # uniform mean, weight = devices
+    conn.execute(
+        sa.update(sums)
+        .where(sums.c.round_id == r["id"], sums.c.shard == 0)
+        .values(total=acc.to_bytes(), weight=acc.weight, count=count)
+    )
+    conn.execute(sa.update(rounds).where(rounds.c.id == r["id"]).values(received=count, weight_sum=float(count)))
+    fresh = conn.execute(sa.select(rounds).where(rounds.c.id == r["id"])).one()
+    commit_round(conn, task, fresh, now, metrics)
+    return True
+
+
+class SecureRounds:
+    """What devices do in a secure round: post each phase's message, fetch each phase's download."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float], tick: Callable[[int, float], None]) -> None:
+        self.db = db
+        self.clock = clock
+        self.tick = tick
+
+    def _session(self, conn: Connection, session_id: str, token: str | None) -> tuple[int, int, int, str]:
+        """(device, round id, task id, round state) of an authorized session."""
+        session = load_session(conn, session_id)
+        if session is None:
+            raise UpdateRejected("unknown_session", f"no session {session_id!r}")
+        s = session._mapping
+        if not token:
+            raise UpdateRejected("missing_token", "secure-aggregation requests need 'Authorization: Bearer <token>'")
+        if not hmac.compare_digest(token_sha256(token), s["token_sha256"]):
+            raise UpdateRejected("bad_token", "the token does not match the session")
+        if s["state"] == "aborted":
+            raise UpdateRejected("session_aborted", "this session was aborted")
+        device = conn.execute(
+            sa.select(secagg_devices.c.device).where(secagg_devices.c.session_id == session_id)
+        ).scalar()
+        if device is None:
+            raise UpdateRejected("not_secure", f"session {session_id!r} is not in a secure round")
+        task_id, state = conn.execute(
+            sa.select(rounds.c.task_id, rounds.c.state).where(rounds.c.id == s["round_id"])
+        ).one()
+        return int(device), int(s["round_id"]), int(task_id), str(state)
+
+    def submit(self, session_id: str, token: str | None, phase: str, body: bytes) -> None:
+        """Add the device's message of ``phase`` to the round (refusals: UpdateRejected naming why)."""
+        if phase not in SECAGG_PHASES:
+            raise UpdateRejected("unknown_phase", f"unknown phase {phase!r}; expected one of {SECAGG_PHASES}")
+        now = self.clock()
+        with self.db.write() as conn:
+            device, round_id, task_id, state = self._session(conn, session_id, token)
+            if RoundState(state) in TERMINAL:
+                raise UpdateRejected("round_closed", f"the round is {state}")
+            record = phases.advance(load_record(conn, round_id, lock=True), now)
+            try:
+                record = _apply(record, phase, device, body, now)
+            except SecAggError as err:
+                raise UpdateRejected(_reason(err), str(err)) from err
+            store_record(conn, round_id, record)
+        if record.phase in (phases.Phase.DONE, phases.Phase.ABANDONED):
+            self.tick(task_id, now)
+
+    def fetch(self, session_id: str, token: str | None, phase: str) -> bytes:
+        """What the device needs to answer ``phase``: adverts (share_keys), its shares (masked_input), the request."""
+        if phase not in ("share_keys", "masked_input", "unmask"):
+            raise UpdateRejected("unknown_phase", f"nothing to fetch for phase {phase!r}")
+        with self.db.read() as conn:
+            device, round_id, _task_id, state = self._session(conn, session_id, token)
+            record = load_record(conn, round_id, lock=False)
+        if record.phase is phases.Phase.ABANDONED or RoundState(state) is RoundState.ABANDONED:
+            raise UpdateRejected("round_abandoned", f"the secure round was abandoned: {record.reason or state}")
+        if _AFTER.index(record.phase) < _AFTER.index(_OPEN[phase]) or record.state is None:
+            raise UpdateRejected("phase_not_open", f"{phase} has not opened yet (round is in {record.phase.value})")
+        if phase == "share_keys":
+            return encoding.encode_adverts(list(record.state.adverts.values()))
+        if device not in record.state.shared:
+            raise UpdateRejected("dropped", f"device {device} did not share keys in time")
+        if phase == "masked_input":
+            return encoding.encode_shares(record.state.inbox[device])
+        return encoding.encode_request(record.request)
+
+
+def _apply(record: phases.SecureRound, phase: str, device: int, body: bytes, now: float) -> phases.SecureRound:
+    if phase == "advertise_keys":
+        advert = encoding.decode_advert(body)
+        _same(advert.device, device)
+        return phases.submit_advert(record, advert, now)
+    if phase == "share_keys":
+        shares = encoding.decode_shares(body)
+        return phases.submit_shares(record, device, shares, now)
+    if phase == "masked_input":
+        item = encoding.decode_input(body, length=record.params.length)
+        _same(item.device, device)
+        return phases.submit_input(record, item, now)
+    response = encoding.decode_response(body)
+    _same(response.device, device)
+    return phases.submit_unmask(record, response, now)
+
+
+def _same(claimed: int, device: int) -> None:
+    if claimed != device:
+        raise SecAggError("bad_message", f"message names device {claimed}, the session is device {device}")
+
+
+def _reason(err: SecAggError) -> str:
+    return "phase_closed" if err.reason == "wrong_phase" else "secagg_invalid"
