@@ -38,11 +38,14 @@ def round_params(task: TaskRow, number: int) -> tuple[RoundParams, RingSpec]:
 
 
 def phase_deadlines(task: TaskRow) -> phases.PhaseDeadlines:
-    """Advertising lasts the selection plus 10% of the rest; then 10%, 60% (training) and 10% of the report window."""
+    """Advertising lasts the selection plus 60% of the rest (devices train, then advertise); then 10% a phase.
+
+    Each phase closes early once every device still in the round has answered.
+    """
     c = task.config
     rest = c.report_seconds - c.selection_seconds
     return phases.PhaseDeadlines(
-        advertise_s=c.selection_seconds + 0.1 * rest, share_s=0.1 * rest, input_s=0.6 * rest, unmask_s=0.1 * rest
+        advertise_s=c.selection_seconds + 0.6 * rest, share_s=0.1 * rest, input_s=0.1 * rest, unmask_s=0.1 * rest
     )
 
 

@@ -117,6 +117,21 @@ class CoordinatorClient:
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
         )
 
+    def secagg_post(self, session_id: str, token: str, phase: str, body: bytes) -> Ack:
+        """A secure round's message of ``phase`` (``secagg.encoding`` bytes)."""
+        return self._json(
+            Ack,
+            "POST",
+            f"{API_PREFIX}/sessions/{session_id}/secagg/{phase}",
+            content=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+        )
+
+    def secagg_get(self, session_id: str, token: str, phase: str) -> bytes:
+        """A secure round's download for ``phase``; 409 ``phase_not_open`` while it is too early."""
+        url = f"{API_PREFIX}/sessions/{session_id}/secagg/{phase}"
+        return self._request("GET", url, headers={"Authorization": f"Bearer {token}"}).content
+
     def report(self, session_id: str, request: ReportRequest) -> Ack:
         return self._json(
             Ack,

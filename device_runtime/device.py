@@ -6,7 +6,9 @@ either gets an assignment or is told when to come back; an assigned device
 downloads the plan (``manifest.json`` + ``train.tflite``) and the checkpoint by
 content hash, verifies them, trains locally through LiteRT (FedAvg's client
 update, McMahan et al. 2017), encodes the delta with ``wire.update`` and uploads
-it with the session's single-use token, then reports. Whatever fails, the
+it with the session's single-use token, then reports (in a secure round it
+runs ``secure_session``'s four phases instead and uploads only a masked
+vector, Bonawitz et al. 2017). Whatever fails, the
 device never crashes: a plan it cannot run or bytes that do not match their
 hash are refused and the session aborted with the reason; an interrupted
 training is discarded and aborted; coordinator errors back off (``scheduler``).
@@ -50,6 +52,7 @@ from device_runtime.scheduler import (
     retry_window_delay,
     transient_delay,
 )
+from device_runtime.secure_session import HttpSecAggTransport, run_secure_session, secure_assignment
 from device_runtime.training import LocalResult, Trainer, TrainingInterrupted, train_locally
 from wire.codec import CODECS
 from wire.manifest import ManifestError, PlanManifest
@@ -62,6 +65,7 @@ DATABASE_FILE = "device.sqlite"
 CLIENT_VERSION = "fedkeys-device/1"
 RUNTIME = "litert"
 _JITTER_SALT = 0x5C4ED1
+_SECAGG_SALT = 0x5EC0
 
 TrainerFactory = Callable[[bytes, PlanManifest], Trainer]
 BatchHook = Callable[[int, int], str | None]  # (batch index, batches in all) -> reason to stop, or None
@@ -244,6 +248,8 @@ class Device:
             return StepOutcome(
                 ev.INTERRUPTED, "not_finite", self._schedule(ineligible_delay(self.config.retry, self._rng))
             )
+        if assignment.secure is not None:
+            return self._secure_upload(assignment, result, download_seconds)
         return self._upload(assignment, result, download_seconds)
 
     def _blob(self, url: str, sha256: str, what: str) -> bytes:
@@ -353,13 +359,46 @@ class Device:
         except CoordinatorError as err:
             # the work is lost either way: a refused update is never resent, a transient failure backs off
             return self._failed(now, err, "upload")
-        self.events.record(now, ev.UPLOADED, session=session, round=assignment.round, bytes=len(blob), raw_bytes=raw)
+        return self._completed(assignment, result, download_seconds, len(blob), raw, now)
+
+    def _secure_upload(self, assignment: Assignment, result: LocalResult, download_seconds: float) -> StepOutcome:
+        """The secure round's four phases (``secure_session``): only the masked ring vector leaves the device."""
+        session = assignment.session_id
+        now = self._clock()
+        self.events.record(
+            now, ev.TRAINED, session=session, round=assignment.round, batches=result.batches, weight=result.weight
+        )
+        rng = np.random.default_rng([assignment.seed, _SECAGG_SALT])  # stochastic rounding onto the ring
+        try:
+            secure = secure_assignment(assignment)
+            run_secure_session(HttpSecAggTransport(self._client, assignment), secure, lambda: result.delta, rng)
+        except CoordinatorError as err:  # a refusal (e.g. round_abandoned) or the coordinator out of reach
+            return self._failed(self._clock(), err, "secagg")
+        except ValueError as err:  # secagg.SecAggError: this device must not take part (unsafe request, ...)
+            self.events.record(self._clock(), ev.REFUSED, session=session, reason="secagg", message=str(err))
+            self._abort(session, "secagg")
+            return StepOutcome(ev.REFUSED, str(err), self._schedule(permanent_delay(self.config.retry, self._rng)))
+        raw = raw_nbytes([d.shape for d in result.delta])
+        return self._completed(assignment, result, download_seconds, 4 * secure.params.length, raw, self._clock())
+
+    def _completed(
+        self,
+        assignment: Assignment,
+        result: LocalResult,
+        download_seconds: float,
+        nbytes: int,
+        raw: int,
+        now: float,
+    ) -> StepOutcome:
+        """After a successful upload: record it, report, schedule the next check-in."""
+        session = assignment.session_id
+        self.events.record(now, ev.UPLOADED, session=session, round=assignment.round, bytes=nbytes, raw_bytes=raw)
         report = ReportRequest(
             status="completed",
             example_count=result.rows,
             download_seconds=download_seconds,
             train_seconds=result.train_seconds,
-            metrics=_metrics(result, len(blob), raw),
+            metrics=_metrics(result, nbytes, raw),
         )
         try:
             self._client.report(session, report)
@@ -368,7 +407,7 @@ class Device:
         next_time = self._schedule(
             jittered(max(self.config.eligibility.min_separation_seconds, 1.0), self.config.retry.jitter, self._rng)
         )
-        return StepOutcome(ev.UPLOADED, f"{len(blob)} bytes", next_time)
+        return StepOutcome(ev.UPLOADED, f"{nbytes} bytes", next_time)
 
 
 def _metrics(result: LocalResult, upload_bytes: int, raw_bytes: int) -> dict[str, float]:

@@ -26,26 +26,40 @@ class DeviceGone(Exception):
 
 
 class LocalCoordinator:
-    """One ``SecureRound`` behind a lock; a waiter that sees nothing happen moves a fake clock past the deadline."""
+    """One ``SecureRound`` behind a lock. A phase's deadline passes (on a fake clock) exactly when every device
+    still running is waiting for the next phase: no real-time timeouts, so the test cannot race."""
 
     def __init__(self) -> None:
         self.round = phases.open_round(PARAMS, DEADLINES, now=0.0)
         self.cond = threading.Condition()
+        self.running = PARAMS.n
+        self.waiting = 0
 
     def apply(self, fn: Callable[[phases.SecureRound, float], phases.SecureRound]) -> None:
         with self.cond:
             self.round = fn(self.round, self.round.closes_at - 1.0)
             self.cond.notify_all()
 
+    def leave(self) -> None:
+        with self.cond:
+            self.running -= 1
+            self.cond.notify_all()
+
     def wait(self, phase: phases.Phase) -> phases.SecureRound:
         with self.cond:
-            while self.round.phase is not phase:
-                if self.round.phase in (phases.Phase.DONE, phases.Phase.ABANDONED):
-                    raise SecAggError("wrong_phase", f"round ended: {self.round.phase.value}")
-                if not self.cond.wait(timeout=0.3):  # everyone who will answer has: the deadline passes
-                    self.round = phases.advance(self.round, self.round.closes_at)
-                    self.cond.notify_all()
-            return self.round
+            self.waiting += 1
+            try:
+                while self.round.phase is not phase:
+                    if self.round.phase in (phases.Phase.DONE, phases.Phase.ABANDONED):
+                        raise SecAggError("wrong_phase", f"round ended: {self.round.phase.value}")
+                    if self.waiting == self.running:  # nobody else will answer: the deadline passes
+                        self.round = phases.advance(self.round, self.round.closes_at)
+                        self.cond.notify_all()
+                    else:
+                        self.cond.wait()
+                return self.round
+            finally:
+                self.waiting -= 1
 
 
 class Transport:
@@ -99,6 +113,8 @@ def _run_fleet(gone: set[int]) -> tuple[phases.SecureRound, list[BaseException]]
             pass
         except BaseException as err:  # reported to the test thread
             errors.append(err)
+        finally:
+            server.leave()
 
     threads = [threading.Thread(target=device, args=(i,)) for i in range(PARAMS.n)]
     for t in threads:
