@@ -181,6 +181,7 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
         with phases.step("fleet", fleet):
             fleet_span = _run_fleet(out, data_dir, server.url, server.api_key, config)
         status = admin.status(POPULATION)
+        rounds = sorted(admin.rounds(POPULATION), key=lambda r: int(r["round"]))
         for version in range(int(status["model_version"]) + 1):
             deployed_versions[version] = admin.model(POPULATION, version)
         if config.parity_clients:
@@ -233,7 +234,8 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
     }
     suggestions = [(c, [suggest(run, c) for run in runs.values()]) for c in SUGGEST_CONTEXTS]
     plot_recall_by_round(out / "recall.png", scores["curves"], references)
-    plot_upload_bytes(out / "upload_bytes.png", activity.upload_bytes_by_round, activity.uploads_by_round)
+    states = {int(r["round"]): str(r["state"]) for r in rounds}
+    plot_upload_bytes(out / "upload_bytes.png", activity.upload_bytes_by_round, activity.uploads_by_round, states)
     plot_participation(
         out / "participation.png", activity.hours, activity.uploads_by_hour, activity.interrupted_by_hour,
         activity.eligible_fraction_by_hour, time.strftime("%a %H:%M UTC", time.gmtime(fleet_span[0])),
@@ -246,6 +248,9 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
         "validation_recall_at_1_by_round": {k: {str(r): v for r, v in c.items()} for k, c in scores["curves"].items()},
         "references_validation_recall_at_1": references,
         "fleet": dataclasses.asdict(activity),
+        "deployed_rounds": [
+            {k: r[k] for k in ("round", "state", "assigned", "target", "received", "goal", "aborted")} for r in rounds
+        ],
         "parity": parity,
         "export": exported,
         "simulation_rounds": sim_rows,
@@ -282,7 +287,8 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
             "fleet_note": f"{activity.devices} emulated phones ({config.availability} availability, dropout "
             f"{config.dropout}), {activity.emulated_hours} emulated hours at {config.speedup:g}x; the line is the "
             "share of phones idle, charging and on Wi-Fi (their local night), bars are sessions from the phones' "
-            "own event logs.",
+            f"own event logs. Deployed rounds: {sum(st == 'committed' for st in states.values())} committed, "
+            f"{sum(st == 'abandoned' for st in states.values())} abandoned (goal not reached in time).",
             "parity": parity,
             "suggestion_models": list(runs),
             "suggestions": suggestions,

@@ -44,20 +44,29 @@ def plot_recall_by_round(
     figure.savefig(path, dpi=_DPI)
 
 
-def plot_upload_bytes(path: Path, bytes_by_round: Mapping[int, int], uploads_by_round: Mapping[int, int]) -> None:
-    """Bars of bytes uploaded in each deployed round, annotated with the number of uploads."""
+def plot_upload_bytes(
+    path: Path,
+    bytes_by_round: Mapping[int, int],
+    uploads_by_round: Mapping[int, int],
+    states: Mapping[int, str] | None = None,
+) -> None:
+    """Bars of bytes uploaded in each deployed round (grey if the round did not commit), with the upload count."""
+    states = states or {}
     figure = Figure(figsize=(7, 3.6))
     axes = figure.subplots()
     rounds = sorted(bytes_by_round)
     mib = [bytes_by_round[r] / 2**20 for r in rounds]
-    bars = axes.bar(rounds, mib, color="C1")
+    colors = ["C1" if states.get(r, "committed") == "committed" else "0.6" for r in rounds]
+    bars = axes.bar(rounds, mib, color=colors)
     for bar, r in zip(bars, rounds, strict=True):
+        label = f"{uploads_by_round.get(r, 0)}" + (
+            "" if states.get(r, "committed") == "committed" else f"\n{states[r]}"
+        )
         axes.annotate(
-            f"{uploads_by_round.get(r, 0)}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-            va="bottom", fontsize=8,
-        )  # fmt: skip
+            label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8
+        )
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("deployed round (number on a bar: uploads)")
+    axes.set_xlabel("deployed round (number on a bar: uploads; grey: the round did not commit)")
     axes.set_ylabel("MiB uploaded")
     axes.grid(alpha=0.3, axis="y")
     figure.tight_layout()
