@@ -202,6 +202,10 @@ def _cmd_create_task(args: argparse.Namespace) -> int:
         "max_rows": args.max_rows,
         "max_rounds": args.max_rounds,
         "seed": args.seed,
+        "secure_aggregation": args.secure_aggregation,
+        "secagg_threshold": args.secagg_threshold,
+        "secagg_bits": args.secagg_bits,
+        "secagg_clip": args.secagg_clip,
     }
     status = client.request("POST", "/tasks", json=body)
     print(f"created population {status['population']} (task {status['task']}) from {plan}")
@@ -330,6 +334,12 @@ def register(sub: Any) -> None:
     create.add_argument("--max-rows", type=int, default=256)
     create.add_argument("--max-rounds", type=int)
     create.add_argument("--seed", type=int, default=0)
+    create.add_argument(
+        "--secure-aggregation", action="store_true", help="devices upload masked inputs only (secagg); uniform mean"
+    )
+    create.add_argument("--secagg-threshold", type=int, help="fewest devices whose sum may be revealed")
+    create.add_argument("--secagg-bits", type=int, default=16, help="bits a coordinate in a secure round")
+    create.add_argument("--secagg-clip", type=float, default=1.0, help="L2 clip of a secure round's deltas")
     create.set_defaults(func=_cmd_create_task)
 
     status = admin_sub.add_parser("status", help="populations, model versions and the open round")
