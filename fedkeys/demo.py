@@ -293,6 +293,8 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
             "suggestion_models": list(runs),
             "suggestions": suggestions,
             "phases": list(phases.seconds.items()),
+            "load_note": f"Load average (1 min) {load_start} at the start and {report['load_average_1m']['end']} at "
+            f"the end on {os.cpu_count()} CPUs: on a shared machine the times above include other work.",
             "settings": json.dumps(report["config"]),
         },
     )
