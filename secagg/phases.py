@@ -163,7 +163,7 @@ def _close(r: SecureRound, now: float) -> SecureRound:
         if state is None:  # advertise keys
             r = dataclasses.replace(r, state=server.collect_adverts(r.params, r.adverts.values()))
         elif r.phase is Phase.SHARE:
-            r = dataclasses.replace(r, state=server.route_shares(state, r.bundles))
+            r = dataclasses.replace(r, state=server.route_shares(state, r.bundles), bundles={})  # now in the inbox
         elif r.phase is Phase.INPUT:
             r = dataclasses.replace(r, state=server.collect_inputs(state, ()))
         else:  # unmask

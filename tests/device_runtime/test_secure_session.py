@@ -18,6 +18,7 @@ from secagg.updates import mean_from_ring
 SHAPES = [(4, 3), (3,)]
 PARAMS = RoundParams(round=1, round_seed=5, n=8, length=15, threshold=5)
 SPEC = RingSpec(bits=16, clip=1.0)
+ORDER = list(phases.Phase)  # ADVERTISE .. UNMASK, DONE, ABANDONED
 DEADLINES = phases.PhaseDeadlines(advertise_s=10, share_s=10, input_s=10, unmask_s=10)
 
 
@@ -33,7 +34,7 @@ class LocalCoordinator:
         self.round = phases.open_round(PARAMS, DEADLINES, now=0.0)
         self.cond = threading.Condition()
         self.running = PARAMS.n
-        self.waiting = 0
+        self.waiting_for: list[phases.Phase] = []  # the phase each blocked device waits for
 
     def apply(self, fn: Callable[[phases.SecureRound, float], phases.SecureRound]) -> None:
         with self.cond:
@@ -45,21 +46,25 @@ class LocalCoordinator:
             self.running -= 1
             self.cond.notify_all()
 
+    def _reached(self, phase: phases.Phase) -> bool:
+        return ORDER.index(self.round.phase) >= ORDER.index(phase)  # a fast round may be past it
+
     def wait(self, phase: phases.Phase) -> phases.SecureRound:
         with self.cond:
-            self.waiting += 1
+            self.waiting_for.append(phase)
             try:
-                while self.round.phase is not phase:
-                    if self.round.phase in (phases.Phase.DONE, phases.Phase.ABANDONED):
-                        raise SecAggError("wrong_phase", f"round ended: {self.round.phase.value}")
-                    if self.waiting == self.running:  # nobody else will answer: the deadline passes
+                while not self._reached(phase):
+                    if sum(not self._reached(p) for p in self.waiting_for) == self.running:
+                        # every device still running is blocked: nobody else will answer, the deadline passes
                         self.round = phases.advance(self.round, self.round.closes_at)
                         self.cond.notify_all()
                     else:
                         self.cond.wait()
+                if self.round.phase is phases.Phase.ABANDONED:
+                    raise SecAggError("wrong_phase", "round ended: abandoned")
                 return self.round
             finally:
-                self.waiting -= 1
+                self.waiting_for.remove(phase)
 
 
 class Transport:
