@@ -15,7 +15,13 @@ from secagg.ring import RingSpec
 from secagg.updates import delta_to_ring
 from wire.update import decode_weights, encode_update
 
-SECURE: dict[str, Any] = {"goal_count": 4, "over_selection": 1.5, "min_reports": 3, "secure_aggregation": True, "secagg_threshold": 3}
+SECURE: dict[str, Any] = {
+    "goal_count": 4,
+    "over_selection": 1.5,
+    "min_reports": 3,
+    "secure_aggregation": True,
+    "secagg_threshold": 3,
+}
 
 
 def _checkin(client: TestClient, n: int) -> list[dict[str, Any]]:
@@ -137,3 +143,24 @@ def test_secure_round_refuses_plain_uploads_and_bad_messages(client: TestClient)
     assert wrong_phase.status_code in (409, 422)
     early = client.get(_url(a, "masked_input"), headers=_auth(a))
     assert early.status_code == 409 and early.json()["detail"]["reason"] == "phase_not_open"
+
+
+def test_secure_round_commits_on_postgresql(settings: Any) -> None:
+    """The same round on PostgreSQL (row locks, binary reads of the round record)."""
+    import pytest
+    from coordinator_fixtures import Clock, PostgresSchema, postgres_available
+
+    from coordinator import Database, create_app
+
+    if not postgres_available():
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not available")
+    with PostgresSchema() as schema:
+        pg = settings.model_copy(update={"db": schema.url})
+        db = Database(pg.db)
+        db.create_schema()
+        clock = Clock()
+        try:
+            with TestClient(create_app(pg, clock=clock, db=db, run_clock=False)) as client:
+                test_secure_round_commits_the_mean_of_survivors(client, clock)
+        finally:
+            db.dispose()
