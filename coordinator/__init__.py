@@ -3,18 +3,21 @@
 Devices check in, are assigned to a round or told when to come back (pace
 steering), download a content-addressed plan and checkpoint, and upload an
 encoded update that is validated and added to the round's running weighted sum;
-rounds commit (FedAvg / FedAdam / DP-FedAvg) at their goal or deadline. State
+rounds commit (FedAvg / FedAdam / DP-FedAvg) at their goal or deadline; a task
+with ``secure_aggregation`` runs the ``secagg`` phases instead and learns only
+the sum of masked inputs (``secure_rounds``, Bonawitz et al. 2017). State
 lives in SQLite or PostgreSQL, safe across several worker processes and crashes.
 
 Public API:
 
 - :func:`create_app`, :class:`CoordinatorSettings`: the HTTP server;
 - :class:`Database`: the state (``create_schema``);
-- :class:`Coordinator` (device side) and :class:`Admin` (tasks) without HTTP;
+- :class:`Coordinator` (device side), :class:`SecureRounds` (secure phases) and
+  :class:`Admin` (tasks) without HTTP;
 - the pure core: ``rounds`` (state machine), ``pace`` (retry windows),
   ``aggregation.WeightedSum``, ``optimizers``, ``validation``.
 
-It imports ``wire`` and never TensorFlow (Federated) or ``model``.
+It imports ``wire`` and ``secagg`` and never TensorFlow (Federated) or ``model``.
 """
 
 from coordinator.admin import Admin
@@ -25,6 +28,7 @@ from coordinator.errors import CoordinatorError, SessionError, TaskError, Update
 from coordinator.optimizers import ServerOptimizerConfig
 from coordinator.pace import PaceConfig, PaceInputs, retry_window
 from coordinator.rounds import RoundPlan, RoundRecord, RoundState
+from coordinator.secure_rounds import SecureRounds
 from coordinator.service import Coordinator
 from coordinator.settings import CoordinatorSettings
 from coordinator.validation import UpdateLimits, decode_and_validate
@@ -40,6 +44,7 @@ __all__ = [
     "RoundPlan",
     "RoundRecord",
     "RoundState",
+    "SecureRounds",
     "ServerOptimizerConfig",
     "SessionError",
     "TaskError",

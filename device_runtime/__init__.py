@@ -17,10 +17,12 @@ coordinator cannot tell an emulated phone from a real one:
   FedAvg's client update through the export's :class:`LiteRTTrainer`;
 - :class:`Device`: one phone's check-in / train / upload / report loop with its
   :class:`EventLog`;
+- :func:`run_secure_session`: a secure round's four phases (``secagg``) over a
+  :class:`SecAggTransport`, e.g. :class:`HttpSecAggTransport`;
 - :class:`Fleet`: many devices on a :class:`SimClock` with diurnal availability,
   dropouts and slow devices (``fedkeys devices emulate``).
 
-Uses ``model`` (row building) and ``wire`` (codec, messages); never TFF.
+Uses ``model`` (row building), ``wire`` (codec, messages) and ``secagg``; never TFF.
 """
 
 from device_runtime.availability import AVAILABILITIES, Habits, conditions_at
@@ -34,6 +36,13 @@ from device_runtime.fleet import Fleet, FleetConfig, FleetStats, SimClock, devic
 from device_runtime.litert_model import EvalCounts, LiteRTModelError, LiteRTPredictor, LiteRTTrainer
 from device_runtime.rows import client_rows, training_batches
 from device_runtime.scheduler import RetryPolicy, SchedulerState, is_transient_status
+from device_runtime.secure_session import (
+    HttpSecAggTransport,
+    SecAggTransport,
+    SecureAssignment,
+    run_secure_session,
+    secure_assignment,
+)
 from device_runtime.training import LocalResult, Trainer, TrainingInterrupted, train_locally
 
 __all__ = [
@@ -54,12 +63,15 @@ __all__ = [
     "FleetStats",
     "Habits",
     "HashMismatchError",
+    "HttpSecAggTransport",
     "LiteRTModelError",
     "LiteRTPredictor",
     "LiteRTTrainer",
     "LocalResult",
     "RetryPolicy",
     "SchedulerState",
+    "SecAggTransport",
+    "SecureAssignment",
     "SimClock",
     "StepOutcome",
     "StoredExample",
@@ -73,6 +85,8 @@ __all__ = [
     "is_transient_status",
     "litert_trainer",
     "rebase_timestamps",
+    "run_secure_session",
+    "secure_assignment",
     "train_locally",
     "training_batches",
 ]
