@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ SUGGEST_CONTEXTS = ("to be or not to", "my lord i", "what is the", "i pray you")
 METRIC_KEYS = ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "perplexity")
 _START_UNIX = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC: the emulated day starts at midnight UTC
 _STEPS = 9
+_FRESH_EACH_RUN = ("coordinator", "devices", "parity")
 _CORPUS_KEYS = ("corpus", "users", "train_users", "validation_users", "test_users", "words", "vocab_size", "oov_rate")
 
 
@@ -102,6 +104,8 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in _FRESH_EACH_RUN:  # a rerun into the same OUT starts a new coordinator and fleet
+        shutil.rmtree(out / stale, ignore_errors=True)
     phases = _Phases()
     load_start = round(os.getloadavg()[0], 2)  # the machine may be shared: the report says how busy it was
     with phases.step("prepare", f"fetch and prepare {config.corpus}"):

@@ -43,6 +43,11 @@ def test_demo_tiny_end_to_end_writes_the_report(
         assert (out / image).stat().st_size > 1000
         assert f'src="{image}"' in page
     assert "parity" in page.lower() and "to be or not to" in page
+    # a rerun into the same directory starts over (new coordinator, new fleet) and writes a new report
+    rerun = [a if a != "2" else "1" for a in TINY]  # one round
+    assert main(["demo", "--out", str(out), "--data", str(prepared), *rerun, "--parity-clients", "0"]) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert again["parity"] is None and set(again["test"]) >= {"simulation, 1 rounds", "deployment, 1 rounds"}
     assert set(report["phases_s"]) == {"prepare", "ngram", "central", "simulation", "export", "task", "fleet",
                                        "parity", "evaluate"}  # fmt: skip
 
