@@ -124,9 +124,11 @@ class _Watchdog:
 
     TFF treats a lost worker as a retryable gRPC error and retries forever, so
     without this a killed or out-of-memory worker hangs the run silently. The
-    watchdog polls the workers and sends SIGINT to the thread that opened the
-    runtime (the main thread); ``tff_runtime`` turns that into
-    :class:`WorkerDiedError` naming the worker and its log.
+    watchdog polls the workers and signals the main thread (which opened the
+    runtime) with SIGUSR1, whose handler, installed for the runtime's lifetime,
+    raises :class:`WorkerDiedError` naming the worker and its log. Not SIGINT:
+    background jobs (``cmd &``, CI runners) start with SIGINT ignored, and the
+    interruption would never arrive.
     """
 
     def __init__(self, processes: Sequence[subprocess.Popen[bytes]], logs: Sequence[Path]) -> None:
@@ -135,8 +137,14 @@ class _Watchdog:
         self._target = threading.get_ident()
         self.death: str | None = None
         self._thread = threading.Thread(target=self._run, name="tff-worker-watchdog", daemon=True)
+        self._previous: Any = None
         if self._processes and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGUSR1, self._raise)
             self._thread.start()
+
+    def _raise(self, signum: int, frame: Any) -> None:
+        del signum, frame
+        raise WorkerDiedError(self.death or "a TFF worker_binary died")
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
@@ -147,13 +155,16 @@ class _Watchdog:
                         f"in the middle of the run (log {log}: {_tail(log)})"
                     )
                     logger.error("%s", self.death)
-                    signal.pthread_kill(self._target, signal.SIGINT)
+                    signal.pthread_kill(self._target, signal.SIGUSR1)
                     return
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self._previous is not None:
+            signal.signal(signal.SIGUSR1, self._previous)
+            self._previous = None
 
 
 def running_worker_pids() -> set[int]:
@@ -265,10 +276,6 @@ def tff_runtime(config: RuntimeConfig, default_num_clients: int = 0) -> Iterator
         watchdog = _Watchdog(processes, logs)
         with context_stack_impl.context_stack.install(_context(addresses, default_num_clients, channels)):
             yield
-    except KeyboardInterrupt:
-        if watchdog is not None and watchdog.death is not None:
-            raise WorkerDiedError(watchdog.death) from None
-        raise
     finally:
         if watchdog is not None:
             watchdog.stop()
