@@ -24,6 +24,12 @@ from tff_sim.config import SimConfig
 
 _ADAPTIVE_EPSILON = 1e-3
 
+# Clients iterate their dataset in a tf.while_loop, not in ``dataset.reduce``
+# (TFF's default): on TFF's C++ worker the reduce loop runs the model step as a
+# tf.data function, measured 2.25x slower per round here (1,113 against 2,501
+# tokens/s, tiny model, K=10, same batches and the same resulting model).
+_LOOP = tff.learning.LoopImplementation.DATASET_ITERATOR
+
 
 def model_fn_for(config: ModelConfig, seq_len: int, init_seed: int) -> Callable[[], Any]:
     """A TFF model constructor whose clients are weighted by tokens, not rows."""
@@ -67,12 +73,18 @@ def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
         sim.aggregator, clients_per_round=sim.clients_per_round, noise_multiplier=sim.dp_noise_multiplier
     )
     if sim.algorithm == "fedsgd":
-        return tff.learning.algorithms.build_fed_sgd(model_fn, server_optimizer_fn=server, model_aggregator=aggregator)
+        return tff.learning.algorithms.build_fed_sgd(
+            model_fn, server_optimizer_fn=server, model_aggregator=aggregator, loop_implementation=_LOOP
+        )
     client = tff.learning.optimizers.build_sgdm(learning_rate=sim.client_lr)
     if sim.aggregator == "dp":
         # DP bounds each user's influence, so every client counts the same (unweighted mean).
         return tff.learning.algorithms.build_unweighted_fed_avg(
-            model_fn, client_optimizer_fn=client, server_optimizer_fn=server, model_aggregator=aggregator
+            model_fn,
+            client_optimizer_fn=client,
+            server_optimizer_fn=server,
+            model_aggregator=aggregator,
+            loop_implementation=_LOOP,
         )
     if sim.algorithm == "fedprox":
         return tff.learning.algorithms.build_weighted_fed_prox(
@@ -82,6 +94,7 @@ def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
             server_optimizer_fn=server,
             client_weighting=tff.learning.ClientWeighting.NUM_EXAMPLES,
             model_aggregator=aggregator,
+            loop_implementation=_LOOP,
         )
     return tff.learning.algorithms.build_weighted_fed_avg(
         model_fn,
@@ -89,9 +102,10 @@ def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
         server_optimizer_fn=server,
         client_weighting=tff.learning.ClientWeighting.NUM_EXAMPLES,
         model_aggregator=aggregator,
+        loop_implementation=_LOOP,
     )
 
 
 def build_evaluation(model_fn: Callable[[], Any]) -> Any:
     """TFF federated evaluation with the keyboard metrics, summed over clients."""
-    return tff.learning.algorithms.build_fed_eval(model_fn)
+    return tff.learning.algorithms.build_fed_eval(model_fn, loop_implementation=_LOOP)
