@@ -28,7 +28,9 @@ def _run(args: argparse.Namespace, aggregator: str) -> tuple[dict[str, Any] | No
         "--aggregator", aggregator, "--rounds", str(args.rounds), "--clients-per-round", str(args.clients),
         "--model", args.model, "--seed", str(args.seed), "--client-lr", str(args.client_lr),
         "--eval-every", str(args.rounds), "--checkpoint-every", str(args.rounds), "--no-progress",
-        "--dp-noise-multiplier", str(args.dp_noise_multiplier),
+        "--dp-noise-multiplier", str(args.dp_noise_multiplier), "--algorithm", args.algorithm,
+        "--local-epochs", str(args.local_epochs), "--max-eval-clients", "60",
+        *(["--server-lr", str(args.server_lr)] if args.server_lr is not None else []),
     ]  # fmt: skip
     Path(args.out).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -49,7 +51,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--client-lr", type=float, default=0.5)
+    parser.add_argument("--client-lr", type=float, default=1.0)
+    parser.add_argument("--algorithm", default="fedavg", help="any --algorithm of `fedkeys sim run` that DP allows")
+    parser.add_argument("--local-epochs", type=int, default=1)
+    parser.add_argument("--server-lr", type=float, help="default: the algorithm's")
     parser.add_argument("--dp-noise-multiplier", type=float, default=0.5, help="must be < 0.1 x clients")
     parser.add_argument("--aggregators", nargs="+", default=["mean", "quant8", "quant4", "quant2", "dp"])
     args = parser.parse_args()
@@ -60,7 +65,10 @@ def main() -> None:
     if reference is None:
         sys.exit("the float32 mean run failed; nothing to compare against")
     ref = reference["test"]
-    print(f"model {args.model}, K={args.clients}, {args.rounds} rounds, seed {args.seed}, test users")
+    print(
+        f"model {args.model}, {args.algorithm} E={args.local_epochs}, K={args.clients}, {args.rounds} rounds, "
+        f"seed {args.seed}, test users"
+    )
     print(
         f"{'aggregator':<11}{'bytes/client':>14}{'vs float32':>11}{'recall@1':>10}{'vs mean':>9}"
         f"{'recall@3':>10}{'vs mean':>9}{'wall s':>8}"

@@ -79,7 +79,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fedavg-rounds", type=int, default=100)
     parser.add_argument("--fedsgd-rounds", type=int, default=500, help="FedSGD's budget")
-    parser.add_argument("--client-lr", type=float, default=0.5, help="FedAvg's client SGD rate")
+    parser.add_argument("--client-lr", type=float, default=1.0, help="FedAvg's client SGD rate")
+    parser.add_argument("--local-epochs", type=int, default=5, help="FedAvg's E (the paper: 1 or 5)")
     parser.add_argument("--fedsgd-lr", type=float, default=1.0, help="FedSGD's server SGD rate")
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--max-eval-clients", type=int, default=60)
@@ -87,14 +88,23 @@ def main() -> None:
     parser.add_argument("--target-fraction", type=float, default=0.95)
     args = parser.parse_args()
 
-    fedavg, fedavg_s = _run(args, "fedavg", args.fedavg_rounds, ["--client-lr", str(args.client_lr)], args.target)
+    fedavg, fedavg_s = _run(
+        args,
+        "fedavg",
+        args.fedavg_rounds,
+        ["--client-lr", str(args.client_lr), "--local-epochs", str(args.local_epochs)],
+        args.target,
+    )
     if not fedavg:
         sys.exit(f"fedavg logged no evaluation; see {args.out}/fedavg.log")
     target = args.target if args.target is not None else args.target_fraction * max(r for _, r in fedavg)
     fedsgd, fedsgd_s = _run(args, "fedsgd", args.fedsgd_rounds, ["--server-lr", str(args.fedsgd_lr)], target)
     avg_rounds, sgd_rounds = _first_reaching(fedavg, target), _first_reaching(fedsgd, target)
 
-    print(f"model {args.model}, K={args.clients}, seed {args.seed}, validation recall@1 target {target:.4f}")
+    print(
+        f"model {args.model}, K={args.clients}, seed {args.seed}, validation recall@1 target {target:.4f}; "
+        f"FedAvg E={args.local_epochs} client lr {args.client_lr}, FedSGD server lr {args.fedsgd_lr}"
+    )
     print(f"{'algorithm':<10}{'rounds run':>12}{'best val r@1':>14}{'rounds to target':>18}{'wall s':>9}")
     for name, curve, reached, seconds in (
         ("fedavg", fedavg, avg_rounds, fedavg_s),

@@ -124,9 +124,8 @@ def run_simulation(
         raise SimulationError(f"{data_dir}: the simulation needs training and test users")
     _prepare_out(out, resume, overwrite)
     config = sim_model_config(corpus.tokenizer.vocab_size, sim.preset)
-    model_fn = model_fn_for(config, sim.seq_len, sim.seed)
-    process = build_process(sim, model_fn)
-    evaluation = build_evaluation(model_fn)
+    process = build_process(sim, model_fn_for(config, sim.seq_len, sim.seed))
+    evaluation = build_evaluation(model_fn_for(config, sim.seq_len, sim.seed, with_metrics=True))
     checkpoints = RoundCheckpoints(out / _STATE_DIR)
     (out / "config.json").write_text(
         json.dumps(
