@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,27 @@ _METRIC_KEYS = ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "recall_at_3
 
 class SimulationError(ValueError):
     """A simulation that cannot start: bad run directory, nothing to resume, no clients."""
+
+
+class DivergedError(SimulationError):
+    """Training blew up: the global model is no longer finite, so every later round would be garbage."""
+
+
+def divergence(train_metrics: Mapping[str, Any], update_non_finite: int) -> str | None:
+    """Why a round's training diverged, or None.
+
+    TFF's FedAvg zeroes the weight of a client whose update is not finite, and
+    its server skips an aggregate that is not finite (``update_non_finite``).
+    A round where every client was dropped that way (no examples counted)
+    changed nothing, and all later rounds would silently do the same.
+    """
+    if update_non_finite:
+        return "the aggregated update was not finite"
+    if int(train_metrics["num_examples"]) == 0:
+        return "every client's update was not finite (TFF dropped them all)"
+    if not math.isfinite(float(train_metrics["loss"])):
+        return f"the training loss is {float(train_metrics['loss'])}"
+    return None
 
 
 def sim_model_config(vocab_size: int, preset: str) -> ModelConfig:
@@ -167,9 +189,17 @@ def run_simulation(
             row: dict[str, Any] = {"round": round_num, "clients": len(sampled.clients), "eligible": sampled.eligible}
             if len(sampled.clients):
                 result = process.next(state, sampled.datasets)
+                train = result.metrics["client_work"]["train"]
+                why = divergence(train, int(result.metrics.get("finalizer", {}).get("update_non_finite", 0)))
+                if why is not None:
+                    # Neither logged nor saved: the run directory stays resumable from its last checkpoint.
+                    raise DivergedError(
+                        f"round {round_num} diverged: {why}, with client lr {sim.client_lr:g} and server lr "
+                        f"{sim.effective_server_lr:g}; lower the learning rates"
+                    )
                 state = result.state
                 row |= {
-                    "loss": float(result.metrics["client_work"]["train"]["loss"]),
+                    "loss": float(train["loss"]),
                     "train_tokens": sampled.tokens,
                     "upload_bytes": upload_bytes_per_client * len(sampled.clients),
                 }

@@ -17,7 +17,7 @@ import pytest
 
 from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig
-from tff_sim.simulation import SimulationError, run_simulation
+from tff_sim.simulation import DivergedError, SimulationError, divergence, run_simulation
 
 pytest.importorskip("tensorflow_federated")
 
@@ -147,6 +147,29 @@ def test_run_simulation_resume_before_any_checkpoint_starts_over(prepared: Path,
         prepared, run, dataclasses.replace(SIM, rounds=1), RuntimeConfig(), resume=True, progress=False
     )
     assert summary["rounds"] == 1 and _rounds_logged(run) == [1]
+
+
+def test_divergence_names_each_cause() -> None:
+    healthy = {"loss": 3.3, "num_examples": 64, "num_batches": 8}
+    assert divergence(healthy, 0) is None
+    assert divergence(healthy, 1) == "the aggregated update was not finite"
+    assert "dropped them all" in str(divergence({**healthy, "loss": 0.0, "num_examples": 0}, 0))
+    assert divergence({**healthy, "loss": float("nan")}, 0) == "the training loss is nan"
+
+
+def test_run_simulation_diverging_stops_with_a_clear_error(prepared: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    run = tmp_path / "run"
+    blown = dataclasses.replace(SIM, client_lr=1e30, rounds=3, checkpoint_every=1)
+    expected = r"round \d diverged: .* client lr 1e\+30 .*lower the learning rates"
+    with pytest.raises(DivergedError, match=expected) as err:
+        run_simulation(prepared, run, blown, RuntimeConfig(), progress=False)
+    bad_round = int(str(err.value).split()[1])
+    # The blown-up round is neither logged nor checkpointed: the run resumes from the round before it.
+    assert _rounds_logged(run) == list(range(1, bad_round))
+    with (run / "metrics.csv").open() as f:
+        assert all(np.isfinite(float(r["loss"])) for r in csv.DictReader(f))
 
 
 def test_run_simulation_resume_without_state_is_an_error(prepared: Path, tmp_path: Path) -> None:
