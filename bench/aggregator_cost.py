@@ -71,7 +71,7 @@ def main() -> None:
     )
     print(
         f"{'aggregator':<11}{'bytes/client':>14}{'vs float32':>11}{'recall@1':>10}{'vs mean':>9}"
-        f"{'recall@3':>10}{'vs mean':>9}{'wall s':>8}"
+        f"{'recall@3':>10}{'vs mean':>9}{'perplexity':>12}{'wall s':>8}"
     )
     for name, (summary, seconds) in results.items():
         if summary is None:
@@ -81,7 +81,8 @@ def main() -> None:
         print(
             f"{name:<11}{summary['upload_bytes_per_client']:>14,}{ratio:>10.2f}x"
             f"{test['recall_at_1']:>10.4f}{test['recall_at_1'] / ref['recall_at_1']:>9.3f}"
-            f"{test['recall_at_3']:>10.4f}{test['recall_at_3'] / ref['recall_at_3']:>9.3f}{seconds:>8.0f}"
+            f"{test['recall_at_3']:>10.4f}{test['recall_at_3'] / ref['recall_at_3']:>9.3f}"
+            f"{test['perplexity']:>12.1f}{seconds:>8.0f}"
         )
         if "privacy" in summary:
             p = summary["privacy"]
