@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import signal
 import subprocess
 import sys
 import time
@@ -66,6 +65,8 @@ def _run(
         "--max-eval-clients", str(args.max_eval_clients), "--checkpoint-every", str(rounds), "--no-progress",
         *lr_flags,
     ]  # fmt: skip
+    if args.report_only:
+        return out / "metrics.csv", float("nan")
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with (Path(args.out) / f"{algorithm}.log").open("w") as log:
@@ -74,8 +75,11 @@ def _run(
             while proc.poll() is None:
                 time.sleep(2)
                 if _reached(out / "metrics.csv", targets):
-                    proc.send_signal(signal.SIGINT)  # the CLI shuts its TFF worker down and exits 130
+                    # SIGTERM, not SIGINT: a job started in the background ignores SIGINT (and so would the
+                    # run). The run's TFF worker dies with it (parent-death signal).
+                    proc.terminate()
                     proc.wait(timeout=120)
+                    break
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -98,7 +102,9 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--max-eval-clients", type=int, default=60)
     parser.add_argument("--target", type=float, help="validation recall@1 to reach")
+    parser.add_argument("--target-perplexity", type=float, help="validation perplexity to reach")
     parser.add_argument("--target-fraction", type=float, default=0.95)
+    parser.add_argument("--report-only", action="store_true", help="print the table from the runs already in --out")
     args = parser.parse_args()
 
     fedavg, fedavg_s = _run(
@@ -111,7 +117,7 @@ def main() -> None:
     if not _curve(fedavg, _RECALL):
         sys.exit(f"fedavg logged no evaluation; see {args.out}/fedavg.log")
     recall_target = args.target or args.target_fraction * max(v for _, v in _curve(fedavg, _RECALL))
-    perplexity_target = min(v for _, v in _curve(fedavg, _PERPLEXITY)) / args.target_fraction
+    perplexity_target = args.target_perplexity or min(v for _, v in _curve(fedavg, _PERPLEXITY)) / args.target_fraction
     targets = (recall_target, perplexity_target)
     fedsgd, fedsgd_s = _run(args, "fedsgd", args.fedsgd_rounds, ["--server-lr", str(args.fedsgd_lr)], targets)
 
