@@ -49,7 +49,7 @@ class SimulationError(ValueError):
 
 
 class DivergedError(SimulationError):
-    """Training blew up: the global model is no longer finite, so every later round would be garbage."""
+    """Training blew up: client updates stopped being finite, and TFF drops those, so later rounds would do nothing."""
 
 
 def divergence(train_metrics: Mapping[str, Any], update_non_finite: int) -> str | None:
