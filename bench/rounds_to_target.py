@@ -56,7 +56,7 @@ def _reached(metrics: Path, targets: tuple[float, float] | None) -> bool:
 def _run(
     args: argparse.Namespace, algorithm: str, rounds: int, lr_flags: list[str], targets: tuple[float, float] | None
 ) -> tuple[Path, float]:
-    """Run one simulation; stop it (SIGINT) as soon as both ``targets`` (recall@1, perplexity) are reached."""
+    """Run one simulation; stop it (SIGTERM) as soon as both ``targets`` (recall@1, perplexity) are reached."""
     out = Path(args.out) / algorithm
     command = [
         sys.executable, "-m", "fedkeys.cli", "sim", "run", "--data", args.data, "--out", str(out), "--overwrite",
@@ -128,11 +128,11 @@ def main() -> None:
     for column, target, higher in ((_RECALL, recall_target, True), (_PERPLEXITY, perplexity_target, False)):
         print(f"\ntarget {column} {'>=' if higher else '<='} {target:.4f}")
         print(f"{'algorithm':<10}{'rounds run':>12}{'first eval':>12}{'best':>10}{'rounds to target':>18}{'wall s':>9}")
-        reached = {}
+        reached, last_round = {}, {}
         for name, metrics, seconds in (("fedavg", fedavg, fedavg_s), ("fedsgd", fedsgd, fedsgd_s)):
             curve = _curve(metrics, column)
             reached[name] = _first_reaching(curve, target, higher)
-            last = curve[-1][0] if curve else 0
+            last_round[name] = last = curve[-1][0] if curve else 0
             best = (max if higher else min)((v for _, v in curve), default=float("nan"))
             first = f"{curve[0][1]:.4f}" if curve else "-"
             shown = str(reached[name]) if reached[name] is not None else f">{last}"
@@ -141,8 +141,8 @@ def main() -> None:
         if avg is None:
             print("FedAvg did not reach the target: no ratio")
         elif sgd is None:
-            last = _curve(fedsgd, column)[-1][0] if _curve(fedsgd, column) else 0
-            print(f"FedSGD/FedAvg rounds ratio > {last / avg:.1f} (lower bound: FedSGD's budget ran out)")
+            bound = last_round["fedsgd"] / avg
+            print(f"FedSGD/FedAvg rounds ratio > {bound:.1f} (lower bound: FedSGD's budget ran out)")
         else:
             print(f"FedSGD/FedAvg rounds ratio = {sgd / avg:.1f} (resolution: the evaluation interval)")
     print("\nMcMahan et al. 2017: FedAvg needs 10-100x fewer rounds than FedSGD")
