@@ -44,11 +44,14 @@ class CentralRunConfig:
     cell: str | None = None
     seq_len: int = 20
     init_seed: int = 0
+    split: str = "train"  # "proxy": pretrain on users set aside as public data (data prepare --proxy-fraction)
     training: CentralConfig = dataclasses.field(default_factory=CentralConfig)
 
     def __post_init__(self) -> None:
         if self.seq_len < 1:
             raise ValueError(f"seq_len must be positive, got {self.seq_len}")
+        if self.split not in ("train", "proxy"):
+            raise ValueError(f"central training runs on the train or proxy users, got split {self.split!r}")
 
 
 # The tokenizer's special ids, handed to the model side (which never imports data_tools).
@@ -69,11 +72,18 @@ def split_rows(split: ClientData, config: ModelConfig, seq_len: int) -> tuple[np
 def run_central(
     data_dir: Path, out: Path, run: CentralRunConfig, *, progress: bool = True, overwrite: bool = False
 ) -> dict[str, Any]:
-    """Train, early-stop on validation users, evaluate on test users, write RUN."""
+    """Train on ``run.split``'s users, early-stop on validation users, evaluate on test users, write RUN.
+
+    With ``split="proxy"`` this is the pretraining step of Xu et al. 2023: a
+    central model on users set aside as public data, which federated training
+    (``sim run --init-from``, ``admin create-task --init-from``) then starts
+    from; the summary's ``trained_on`` says which users it saw.
+    """
     start = time.perf_counter()
     corpus = load_prepared(data_dir)
     config = model_config_for(corpus, run.preset, run.cell)
-    train = split_rows(corpus.train, config, run.seq_len)
+    source = corpus.split(run.split)
+    train = split_rows(source, config, run.seq_len)
     validation = split_rows(corpus.validation, config, run.seq_len)
     test = split_rows(corpus.test, config, run.seq_len)
     logger.info(
@@ -97,6 +107,12 @@ def run_central(
         summary = {
             "kind": "central",
             "data": str(corpus.data_dir),
+            "trained_on": {
+                "data": str(corpus.data_dir),
+                "split": run.split,
+                "users": source.num_clients,
+                "tokens": int(source.num_tokens),
+            },
             "test": metrics,
             "validation": validation_metrics,
             "epochs_run": history["epochs_run"],
