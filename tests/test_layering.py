@@ -17,7 +17,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = {
-    "model", "data_tools", "tff_sim", "wire", "device_runtime", "coordinator", "fedkeys", "bench", "secagg", "privacy"
+    "model",
+    "data_tools",
+    "tff_sim",
+    "wire",
+    "device_runtime",
+    "coordinator",
+    "fedkeys",
+    "bench",
+    "secagg",
+    "privacy",
 }
 
 # package -> (project packages it may import, third-party packages it may import; None = any)
