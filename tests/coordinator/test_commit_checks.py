@@ -31,8 +31,8 @@ class _Reason:
 
 
 def test_update_bound_plain_is_norm_bound_with_a_finite_default() -> None:
-    assert update_bound(_task(), 21) == DEFAULT_NORM_BOUND == 100.0
-    assert update_bound(_task(norm_bound=None), 21) == 100.0  # null means the default: no unbounded mode
+    assert update_bound(_task(), 21) == DEFAULT_NORM_BOUND == 10.0
+    assert update_bound(_task(norm_bound=None), 21) == 10.0  # null means the default: no unbounded mode
     assert update_bound(_task(norm_bound=0.5), 21) == 0.5
 
 
