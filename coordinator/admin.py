@@ -211,7 +211,7 @@ def privacy_spent(config: TaskCreate, sample_sizes: list[int]) -> PrivacySpent:
         epsilon = dp_epsilon_of_rounds(
             noise_multiplier=config.dp_noise_multiplier,
             population=population,
-            sample_sizes=[min(k, population) for k in sample_sizes],
+            sample_sizes=sample_sizes,
             delta=delta,
         )
     return PrivacySpent(
