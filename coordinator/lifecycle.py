@@ -3,8 +3,10 @@
 At commit the round's running example-weighted sum becomes the mean delta, the
 server optimizer turns it into the next model version (McMahan et al. 2017
 FedAvg; Reddi et al. 2021 FedAdam; McMahan et al. 2018 DP-FedAvg when the task
-adds noise), the new checkpoint is stored as a content-addressed blob, the sum
-is dropped, and the next round opens. The caller holds the task, sum and round
+adds noise, from the OS CSPRNG), checked against the bounds its validated
+updates allow (``coordinator.commit_checks``: a round outside them is abandoned
+with its reason instead); the new checkpoint is stored as a content-addressed
+blob, the sum is dropped, and the next round opens. The caller holds the task, sum and round
 row locks (``coordinator.db``'s order), so exactly one process does this for a round.
 """
 
