@@ -26,12 +26,12 @@ from tqdm.auto import tqdm
 
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, load_prepared
 from model import ModelConfig, build_model, load_checkpoint, save_model
+from privacy import SAMPLING_ASSUMPTION, default_delta, dp_epsilon
 from tff_sim.aggregators import upload_bytes
 from tff_sim.algorithms import build_evaluation, build_process, model_fn_for
 from tff_sim.availability import eligible_clients
 from tff_sim.client_datasets import client_rows, round_datasets, to_dataset
 from tff_sim.config import SimConfig
-from tff_sim.privacy import default_delta, dp_epsilon
 from tff_sim.program_state import RoundCheckpoints
 from tff_sim.run_log import RunLog, plot_recall
 from tff_sim.runtime import RuntimeConfig, tff_runtime
@@ -335,7 +335,7 @@ def run_simulation(
                 rounds=sim.rounds,
                 delta=delta,
             ),
-            "accounting": "RDP, K-of-N sampling without replacement, uniform availability assumed",
+            "accounting": SAMPLING_ASSUMPTION + "; uniform availability assumed",
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     tf.keras.backend.clear_session()
