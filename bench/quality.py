@@ -47,7 +47,7 @@ def _summary(run: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _sim_config(args: argparse.Namespace, algorithm: str) -> Any:
+def _sim_config(args: argparse.Namespace, algorithm: Any) -> Any:
     from tff_sim.config import SimConfig
 
     recipe = SimConfig()
