@@ -179,7 +179,7 @@ class Coordinator:
             return self._reject("finished" if task.finished else "paused", unavailable_window(self.pace))
         if task.config.codec not in req.codecs:
             return self._reject("codec", unavailable_window(self.pace))
-        if req.example_count < 1:
+        if req.example_count < 1 or req.token_count == 0:  # nothing to train on: its weight bound would be 0
             return self._reject("no_examples", unavailable_window(self.pace))
         if needs_write(task, current, now):  # a deadline passed or no round is open: move the clock first
             self.tick_task(task.id, now)

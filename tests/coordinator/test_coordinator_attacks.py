@@ -91,6 +91,12 @@ def test_upload_weight_above_declared_examples_refused(client: TestClient) -> No
     assert (committed["state"], committed["weight_sum"]) == ("committed", 7.0)
 
 
+def test_checkin_declaring_no_tokens_is_refused(client: TestClient) -> None:
+    create_task(client)
+    body = client.post("/v1/populations/keyboard/checkin", json=checkin_body(client, token_count=0)).json()
+    assert (body["outcome"], body["reason"]) == ("rejected", "no_examples")
+
+
 # ---------------------------------------------------------------- point 5: one credential, one slot
 
 
