@@ -35,8 +35,8 @@ class CoordinatorSettings(BaseSettings):
     enroll_key_file: Path | None = Field(
         default=None, description="file with the enrollment key devices present (X-Enroll-Key); else open enrollment"
     )
-    enroll_burst: int = Field(default=1000, ge=1, description="open enrollment: credentials an address gets at once")
-    enroll_per_minute: float = Field(default=60.0, gt=0, description="open enrollment: refill rate per address")
+    enroll_burst: int = Field(default=10_000, ge=1, description="open enrollment: credentials an address gets at once")
+    enroll_per_minute: float = Field(default=600.0, gt=0, description="open enrollment: refill rate per address")
     credential_key_file: Path | None = Field(
         default=None, description="file with the credential HMAC key; else one is generated into the database"
     )
