@@ -9,7 +9,7 @@ the median time of each client phase and the bytes it sends and receives,
 against a plain upload (float32, and the quant8 codec); and for the server the
 time to add the masked inputs (a running ring sum) and to unmask the sum.
 Times are one run on this shared machine; bytes are exact message sizes (ids
-as 4 bytes, public keys 32, share ciphertexts 168, masked input 4 bytes a
+as 4 bytes, public keys and the self-seed commitment 32, share ciphertexts 168, masked input 4 bytes a
 coordinate since the ring is Z_{2^32}).
 
     .venv/bin/python bench/secagg_cost.py [--devices 100 500] [--length N] [--drop 0.1]
@@ -90,12 +90,12 @@ def run(n: int, length: int, drop: float, seed: int) -> None:
     k = params.k
     cipher = len(bundles[0][0].ciphertext)
     up = {
-        "advertise": _ID + 64,
+        "advertise": _ID + 96,
         "share keys": k * (2 * _ID + cipher),
         "masked input": _ID + 4 * length,
         "unmask": _ID + k * (_ID + 66),
     }
-    down = {"advertise": k * (_ID + 64), "share keys": k * (2 * _ID + cipher), "masked input": 0, "unmask": _ID * n}
+    down = {"advertise": k * (_ID + 96), "share keys": k * (2 * _ID + cipher), "masked input": 0, "unmask": _ID * n}
     per_device = sum(statistics.median(v) for v in times.values())
     mask_only = statistics.median(times["masked input"])
     print(f"n={n}: k={k} neighbours, share threshold {params.t_share}, round threshold {params.threshold}, "

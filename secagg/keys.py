@@ -20,6 +20,7 @@ from secagg.errors import SecAggError
 
 KEY_BYTES = 32
 SEED_BYTES = 32
+COMMITMENT_BYTES = 32  # SHA-256 of a self-mask seed (``secagg.client.commit_self_seed``)
 
 
 @dataclasses.dataclass(frozen=True)
