@@ -15,7 +15,8 @@ from the weight coordinate and ``S`` the decoded sum of the scaled deltas:
   device's rounding error is below ``step sqrt(m)`` in L2).
 
 A sum outside these is refused with SecAggError("out_of_range") and the round
-is abandoned: nothing about it is committed. What a malicious device can still
+is abandoned: nothing about it is committed, and the message (logged, shown to
+the round's devices) names the bound, not the sum's values. What a malicious device can still
 do: push the sum anywhere inside these bounds (Bonawitz et al. 2017's threat
 model checks no input; refusing single inputs needs zero-knowledge range
 proofs, e.g. Bell et al. 2023 "ACORN", out of scope). Since the committed mean
@@ -42,16 +43,16 @@ def check_sum(total: np.ndarray, n: int, spec: RingSpec) -> None:
     vector = np.asarray(total, dtype=np.uint32)
     level_sum = int(vector[0])
     if not n <= level_sum <= n * spec.top:
-        raise SecAggError("out_of_range", f"the weights' level sum {level_sum} is outside [{n}, {n * spec.top}]")
+        raise SecAggError("out_of_range", f"the weights' level sum is outside [{n}, {n * spec.top}]")
     weight = level_sum / spec.top
     s = decode_sum(vector[1:], n, spec)  # (m,)
     coordinate_bound = (spec.clip * weight + n * spec.step) * (1 + _SLACK)
     worst = float(np.max(np.abs(s))) if s.size else 0.0
     if worst > coordinate_bound:
         raise SecAggError(
-            "out_of_range", f"a coordinate of the sum is {worst:.6g}, honest inputs reach {coordinate_bound:.6g}"
+            "out_of_range", f"a coordinate of the sum is beyond the {coordinate_bound:.6g} that in-range inputs reach"
         )
     l2_bound = (spec.clip * weight + n * spec.step * math.sqrt(s.size)) * (1 + _SLACK)
     norm = float(np.linalg.norm(s))
     if norm > l2_bound:
-        raise SecAggError("out_of_range", f"the sum's L2 norm is {norm:.6g}, honest inputs reach {l2_bound:.6g}")
+        raise SecAggError("out_of_range", f"the sum's L2 norm is beyond the {l2_bound:.6g} that in-range inputs reach")

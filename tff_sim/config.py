@@ -45,6 +45,7 @@ class SimConfig:
     max_eval_clients: int | None = None
     aggregator: str = "mean"
     dp_noise_multiplier: float = 1.0
+    secure_clip: float = 1.0  # ``secure``: L2 clip of each update (a deployed task's secagg_clip, same default)
     availability: AvailabilityConfig = dataclasses.field(default_factory=AvailabilityConfig)
 
     def __post_init__(self) -> None:
@@ -62,7 +63,7 @@ class SimConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"SimConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("client_lr", "prox_strength"):
+        for name in ("client_lr", "prox_strength", "secure_clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)!r}")
         if self.server_lr is not None and not self.server_lr > 0:
@@ -85,6 +86,13 @@ class SimConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SimConfig.{name} must be positive, got {value!r}")
+
+    @property
+    def max_client_weight(self) -> float | None:
+        """The most tokens a client can weigh in a round (rows cap x seq_len x epochs); None if rows are uncapped."""
+        if self.max_client_rows is None:
+            return None
+        return float(self.max_client_rows * self.seq_len * self.local_epochs)
 
     @property
     def effective_server_lr(self) -> float:
