@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from secagg import shamir
 from secagg.errors import SecAggError
-from secagg.keys import SEED_BYTES, KeyPair, agree, generate_keypair
+from secagg.keys import SEED_BYTES, KeyPair, agree, agree_all, generate_keypair
 from secagg.masking import mask_input
 from secagg.messages import AdvertiseKeys, EncryptedShare, MaskedInput, RoundParams, UnmaskRequest, UnmaskResponse
 
@@ -31,9 +31,9 @@ def _info(kind: bytes, params: RoundParams) -> bytes:
     return b"fedkeys-secagg-" + kind + params.round.to_bytes(8, "big")
 
 
-def mask_seed(private: bytes, peer_public: bytes, params: RoundParams) -> bytes:
-    """The pairwise mask seed s_ij of this round (symmetric in i and j)."""
-    return agree(private, peer_public, info=_info(b"mask", params))
+def mask_seeds(private: bytes, peer_publics: Sequence[bytes], params: RoundParams) -> list[bytes]:
+    """The pairwise mask seeds s_ij of this round with each peer (symmetric in i and j)."""
+    return agree_all(private, peer_publics, info=_info(b"mask", params))
 
 
 def commit_self_seed(seed: bytes, device: int, params: RoundParams) -> bytes:
@@ -141,7 +141,10 @@ def masked_input(
         held[share.source] = _open(params, state, share)
     if len(held) < params.t_share:  # too few pairwise masks: revealing b later would expose x
         raise SecAggError("below_threshold", f"only {len(held)} neighbours shared keys, need {params.t_share}")
-    seeds = {j: mask_seed(state.s_keys.private, state.peers[j].s_public, params) for j in held}
+    peers = sorted(held)
+    seeds = dict(
+        zip(peers, mask_seeds(state.s_keys.private, [state.peers[j].s_public for j in peers], params), strict=True)
+    )
     y = mask_input(vector, state.device, state.self_seed, seeds)
     return dataclasses.replace(state, held=held, input_sent=True), MaskedInput(state.device, y)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from secagg import shamir
-from secagg.client import commit_self_seed, mask_seed
+from secagg.client import commit_self_seed, mask_seeds
 from secagg.errors import SecAggError
 from secagg.keys import keypair_from_private
 from secagg.masking import remove_pairwise_masks, remove_self_masks
@@ -187,11 +187,11 @@ def unmask_sum(state: ServerState, responses: Iterable[UnmaskResponse]) -> np.nd
     _require(len(kept), params, "unmask")
     self_seeds = _rebuild_self_seeds(state, request, kept)
     mask_keys = _rebuild_mask_keys(state, request, kept)
-    pairs = [
-        (i, j, mask_seed(private, state.adverts[i].s_public, params))
-        for j, private in mask_keys.items()
-        for i in sorted(params.graph[j] & request.survivors)
-    ]
+    pairs = []
+    for j, private in mask_keys.items():
+        survivors = sorted(params.graph[j] & request.survivors)
+        seeds = mask_seeds(private, [state.adverts[i].s_public for i in survivors], params)
+        pairs += [(i, j, seed) for i, seed in zip(survivors, seeds, strict=True)]
     total = np.array(state.masked_sum, dtype=np.uint32)  # (length,), a copy
     remove_self_masks(total, self_seeds)
     remove_pairwise_masks(total, pairs)
