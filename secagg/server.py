@@ -7,7 +7,9 @@ that shared keys but sent no input (Bonawitz et al. 2017, Figure 4, "Server"
 column; Bell et al. 2020 for the neighbour graph). It never asks for both
 secrets of one device, and every step refuses with SecAggError("below_threshold")
 when fewer than ``threshold`` devices remain, so a round is abandoned whole
-rather than partially revealed.
+rather than partially revealed. Rebuilt secrets are checked (every extra share
+on the same polynomial, each seed against its owner's commitment, each key
+against its public key) before any mask is removed.
 """
 
 from __future__ import annotations

@@ -159,3 +159,15 @@ def test_unmask_sum_consistent_wrong_self_seed_refused_by_commitment() -> None:
     with pytest.raises(SecAggError) as err:
         server.unmask_sum(srv, forged)
     assert err.value.reason == "bad_shares" and "device 2's self-mask seed do not match" in str(err.value)
+
+
+def test_unmask_sum_mask_key_share_off_by_one_refused() -> None:
+    states, srv, _ = _round(dropped_input=frozenset({1}))
+    request = server.unmask_request(srv)
+    responses = [client.unmask(PARAMS, states[i], request) for i in sorted(request.survivors)]
+    holder = next(k for k, r in enumerate(responses) if 1 in r.key_shares)
+    bad = responses[holder]
+    responses[holder] = dataclasses.replace(bad, key_shares={1: bad.key_shares[1] + 1})
+    with pytest.raises(SecAggError) as err:
+        server.unmask_sum(srv, responses)
+    assert err.value.reason == "bad_shares"
