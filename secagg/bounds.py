@@ -52,7 +52,19 @@ def check_sum(total: np.ndarray, n: int, spec: RingSpec) -> None:
         raise SecAggError(
             "out_of_range", f"a coordinate of the sum is beyond the {coordinate_bound:.6g} that in-range inputs reach"
         )
-    l2_bound = (spec.clip * weight + n * spec.step * math.sqrt(s.size)) * (1 + _SLACK)
+    l2_bound = weight * mean_l2_bound(spec, n, weight, s.size) * (1 + _SLACK)
     norm = float(np.linalg.norm(s))
     if norm > l2_bound:
         raise SecAggError("out_of_range", f"the sum's L2 norm is beyond the {l2_bound:.6g} that in-range inputs reach")
+
+
+def mean_l2_bound(spec: RingSpec, n: int, units: float, m: int) -> float:
+    """The largest L2 norm of the weighted mean ``S / W`` of ``n`` in-range inputs: ``clip + n step sqrt(m) / W``.
+
+    ``units`` is ``W = sum a_i`` (the weights' level sum / top), ``m`` the coordinate
+    count. The second term is the rounding: each device moves each coordinate by
+    less than a step whatever its weight, so small weights amplify it (``n / W``).
+    """
+    if n < 1 or not units > 0 or m < 0:
+        raise SecAggError("bad_config", f"need n >= 1, W > 0, m >= 0; got {n}, {units}, {m}")
+    return spec.clip + n * spec.step * math.sqrt(m) / units

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from secagg.bounds import check_sum
+from secagg.bounds import check_sum, mean_l2_bound
 from secagg.errors import SecAggError
 from secagg.messages import RoundParams
 from secagg.ring import RingSpec
@@ -75,3 +75,17 @@ def test_check_sum_zero_weight_refused() -> None:
     total[1:] = 5 * (SPEC.top // 2)
     with pytest.raises(SecAggError, match=r"outside \[5, "):
         check_sum(total, 5, SPEC)
+
+
+def test_mean_l2_bound_covers_honest_rounds_of_tiny_weights() -> None:
+    # Every device rounds each coordinate by up to a step whatever its weight, so tiny weights
+    # amplify the rounding in S / W: an honest mean can exceed clip + sqrt(m) step, never the bound.
+    rng = np.random.default_rng(7)
+    tiny = 0.001  # level 1 of 65535 at max_weight 100
+    inputs = {i: delta_to_ring([rng.normal(0, 0.02, s) for s in SHAPES], tiny, SPEC, rng) for i in range(5)}
+    result = mean_from_ring(run_round(PARAMS, inputs), 5, SHAPES, SPEC)
+    m = ring_length(SHAPES) - 1
+    norm = _norm(result.tensors)
+    assert norm > SPEC.clip + np.sqrt(m) * SPEC.step  # the unweighted bound would refuse this honest round
+    assert norm <= mean_l2_bound(SPEC, 5, 5 / SPEC.top, m)
+    assert mean_l2_bound(SPEC, 5, 5.0, m) == pytest.approx(SPEC.clip + np.sqrt(m) * SPEC.step)
