@@ -59,7 +59,7 @@ def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metri
     if moved is not record:
         store_record(conn, r["id"], moved)
     if moved.phase is phases.Phase.ABANDONED:
-        abandon_round(conn, task, round_row, now, metrics)
+        _abandon(conn, task, round_row, moved, now, metrics)
         return True
     if moved.phase is not phases.Phase.DONE or moved.total is None or moved.state is None:
         return False
@@ -71,10 +71,9 @@ def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metri
     try:
         mean = mean_from_ring(moved.total, count, task.shapes, spec)  # checks the sum first (secagg.bounds)
     except SecAggError as err:  # a sum no in-range inputs could make: abandon, never commit it
-        store_record(conn, r["id"], dataclasses.replace(moved, phase=phases.Phase.ABANDONED, total=None,
-                                                        reason=f"{err.reason}: {err}"))  # fmt: skip
-        logger.warning("secure round %d of %s abandoned: %s: %s", r["number"], task.population, err.reason, err)
-        abandon_round(conn, task, round_row, now, metrics)
+        refused = dataclasses.replace(moved, phase=phases.Phase.ABANDONED, total=None, reason=f"{err.reason}: {err}")
+        store_record(conn, r["id"], refused)
+        _abandon(conn, task, round_row, refused, now, metrics)
         return True
     acc = WeightedSum(task.shapes)
     acc.add(mean.tensors, mean.weight)  # the token-weighted mean, as a plain round's
@@ -87,6 +86,14 @@ def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metri
     fresh = conn.execute(sa.select(rounds).where(rounds.c.id == r["id"])).one()
     commit_round(conn, task, fresh, now, metrics)
     return True
+
+
+def _abandon(
+    conn: Connection, task: TaskRow, round_row: sa.Row, record: phases.SecureRound, now: float, metrics: Metrics
+) -> None:
+    """Abandon the round; its secure record keeps the reason (devices see it), the log names it too."""
+    logger.warning("secure round %d of %s abandoned: %s", round_row._mapping["number"], task.population, record.reason)
+    abandon_round(conn, task, round_row, now, metrics)
 
 
 class SecureRounds:
