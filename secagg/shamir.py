@@ -110,7 +110,7 @@ def _evaluate(x: int, points: Sequence[int], scaled: Sequence[int]) -> int:
     for i in range(t):
         prefix[i + 1] = prefix[i] * (x - points[i])
         suffix[t - 1 - i] = suffix[t - i] * (x - points[t - 1 - i])
-    return sum(scaled[i] * prefix[i] * suffix[i + 1] for i in range(t)) % PRIME
+    return sum(y * (p * q) for y, p, q in zip(scaled, prefix, suffix[1:], strict=False)) % PRIME  # small ints first
 
 
 def share_to_bytes(value: int) -> bytes:
