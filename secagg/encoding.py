@@ -52,7 +52,7 @@ class _Reader:
             raise SecAggError("bad_message", f"{self.what} has {len(self.data) - self.at} trailing bytes")
 
 
-_ADVERT_BYTES = 4 + 2 * KEY_BYTES + COMMITMENT_BYTES
+ADVERT_BYTES = 4 + 2 * KEY_BYTES + COMMITMENT_BYTES  # device, c and s public keys, self-seed commitment
 
 
 def encode_advert(advert: AdvertiseKeys) -> bytes:
@@ -75,7 +75,7 @@ def encode_adverts(adverts: Sequence[AdvertiseKeys]) -> bytes:
 def decode_adverts(data: bytes) -> list[AdvertiseKeys]:
     r = _Reader(data, "advert list")
     count = r.u32()
-    adverts = [decode_advert(r.take(_ADVERT_BYTES)) for _ in range(count)]
+    adverts = [decode_advert(r.take(ADVERT_BYTES)) for _ in range(count)]
     r.done()
     return adverts
 
@@ -250,4 +250,4 @@ def decode_round(data: bytes) -> SecureRound:
 
 
 def _decode_adverts_from(r: _Reader) -> list[AdvertiseKeys]:
-    return [decode_advert(r.take(_ADVERT_BYTES)) for _ in range(r.u32())]
+    return [decode_advert(r.take(ADVERT_BYTES)) for _ in range(r.u32())]
