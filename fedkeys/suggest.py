@@ -220,9 +220,7 @@ def _open_litert(model_path: Path) -> Suggester:
             raise ManifestError(f"{model_path.name} is not listed in {art / MANIFEST_FILE}")
         config = manifest.model_config
         if tokenizer.sha256 != manifest.tokenizer_sha256:
-            raise ManifestError(
-                f"{tokenizer_path}: sha256 {tokenizer.sha256} is not the manifest's tokenizer_sha256"
-            )
+            raise ManifestError(f"{tokenizer_path}: sha256 {tokenizer.sha256} is not the manifest's tokenizer_sha256")
     predictor = LiteRTPredictor(model_path)
     if predictor.vocab_size != tokenizer.vocab_size:
         raise RunDirError(
