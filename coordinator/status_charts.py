@@ -144,8 +144,8 @@ def _before_after(rounds: Sequence[RoundInfo], measure: str, before: str, after:
     series = tuple(
         Series(label, color, tuple((r.round, r.metrics[key]) for r in rounds if key in r.metrics))
         for label, key, color in (
-            (f"before training ({before})", before, PALETTE[1]),
-            (f"after training ({after})", after, PALETTE[0]),
+            ("before training", before, PALETTE[1]),
+            ("after training", after, PALETTE[0]),
         )
     )
     has_data = any(s.points for s in series)
@@ -161,7 +161,7 @@ def render_svg(chart: Chart, width: int = _W, height: int = _H) -> Markup:
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(chart.title)}</title>',
         f'<text x="{_LEFT}" y="14" class="t">{escape(chart.title)}</text>',
     ]
-    parts.extend(_legend(chart.series))
+    parts.extend(_legend(chart))
     if not xs:
         note = escape(chart.note)
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="n">{note}</text>')
@@ -214,11 +214,12 @@ def _x_ticks(first: float, last: float) -> list[int]:
     return list(range(int(first), int(last) + 1, step))
 
 
-def _legend(series: Sequence[Series]) -> list[str]:
+def _legend(chart: Chart) -> list[str]:
+    series = chart.series
+    if len(series) == 1 and series[0].point_colors:  # one bar series coloured by state: the note is the key
+        return [f'<text x="{_LEFT}" y="30">{escape(chart.note)}</text>']
     parts, x = [], float(_LEFT)
     for s in series:
-        if len(series) == 1 and s.point_colors:
-            break  # a single bar series coloured by state is explained by the chart's note
         dash = ' stroke-dasharray="4 3"' if s.dashed else ""
         mark = (
             f'<rect x="{x:.0f}" y="21" width="9" height="9" fill="{s.color}"/>'
