@@ -76,7 +76,7 @@ def create_app(
         version="1",
         description="Federated learning coordinator for a keyboard's next-word model (Bonawitz et al. 2019).",
         lifespan=lifespan,
-        docs_url=None,  # served from local files by mount_docs, not a CDN
+        docs_url=None,  # mount_docs serves both from local files, not a CDN
         redoc_url=None,
     )
     mount_docs(app)

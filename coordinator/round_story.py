@@ -43,7 +43,7 @@ def _duration(info: RoundInfo, span_seconds: float | None, now: float | None) ->
     end = info.closed_unix if info.closed_unix is not None else now
     if end is None:
         return f"round {info.round}"
-    took = f"{end - info.opened_unix:.0f}"
+    took = f"{max(0.0, end - info.opened_unix):.0f}"  # a clock set back (tests) must not read "-695 s"
     verb = "took" if info.closed_unix is not None else "has run"
     of = f" of {span_seconds:.0f}" if span_seconds else ""
     return f"round {info.round} {verb} {took}{of} s"
@@ -56,9 +56,10 @@ def _outcome(info: RoundInfo) -> str:
         if info.received >= info.goal:
             return f"abandoned with {info.received} of goal {info.goal} received: the commit checks refused the sum"
         if info.assigned < info.goal:
+            devices = f"{info.assigned} device{'s were' if info.assigned != 1 else ' was'}"
             return (
-                f"goal {info.goal} not reached before the report deadline: only {info.assigned} devices "
-                f"checked in and were assigned ({info.received} received)"
+                f"goal {info.goal} not reached before the report deadline: only {devices} "
+                f"assigned ({info.received} received)"
             )
         return f"goal {info.goal} not reached before the report deadline ({info.received} received)"
     return f"{info.state}: {info.received} of goal {info.goal} received, {info.assigned} of {info.target} assigned"

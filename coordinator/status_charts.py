@@ -149,7 +149,7 @@ def _before_after(rounds: Sequence[RoundInfo], measure: str, before: str, after:
         )
     )
     has_data = any(s.points for s in series)
-    note = "" if has_data else f"no committed round reported {before} / {after}"
+    note = "" if has_data else f"no {measure} reported yet"
     return Chart(f"{measure} before and after local training", "committed round", ylabel, series, False, note)
 
 

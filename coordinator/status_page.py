@@ -74,7 +74,7 @@ def round_row(info: RoundInfo, now: float) -> RoundRow:
         aborted=info.aborted,
         reports=f"{info.reports_completed} / {info.reports_failed}",
         rejections=" ".join(f"{k}: {v}" for k, v in sorted(info.rejections.items())),
-        duration=f"{end - info.opened_unix:.0f} s" + ("" if info.closed_unix is not None else " (open)"),
+        duration=f"{max(0.0, end - info.opened_unix):.0f} s" + ("" if info.closed_unix is not None else " (open)"),
         loss=before_after("loss_before", "loss_after"),
         recall=before_after("recall1_before", "recall1_after"),
         upload=human_bytes(m["upload_bytes"]) if "upload_bytes" in m else "",

@@ -27,7 +27,7 @@ def test_explain_round_lists_rejections_most_frequent_first() -> None:
 def test_explain_round_too_few_check_ins() -> None:
     info = round_info(1, "abandoned", assigned=6, aborted=0, received=6)
     assert explain_round(info).endswith(
-        "goal 10 not reached before the report deadline: only 6 devices checked in and were assigned (6 received)"
+        "goal 10 not reached before the report deadline: only 6 devices were assigned (6 received)"
     )
 
 
@@ -47,3 +47,4 @@ def test_explain_round_committed_and_open() -> None:
         "round 5 has run 7 s: reporting: 1 of goal 10 received, 13 of 13 assigned"
     )
     assert explain_round(open_round).startswith("round 5: reporting")
+    assert explain_round(open_round, now=T0 - 5).startswith("round 5 has run 0 s:")  # never a negative time
