@@ -15,7 +15,10 @@ Public API:
 - :class:`Coordinator` (device side), :class:`SecureRounds` (secure phases) and
   :class:`Admin` (tasks) without HTTP;
 - the pure core: ``rounds`` (state machine), ``pace`` (retry windows),
-  ``aggregation.WeightedSum``, ``optimizers``, ``validation``.
+  ``aggregation.WeightedSum``, ``optimizers``, ``validation``;
+- what an operator sees: ``status_page`` (``/status``) with ``status_charts``
+  (server-side SVG) and ``round_story.explain_round`` (why a round stalled);
+  ``routes.docs`` serves ``/docs`` from local files.
 
 It imports ``wire`` and ``secagg`` and never TensorFlow (Federated) or ``model``.
 """
