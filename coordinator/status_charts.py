@@ -44,11 +44,15 @@ class Chart:
     ylabel: str
     series: tuple[Series, ...]
     y_from_zero: bool = True
+    integer: bool = False  # a count: integer ticks
     note: str = ""  # shown under the chart when the chart has no data or needs a key
 
 
-def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
-    """Round tick values covering [lo, hi]: a step of 1, 2 or 5 times a power of ten, about ``count`` steps."""
+def nice_ticks(lo: float, hi: float, count: int = 4, *, integer: bool = False) -> list[float]:
+    """Round tick values covering [lo, hi]: a step of 1, 2 or 5 times a power of ten, about ``count`` steps.
+
+    ``integer``: counts (devices, uploads), so the step is at least 1.
+    """
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"tick range must be finite, got [{lo}, {hi}]")
     if hi < lo:
@@ -58,6 +62,7 @@ def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     raw = (hi - lo) / max(count, 1)
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= raw * (1 - 1e-9))
+    step = max(step, 1.0) if integer else step
     first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
     return [round(i * step, 12) for i in range(first, last + 1)]
 
@@ -102,19 +107,21 @@ def round_charts(rounds: Sequence[RoundInfo], now: float) -> list[Chart]:
 
 
 def _participation(rounds: Sequence[RoundInfo]) -> Chart:
-    def line(name: str, color: str, values: list[int], dashed: bool = False) -> Series:
-        return Series(name, color, tuple((r.round, v) for r, v in zip(rounds, values, strict=True)), dashed=dashed)
+    def line(name: str, color: str, values: list[int], dashed: bool = False, bars: bool = False) -> Series:
+        points = tuple((r.round, v) for r, v in zip(rounds, values, strict=True))
+        return Series(name, color, points, bars=bars, dashed=dashed)
 
     return Chart(
         "Participation",
         "round",
         "devices",
         (
-            line("assigned", PALETTE[0], [r.assigned for r in rounds]),
+            line("assigned", "#aec7e8", [r.assigned for r in rounds], bars=True),  # bars: visible under "received"
             line("received", PALETTE[2], [r.received for r in rounds]),
             line("aborted", PALETTE[1], [r.aborted for r in rounds]),
             line("goal", "#555", [r.goal for r in rounds], dashed=True),
         ),
+        integer=True,
     )
 
 
@@ -124,7 +131,8 @@ def _rejections(rounds: Sequence[RoundInfo]) -> Chart:
         Series(reason, PALETTE[i % len(PALETTE)], tuple((r.round, r.rejections.get(reason, 0)) for r in rounds), True)
         for i, reason in enumerate(reasons)
     )
-    return Chart("Rejected uploads by reason", "round", "uploads", series, note="" if reasons else "none rejected")
+    note = "" if reasons else "none rejected"
+    return Chart("Rejected uploads by reason", "round", "uploads", series, integer=True, note=note)
 
 
 def _durations(rounds: Sequence[RoundInfo], now: float) -> Chart:
@@ -206,7 +214,7 @@ def _y_ticks(chart: Chart) -> list[float]:
                 values.append(y)
     values.extend(stacked.values())
     lo, hi = min(values), max(values)
-    return nice_ticks(0.0 if chart.y_from_zero else lo, hi)
+    return nice_ticks(0.0 if chart.y_from_zero else lo, hi, integer=chart.integer)
 
 
 def _x_ticks(first: float, last: float) -> list[int]:

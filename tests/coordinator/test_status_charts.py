@@ -35,6 +35,11 @@ def test_nice_ticks_cover_the_range_with_round_steps(lo: float, hi: float, ticks
     assert nice_ticks(lo, hi) == pytest.approx(ticks)
 
 
+def test_nice_ticks_of_counts_step_by_whole_numbers() -> None:
+    assert nice_ticks(0, 2, integer=True) == [0, 1, 2]
+    assert nice_ticks(0, 2) == [0, 0.5, 1.0, 1.5, 2.0]
+
+
 def test_nice_ticks_refuses_infinite_range() -> None:
     with pytest.raises(ValueError, match=r"finite, got \[0, inf\]"):
         nice_ticks(0, float("inf"))
@@ -68,6 +73,7 @@ def test_round_charts_one_chart_per_measure() -> None:
     ]
     participation, rejections, duration, loss, recall = charts
     assert [s.name for s in participation.series] == ["assigned", "received", "aborted", "goal"]
+    assert participation.series[0].bars and participation.series[0].points[3] == (4, 13)
     assert rejections.series[0].points == ((1, 0), (2, 0), (3, 0), (4, 2), (5, 0))
     assert duration.series[0].points == ((1, 20), (2, 20), (3, 20), (4, 120), (5, 15))
     assert duration.series[0].point_colors == ("#2a7", "#2a7", "#2a7", "#999", "#27c")
