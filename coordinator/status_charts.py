@@ -158,7 +158,9 @@ def _before_after(rounds: Sequence[RoundInfo], measure: str, before: str, after:
     )
     has_data = any(s.points for s in series)
     note = "" if has_data else f"no {measure} reported yet"
-    return Chart(f"{measure} before and after local training", "committed round", ylabel, series, False, note)
+    return Chart(
+        f"{measure} before and after local training", "committed round", ylabel, series, y_from_zero=False, note=note
+    )
 
 
 def render_svg(chart: Chart, width: int = _W, height: int = _H) -> Markup:

@@ -78,6 +78,9 @@ def test_round_charts_one_chart_per_measure() -> None:
     assert duration.series[0].points == ((1, 20), (2, 20), (3, 20), (4, 120), (5, 15))
     assert duration.series[0].point_colors == ("#2a7", "#2a7", "#2a7", "#999", "#27c")
     assert loss.series[0].points == ((1, 8.0), (2, 7.5), (3, 7.0))  # committed rounds only
+    assert (loss.y_from_zero, loss.integer, loss.note) == (False, False, "")
+    assert (participation.integer, rejections.integer) == (True, True)
+    assert round_charts(rounds[3:4], now=T0)[4].note == "no recall@1 reported yet"
     assert [y for _, y in recall.series[1].points] == pytest.approx([0.04, 0.07, 0.1])
 
 
