@@ -21,14 +21,16 @@ import tensorflow as tf
 
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, PreparedCorpus, load_prepared
 from fedkeys._progress import KerasProgress
-from fedkeys.run_dir import CHECKPOINT_DIR, NGRAM_FILE, TOKENIZER_FILE, staged_run_dir, write_summary
+from fedkeys.run_dir import CHECKPOINT_DIR, NGRAM_FILE, TOKENIZER_FILE, RunDirError, staged_run_dir, write_summary
 from model import (
     CentralConfig,
     KneserNeyLM,
     ModelConfig,
     NgramConfig,
+    assign_weights,
     build_model,
     evaluate_model,
+    load_checkpoint,
     make_sequences,
     save_model,
     train_central,
@@ -47,6 +49,7 @@ class CentralRunConfig:
     init_seed: int = 0
     split: str = "train"  # "proxy": pretrain on users set aside as public data (data prepare --proxy-fraction)
     curve: bool = False  # score validation recall after every epoch (bench/quality.py draws it)
+    init_from: Path | None = None  # start from this checkpoint directory instead of the seeded weights
     training: CentralConfig = dataclasses.field(default_factory=CentralConfig)
 
     def __post_init__(self) -> None:
@@ -124,6 +127,11 @@ def run_central(
     )
     with staged_run_dir(out, overwrite=overwrite) as staging:
         model = build_model(config, seed=run.init_seed)
+        if run.init_from is not None:
+            init_config, weights = load_checkpoint(run.init_from)
+            if init_config != config:
+                raise RunDirError(f"{run.init_from}: a checkpoint of another model ({init_config.to_dict()})")
+            assign_weights(model, weights, str(run.init_from))
         steps = -(-len(train[0]) // run.training.batch_size)
         if run.training.max_steps_per_epoch is not None:
             steps = min(steps, run.training.max_steps_per_epoch)
@@ -146,6 +154,7 @@ def run_central(
                 "users": source.num_clients,
                 "tokens": int(source.num_tokens),
             },
+            "init_from": None if run.init_from is None else str(run.init_from),
             "test": metrics,
             "validation": validation_metrics,
             "epochs_run": history["epochs_run"],

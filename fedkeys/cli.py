@@ -172,6 +172,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     settings = {name: getattr(args, name) for name in _DEMO_FLAGS if getattr(args, name) is not None}
     if args.data is not None:
         settings["data"] = Path(args.data)
+    if args.init_from is not None:
+        settings["init_from"] = Path(args.init_from)
     config = DemoConfig(preset=args.model, **settings)
     report = run_demo(Path(args.out), config, cache_dir=cache, progress=not args.no_progress)
     print(report)
@@ -180,8 +182,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # DemoConfig fields settable from the command line (the hidden ones size the demo for tests).
 _DEMO_FLAGS: dict[str, type] = {
-    "corpus": str, "vocab_size": int, "min_words": int, "seq_len": int, "batch_size": int, "central_epochs": int,
-    "central_max_steps": int, "rounds": int, "clients_per_round": int, "local_epochs": int, "client_lr": float,
+    "corpus": str, "vocab_size": int, "min_words": int, "seq_len": int, "batch_size": int, "proxy_fraction": float,
+    "pretrain_epochs": int, "pretrain_max_steps": int, "pretrain_lr": float, "rounds": int, "clients_per_round": int,
+    "local_epochs": int, "client_lr": float,
     "max_rows": int, "eval_every": int, "eval_users": int, "devices": int, "availability": str, "speedup": float,
     "dropout": float, "codec": str, "concurrency": int, "fleet_timeout_s": float, "parity_clients": int, "seed": int,
 }  # fmt: skip
@@ -351,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cache-dir")
     demo.add_argument("--no-progress", action="store_true")
     demo.add_argument("--data", help=argparse.SUPPRESS)  # an already prepared corpus (tests)
+    demo.add_argument(
+        "--init-from", help="start simulation and deployment from this run instead of pretraining on proxy users"
+    )
     for name, kind in _DEMO_FLAGS.items():
         demo.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_DEMO_SHOWN.get(name, argparse.SUPPRESS))
     demo.set_defaults(func=_cmd_demo)

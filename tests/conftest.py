@@ -119,6 +119,17 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def prepared_with_proxy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same corpus with a third of the users set aside as proxy (public) data for pretraining."""
+    root = tmp_path_factory.mktemp("corpus_proxy")
+    corpus = write_corpus(root / "logs.jsonl", users=60)
+    out = root / "prepared"
+    argv = ["data", "prepare", "--corpus", f"jsonl:{corpus}", "--out", str(out), "--vocab-size", "60"]
+    assert main([*argv, "--min-words", "5", "--proxy-fraction", "0.3", "--no-progress"]) == 0
+    return out
+
+
 class Chromium:
     """Headless Chromium (Debian's ``chromium``) for the page tests: the DOM after scripts ran, or a screenshot."""
 
@@ -129,9 +140,8 @@ class Chromium:
         import subprocess
         import tempfile
 
-        budget = (
-            [f"--virtual-time-budget={script_ms}"] if script_ms else []
-        )  # let scripts run (not on a page that refreshes itself)
+        # let scripts run that long (not on a page that refreshes itself: it would never settle)
+        budget = [f"--virtual-time-budget={script_ms}"] if script_ms else []
         with tempfile.TemporaryDirectory(prefix="fedkeys-chromium-") as profile:
             done = subprocess.run(
                 [self.binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

@@ -84,7 +84,7 @@ def round_learning_rates(sim: SimConfig, round_num: int) -> tuple[float, float]:
     )
 
 
-def _set_round_rates(process: Any, state: Any, sim: SimConfig, round_num: int) -> Any:
+def set_round_rates(process: Any, state: Any, sim: SimConfig, round_num: int) -> Any:
     """Write the round's scheduled rates into the optimizers' hyperparameters in the TFF state."""
     if sim.client_lr_schedule.is_constant and sim.server_lr_schedule.is_constant:
         return state
@@ -265,7 +265,7 @@ def run_simulation(
             sampled = sampled_round(corpus.train, sim, config, round_num)
             row: dict[str, Any] = {"round": round_num, "clients": len(sampled.clients), "eligible": sampled.eligible}
             if len(sampled.clients):
-                state = _set_round_rates(process, state, sim, round_num)
+                state = set_round_rates(process, state, sim, round_num)
                 result = process.next(state, sampled.datasets)
                 train = result.metrics["client_work"]["train"]
                 why = divergence(train, int(result.metrics.get("finalizer", {}).get("update_non_finite", 0)))
