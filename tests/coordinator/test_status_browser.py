@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-from coordinator_fixtures import API_KEY, CHECKIN, SHAPES, Clock, create_task, free_port
+from coordinator_fixtures import API_KEY, SHAPES, Clock, checkin_body, create_task, free_port
 from pydantic import SecretStr
 
 from coordinator import CoordinatorSettings, Database, create_app
@@ -55,12 +55,14 @@ def _two_rounds(client: httpx.Client, clock: Clock, coordinator: Any) -> None:
     """Round 0 commits two reported updates; round 1 gets one and is abandoned at its deadline."""
     create_task(client, goal_count=2, over_selection=1.5)
     for device in range(2):
-        a = client.post("/v1/populations/keyboard/checkin", json=CHECKIN).json()["assignment"]
+        a = client.post("/v1/populations/keyboard/checkin", json=checkin_body(client)).json()["assignment"]
         report = {"status": "completed", "example_count": 10, "download_seconds": 1.0, "train_seconds": 2.0}
         metrics = {"loss_before": 8.5 - device, "loss_after": 8.0 - device, "upload_bytes": 3.123e6}
-        client.post(f"/v1/sessions/{a['session_id']}/report", json=report | {"metrics": metrics}).raise_for_status()
         _upload(client, a, device)
-    a = client.post("/v1/populations/keyboard/checkin", json=CHECKIN).json()["assignment"]
+        bearer = {"Authorization": f"Bearer {a['upload_token']}"}
+        sent = client.post(f"/v1/sessions/{a['session_id']}/report", json=report | {"metrics": metrics}, headers=bearer)
+        sent.raise_for_status()
+    a = client.post("/v1/populations/keyboard/checkin", json=checkin_body(client)).json()["assignment"]
     _upload(client, a, 9)
     clock.advance(700)
     coordinator.tick()
