@@ -19,13 +19,14 @@ import numpy as np
 import sqlalchemy as sa
 
 from coordinator.aggregation import WeightedSum
+from coordinator.arrivals import DbArrivalStore, process_name
 from coordinator.clock import needs_write, tick_task
 from coordinator.db import ROUND_FIELDS, Database, fetch_shard, lock_free_shard, rounds, sessions, sums, tasks
 from coordinator.errors import UpdateRejected
 from coordinator.lifecycle import add_counts
 from coordinator.logs import event
 from coordinator.metrics import Metrics
-from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
+from coordinator.pace import PaceConfig, PaceInputs, PopulationArrivals, retry_window, unavailable_window
 from coordinator.records import (
     TaskRow,
     all_task_ids,
@@ -98,8 +99,8 @@ def blob_url(digest: str) -> str:
 class Coordinator:
     """What devices can do (check in, upload, report, abort) and the round clock, over one database.
 
-    Stateless apart from a per-process check-in rate estimate: any number of instances in any number of
-    processes can serve the same database.
+    Stateless apart from check-in counts not yet shared (at most a second's, ``pace.PopulationArrivals``): any
+    number of instances in any number of processes on any number of hosts can serve the same database.
     """
 
     def __init__(
@@ -117,8 +118,8 @@ class Coordinator:
         self.metrics = metrics
         self.pace = pace
         self.max_upload_bytes = max_upload_bytes
-        self._workers = workers
-        self._rates: dict[int, ArrivalRate] = {}
+        del workers  # the arrival rate is the population's, shared through the database, not scaled per worker
+        self._arrivals = PopulationArrivals(DbArrivalStore(db, process_name()))
 
     # ------------------------------------------------------------------ check-in
 
@@ -133,8 +134,7 @@ class Coordinator:
             current = None if task is None else load_round(conn, task.id, task.current_round)
         if task is None:
             return self._reject("unknown_population", unavailable_window(self.pace))
-        rate = self._rates.setdefault(task.id, ArrivalRate(scale=self._workers))
-        rate.observe(now)
+        self._arrivals.observe(task.id, now)
         if task.finished or task.paused:
             return self._reject("finished" if task.finished else "paused", unavailable_window(self.pace))
         if task.config.codec not in req.codecs:
@@ -149,7 +149,7 @@ class Coordinator:
         open_now = current is not None and can_assign(round_record(current), now)
         assignment = self._try_assign(task, now) if open_now else None
         if assignment is None:
-            return self._reject("round_full", self._retry_window(task, now, rate.rate(now)))
+            return self._reject("round_full", self._retry_window(task, now, self._arrivals.rate(task.id)))
         self.metrics.checkins.labels("accepted", "").inc()
         event(logger, "assigned", population=population, round=assignment.round, session=assignment.session_id)
         return CheckinResponse(outcome="accepted", assignment=assignment)

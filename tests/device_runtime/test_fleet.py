@@ -9,7 +9,9 @@ import pytest
 from device_fakes import FakeCoordinator, FakeTrainer, make_device
 
 from device_runtime.availability import Habits
-from device_runtime.fleet import Fleet, FleetConfig, SimClock, device_conditions, is_slow
+from device_runtime.device import StepOutcome
+from device_runtime.eligibility import NOT_IDLE, TOO_SOON
+from device_runtime.fleet import Fleet, FleetConfig, SimClock, device_conditions, is_slow, wake_time
 
 
 class _Real:
@@ -93,3 +95,15 @@ def test_device_conditions_diurnal_follow_each_devices_night() -> None:
         real.t += 1.0
     assert 0.15 < sum(shares) / 24 < 0.4  # 5-8 hour nights: about 27% of the day
     assert max(shares) - min(shares) > 0.1  # time zones are not uniform across 200 devices: the load moves
+
+
+def test_wake_time_sleeps_through_the_day_not_other_reasons() -> None:
+    config = FleetConfig(availability="diurnal", seed=3)
+    habits = Habits.draw(3, 7)
+    day = 1_700_006_400.0 + 60.0 * ((habits.night_start + habits.night_length - habits.utc_offset_minutes) % 1440)
+    assert not habits.in_night_window(day + 60)
+    wake = wake_time(config, 7, StepOutcome("ineligible", NOT_IDLE, day + 60))
+    assert habits.in_night_window(wake) and not habits.in_night_window(wake - 60)  # the night's first minute
+    assert wake_time(config, 7, StepOutcome("ineligible", TOO_SOON, day + 60)) == day + 60
+    assert wake_time(config, 7, StepOutcome("rejected", "round_full", day + 60)) == day + 60
+    assert wake_time(FleetConfig(), 7, StepOutcome("ineligible", NOT_IDLE, day + 60)) == day + 60
