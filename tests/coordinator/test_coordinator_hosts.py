@@ -86,7 +86,8 @@ def _upload(url: str, a: dict[str, Any], i: int) -> int:
         seed=a["seed"],
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {a['upload_token']}"}
-    return httpx.put(f"{url}/v1/sessions/{a['session_id']}/update", content=blob, headers=headers, timeout=60).status_code
+    r = httpx.put(f"{url}/v1/sessions/{a['session_id']}/update", content=blob, headers=headers, timeout=60)
+    return r.status_code
 
 
 def _spread_checkins(urls: list[str], n: int) -> list[tuple[str, dict[str, Any]]]:
