@@ -8,7 +8,9 @@ about the fleet and the server, not LiteRT:
 
 1. writes and prepares the corpus (``fedkeys data prepare``), exports the tiny
    plan (``fedkeys export tflite``), starts the coordinator and creates a task
-   of one round with goal = target = ``--goal`` (over-selection 1.0);
+   of one round with goal ``--goal`` and target ``goal * --over-selection``
+   (Bonawitz et al. 2019 §2.2: some phones leave mid-round when their night
+   window ends, and a round must not wait for them);
 2. runs the emulator until that round commits, sampling its resident memory
    (``/proc/PID/status``) and the round's progress (admin API) every 0.5 s;
 3. prints one JSON line: the emulator's memory once every phone is loaded
@@ -154,7 +156,7 @@ def _run_fleet(args: argparse.Namespace, work: Path, url: str, prepared: Path) -
                 last = row
                 if first is None and row["assigned"] > 0:
                     first = now
-                if full is None and row["assigned"] >= args.goal:
+                if full is None and row["assigned"] >= row["target"]:
                     full = now
                 if committed is None and row["state"] == "committed":
                     committed = now
@@ -172,11 +174,12 @@ def _run_fleet(args: argparse.Namespace, work: Path, url: str, prepared: Path) -
     counts = {k: int(v) for k, v in re.findall(r"(check-ins|uploads|rejected|ineligible|errors) (\d+)", final)}
     round_seconds = committed - first
     return {
-        "devices": args.devices, "goal": args.goal, "speedup": args.speedup, "concurrency": args.concurrency,
+        "devices": args.devices, "goal": args.goal, "target": last["target"] if last else None,
+        "speedup": args.speedup, "concurrency": args.concurrency,
         "db": args.db, "emulator_rss_loaded_mib": round(loaded_rss, 1), "emulator_rss_peak_mib": round(peak, 1),
         "setup_seconds": round(first, 1), "round_seconds": round(round_seconds, 1),
         "selection_seconds": round((full or committed) - first, 1), "wall_seconds": round(wall, 1),
-        "round": {k: last[k] for k in ("assigned", "received", "state")} if last else None,
+        "round": {k: last[k] for k in ("assigned", "received", "aborted", "state")} if last else None,
         "emulator": counts, "checkins_per_second": round(counts.get("check-ins", 0) / round_seconds, 1),
         "uploads_per_second": round(counts.get("uploads", 0) / round_seconds, 1), "final_line": final,
     }  # fmt: skip
@@ -206,8 +209,9 @@ def _serve_and_run(
     try:
         _fedkeys("admin", "create-task", "--url", url, "--api-key-file", str(work / "key"), "--population",
                  "keyboard", "--plan", str(plan), "--checkpoint", str(checkpoint), "--goal", str(args.goal),
-                 "--over-selection", "1.0", "--selection-seconds", "3600", "--report-seconds", "7200",
-                 "--codec", "quant8", "--max-rounds", "1", "--max-rows", "16", log=work / "admin.log")  # fmt: skip
+                 "--over-selection", str(args.over_selection), "--selection-seconds", "3600",
+                 "--report-seconds", "7200", "--codec", "quant8", "--max-rounds", "1", "--max-rows", "16",
+                 log=work / "admin.log")  # fmt: skip
         return _run_fleet(args, work, url, prepared)
     finally:
         _stop(server)
@@ -216,7 +220,8 @@ def _serve_and_run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000)
-    parser.add_argument("--goal", type=int, default=1_000, help="goal = target of the one round")
+    parser.add_argument("--goal", type=int, default=1_000, help="updates that commit the one round")
+    parser.add_argument("--over-selection", type=float, default=1.3, help="target = goal * this")
     parser.add_argument("--messages", type=int, default=6, help="messages per synthetic user")
     parser.add_argument("--speedup", type=float, default=60.0, help="simulated seconds per real second")
     parser.add_argument("--concurrency", type=int, default=8, help="emulator threads stepping devices")
