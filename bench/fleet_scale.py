@@ -17,7 +17,8 @@ about the fleet and the server, not LiteRT:
    (before the first assignment; TensorFlow, imported for row building, is
    most of it) and at its peak, setup time (start to first assignment), round
    time (first assignment to commit), and the emulator's check-ins and uploads
-   per second from its first assignment to its exit.
+   per second from its first assignment to its exit, and the CPU seconds the
+   emulator and the server used (two cores, shared with whatever else runs).
 
     .venv/bin/python bench/fleet_scale.py [--devices 10000] [--goal 1000] [--speedup 60] [--concurrency 8]
 """
@@ -100,6 +101,15 @@ def _rss(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (NaN when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _server(work: Path, db: str) -> tuple[subprocess.Popen[bytes], str]:
     import socket
 
@@ -136,7 +146,7 @@ def _round(admin: httpx.Client) -> dict[str, Any] | None:
     return None
 
 
-def _run_fleet(args: argparse.Namespace, work: Path, url: str, prepared: Path) -> dict[str, Any]:
+def _run_fleet(args: argparse.Namespace, work: Path, url: str, prepared: Path, server_pid: int) -> dict[str, Any]:
     emulate = _fedkeys(
         "devices", "emulate", "--coordinator", url, "--population", "keyboard", "--data", str(prepared),
         "--devices", str(args.devices), "--availability", "diurnal", "--speedup", str(args.speedup),
@@ -145,6 +155,8 @@ def _run_fleet(args: argparse.Namespace, work: Path, url: str, prepared: Path) -
         "--no-progress", "--seed", str(args.seed), log=work / "emulate.log", wait=False,
     )  # fmt: skip
     started = time.monotonic()
+    server_cpu0 = _cpu_seconds(server_pid)
+    emulator_cpu = server_cpu = float("nan")
     loaded_rss = peak = float("nan")
     first = full = committed = None
     last: dict[str, Any] | None = None
@@ -152,6 +164,9 @@ def _run_fleet(args: argparse.Namespace, work: Path, url: str, prepared: Path) -
         while emulate.poll() is None:
             rss, hwm = _rss(emulate.pid)
             peak = hwm if np.isnan(peak) else max(peak, hwm)
+            cpu = _cpu_seconds(emulate.pid)
+            emulator_cpu = cpu if not np.isnan(cpu) else emulator_cpu
+            server_cpu = _cpu_seconds(server_pid) - server_cpu0
             row = _round(admin)
             now = time.monotonic() - started
             if row is not None:
@@ -184,7 +199,8 @@ def _run_fleet(args: argparse.Namespace, work: Path, url: str, prepared: Path) -
         "selection_seconds": round((full or committed) - first, 1), "wall_seconds": round(wall, 1),
         "round": {k: last[k] for k in ("assigned", "received", "aborted", "state")} if last else None,
         "emulator": counts, "checkins_per_second": round(counts.get("check-ins", 0) / active, 1),
-        "uploads_per_second": round(counts.get("uploads", 0) / active, 1), "final_line": final,
+        "uploads_per_second": round(counts.get("uploads", 0) / active, 1),
+        "cpu_seconds": {"emulator": round(emulator_cpu, 1), "server": round(server_cpu, 1)}, "final_line": final,
     }  # fmt: skip
 
 
@@ -215,7 +231,7 @@ def _serve_and_run(
                  "--over-selection", str(args.over_selection), "--selection-seconds", "3600",
                  "--report-seconds", "7200", "--codec", "quant8", "--max-rounds", "1", "--max-rows", "16",
                  log=work / "admin.log")  # fmt: skip
-        return _run_fleet(args, work, url, prepared)
+        return _run_fleet(args, work, url, prepared, server.pid)
     finally:
         _stop(server)
 
