@@ -2,8 +2,9 @@
 
 A real phone has a file of its own; an emulator of 10,000 phones keeps all of
 them in one file behind one connection, so an idle phone costs a few rows, not
-an open file, a connection and its page cache (the per-device file cost
-118 KiB resident and 32 KiB of disk per phone; ``bench/fleet_scale.py``).
+an open file, a connection and its page cache (``bench/device_fleet.py``: a
+file each cost 118 KiB resident and 32 KiB of disk per idle phone, the shared
+file 4 KiB and 5 KiB).
 The connection is shared by the emulator's threads, so every statement runs
 under one lock; a statement is microseconds, training is seconds.
 """

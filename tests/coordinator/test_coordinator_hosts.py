@@ -13,6 +13,7 @@ and the other host finishes the round with every accepted update.
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,7 @@ _NETNS = netns_unavailable()
 pytestmark = [
     pytest.mark.skipif(_NETNS is not None, reason=f"no network namespaces to stand in for hosts: {_NETNS}"),
     pytest.mark.skipif(not postgres_available(), reason="PostgreSQL at 127.0.0.1:5432 is not reachable"),
+    pytest.mark.skipif(shutil.which("socat") is None, reason="socat (the relay to PostgreSQL) is not installed"),
 ]
 
 GOAL, TARGET, SELECTION_SECONDS = 20, 30, 120
