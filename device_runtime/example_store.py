@@ -62,6 +62,14 @@ class ExampleStore:
         )
         return int(rows[0][0])
 
+    def token_count(self, now: float) -> int:
+        """Word ids in the examples within the retention window (what bounds the device's FedAvg weight)."""
+        rows = self._db.query(
+            "SELECT COALESCE(SUM(LENGTH(tokens)), 0) FROM examples WHERE device = ? AND timestamp >= ?",
+            (self.device, self._cutoff(now)),
+        )
+        return int(rows[0][0]) // 4  # int32 each
+
     def examples(self, now: float) -> list[np.ndarray]:
         """Word ids of the examples within the retention window, in storage order."""
         rows = self._db.query(

@@ -25,12 +25,12 @@ import numpy as np
 import psycopg
 import pytest
 from coordinator_fixtures import (
-    CHECKIN,
     PG_ADMIN_URL,
     SHAPES,
     PostgresSchema,
     Server,
     admin_headers,
+    checkin_body,
     create_task,
     free_port,
     initial_weights,
@@ -76,7 +76,7 @@ def _delta(i: int) -> list[np.ndarray]:
 
 
 def _checkin(url: str) -> dict[str, Any]:
-    r = httpx.post(f"{url}/v1/populations/keyboard/checkin", json=CHECKIN, timeout=60)
+    r = httpx.post(f"{url}/v1/populations/keyboard/checkin", json=checkin_body(httpx, base=url), timeout=60)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
