@@ -156,6 +156,17 @@ secagg_devices = sa.Table(
     sa.Column("device", sa.Integer, nullable=False),
 )
 
+# Check-ins per coordinator process and whole second (coordinator.arrivals): summed over the last minute, the
+# population's arrival rate for pace steering across processes and hosts. A process writes at most once a second.
+arrivals = sa.Table(
+    "fk_arrivals",
+    metadata,
+    sa.Column("task_id", sa.Integer, primary_key=True),
+    sa.Column("process", sa.String(64), primary_key=True),
+    sa.Column("second", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
 ROUND_FIELDS = tuple(rounds.c)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from coordinator.aggregation import WeightedSum
+from coordinator.arrivals import DbArrivalStore, process_name
 from coordinator.clock import needs_write, tick_task
 from coordinator.credentials import participant
 from coordinator.db import ROUND_FIELDS, Database, fetch_shard, lock_free_shard, rounds, sessions, sums, tasks
@@ -35,7 +36,7 @@ from coordinator.gatekeeper import (
 from coordinator.lifecycle import add_counts
 from coordinator.logs import event, session_ref
 from coordinator.metrics import Metrics
-from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
+from coordinator.pace import PaceConfig, PaceInputs, PopulationArrivals, retry_window, unavailable_window
 from coordinator.records import (
     TaskRow,
     all_task_ids,
@@ -116,8 +117,8 @@ def blob_url(digest: str) -> str:
 class Coordinator:
     """What devices can do (check in, upload, report, abort) and the round clock, over one database.
 
-    Stateless apart from a per-process check-in rate estimate: any number of instances in any number of
-    processes can serve the same database.
+    Stateless apart from check-in counts not yet shared (at most a second's, ``pace.PopulationArrivals``): any
+    number of instances in any number of processes on any number of hosts can serve the same database.
     """
 
     def __init__(
@@ -137,8 +138,8 @@ class Coordinator:
         self.pace = pace
         self.enrollment = enrollment
         self.max_upload_bytes = max_upload_bytes
-        self._workers = workers
-        self._rates: dict[int, ArrivalRate] = {}
+        del workers  # the arrival rate is the population's, shared through the database, not scaled per worker
+        self._arrivals = PopulationArrivals(DbArrivalStore(db, process_name()))
 
     # ------------------------------------------------------------------ check-in
 
@@ -173,8 +174,7 @@ class Coordinator:
             joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
         if task is None:
             return self._reject("unknown_population", unavailable_window(self.pace))
-        rate = self._rates.setdefault(task.id, ArrivalRate(scale=self._workers))
-        rate.observe(now)
+        self._arrivals.observe(task.id, now)
         if task.finished or task.paused:
             return self._reject("finished" if task.finished else "paused", unavailable_window(self.pace))
         if task.config.codec not in req.codecs:
@@ -187,7 +187,7 @@ class Coordinator:
                 current = load_round(conn, task.id, load_task_by_id(conn, task.id).current_round)
                 joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
         if joined:  # this credential already holds a session of the open round: one slot per device
-            return self._reject("already_assigned", self._retry_window(task, now, rate.rate(now)))
+            return self._reject("already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id)))
         # Only a round that looks open is worth a write; the conditional UPDATE is what decides.
         open_now = current is not None and can_assign(round_record(current), now)
         bound = declared_weight_bound(
@@ -200,9 +200,9 @@ class Coordinator:
         try:
             assignment = self._try_assign(task, now, cred.device_id, bound) if open_now else None
         except sa.exc.IntegrityError:  # a concurrent check-in with the same credential won the round's slot
-            return self._reject("already_assigned", self._retry_window(task, now, rate.rate(now)))
+            return self._reject("already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id)))
         if assignment is None:
-            return self._reject("round_full", self._retry_window(task, now, rate.rate(now)))
+            return self._reject("round_full", self._retry_window(task, now, self._arrivals.rate(task.id)))
         self.metrics.checkins.labels("accepted", "").inc()
         event(
             logger,

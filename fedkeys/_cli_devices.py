@@ -4,7 +4,7 @@
 N emulated phones, each holding one training user's messages from a prepared
 corpus, checking in, training through LiteRT and uploading until stopped
 (Ctrl-C, ``--duration`` or ``--rounds``). Device state (examples, event log,
-scheduler) lives under ``--state-dir``, so a restarted emulator carries on.
+scheduler) lives in one database under ``--state-dir``, so a restarted emulator carries on.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         SimClock,
         StoredExample,
         device_conditions,
+        fleet_database,
         rebase_timestamps,
     )
 
@@ -90,6 +91,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     clock = SimClock(args.start if args.start is not None else time.time(), args.speedup)
     state_dir = Path(args.state_dir)
     client = CoordinatorClient.connect(args.coordinator, max_connections=max(8, 2 * args.concurrency))
+    database = fleet_database(state_dir)
     devices = []
     for user in users.tolist():
         directory = state_dir / f"device-{user:06d}"
@@ -103,7 +105,8 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
             tokenizer_sha256=None if args.no_tokenizer_check else corpus.tokenizer.sha256,
             seed=args.seed,
         )
-        device = Device(config, client, conditions=device_conditions(fleet_config, clock, user), clock=clock.now)
+        conditions = device_conditions(fleet_config, clock, user)
+        device = Device(config, client, conditions=conditions, clock=clock.now, database=database)
         if device.examples.total() == 0:
             times = rebase_timestamps(train.client_timestamps(user).tolist(), clock.now())
             examples = train.client_examples(user)
@@ -147,6 +150,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
         for device in devices:
             device.close()
+        database.close()
         client.close()
         status_http.close()
     print(_line(fleet.stats.snapshot(), _status_final(args), clock.now(), len(devices)))
