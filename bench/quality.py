@@ -93,7 +93,7 @@ def _train(args: argparse.Namespace, name: str) -> None:
             run_central(
                 args.data,
                 pre,
-                CentralRunConfig(preset=args.model, split="proxy", training=central),
+                CentralRunConfig(preset=args.model, split="proxy", curve=True, training=central),
                 progress=False,
                 overwrite=True,
             )
@@ -143,16 +143,22 @@ def report(args: argparse.Namespace) -> str:
         if summary is None:
             continue
         curve = _central_curve(summary) if name == "central" else _federated_curve(args.out / name)
-        offset_tokens = offset_seconds = 0.0
-        if name == "pretrained":
+        if name == "pretrained":  # the pretraining's tokens and seconds come first, then the federated rounds'
             pre = _summary(args.out / "pretrain") or {}
-            offset_seconds = float(pre.get("wall_time_s", 0.0))
             offset_tokens = float((pre.get("trained_on") or {}).get("tokens", 0)) * int(pre.get("epochs_run", 1))
+            offset_seconds = float(pre.get("wall_time_s", 0.0))
+            shifted = {
+                "tokens": [t + offset_tokens for t in curve["tokens"]],
+                "seconds": [t + offset_seconds for t in curve["seconds"]],
+                "recall": curve["recall"],
+            }
+            pre_curve = _central_curve(pre)
+            curve = {k: pre_curve[k] + shifted[k] for k in shifted}
         style = {"color": COLORS.get(name, "tab:red"), "marker": "o", "markersize": 3, "label": name}
-        axes[0].plot([t + offset_tokens for t in curve["tokens"]], curve["recall"], **style)
-        axes[1].plot([s + offset_seconds for s in curve["seconds"]], curve["recall"], **style)
+        axes[0].plot(curve["tokens"], curve["recall"], **style)
+        axes[1].plot(curve["seconds"], curve["recall"], **style)
         test = summary["test"]
-        tokens = (curve["tokens"] or [0.0])[-1] + offset_tokens  # pretraining counts too
+        tokens = (curve["tokens"] or [0.0])[-1]  # pretraining counts too
         ratio = None
         if name != "central" and central is not None and central_curve and central_curve["tokens"]:
             # test users are the same for every run (validation curves may score a sample of users)
@@ -195,7 +201,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=150, help="federated rounds (default %(default)s)")
     parser.add_argument("--clients", type=int, default=10, help="clients per round (default %(default)s)")
     parser.add_argument("--eval-every", type=int, default=10, help="validation every R rounds (default %(default)s)")
-    parser.add_argument("--max-eval-clients", type=int, default=30, help="validation users (default %(default)s)")
+    parser.add_argument(
+        "--max-eval-clients",
+        type=int,
+        help="validation users sampled for federated curves (default: all)",
+    )
     parser.add_argument("--central-epochs", type=int, default=5, help="central epochs (default %(default)s)")
     parser.add_argument("--central-lr", type=float, default=3e-3, help="central Adam lr (default %(default)s)")
     parser.add_argument("--pretrained-algorithm", default="fedavg", help="recipe after pretraining (%(default)s)")
