@@ -13,7 +13,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from model.cifg import CIFGCell
+from model.cifg import CIFG, CIFGCell
 from model.config import ModelConfig
 
 
@@ -59,6 +59,14 @@ def _cell(config: ModelConfig, seed: int, layer: int) -> tf.keras.layers.Layer:
     )
 
 
+def _recurrent_layer(config: ModelConfig, seed: int, layer: int, unroll: bool) -> tf.keras.layers.Layer:
+    cell = _cell(config, seed, layer)
+    if isinstance(cell, CIFGCell):
+        # Input projection hoisted out of the recurrence; same variables as the RNN layer below.
+        return CIFG(cell, unroll=unroll, name=f"rnn_{layer}")
+    return tf.keras.layers.RNN(cell, return_sequences=True, unroll=unroll, name=f"rnn_{layer}")
+
+
 def build_model(
     config: ModelConfig,
     *,
@@ -78,10 +86,7 @@ def build_model(
     embedding = TiedEmbedding(config.vocab_size, config.embedding_dim, seed=seed, name="embedding")
     x = embedding(ids)  # (B, T, D)
     for layer in range(config.num_layers):
-        rnn = tf.keras.layers.RNN(
-            _cell(config, seed + 1 + layer, layer), return_sequences=True, unroll=unroll, name=f"rnn_{layer}"
-        )
-        x = rnn(x)  # (B, T, U)
+        x = _recurrent_layer(config, seed + 1 + layer, layer, unroll)(x)  # (B, T, U)
     x = tf.keras.layers.Dense(
         config.embedding_dim,
         use_bias=False,
