@@ -106,7 +106,12 @@ class MaskedCrossEntropy(tf.keras.losses.Loss):
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         labels = tf.cast(y_true, tf.int32)  # (B, T)
-        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=y_pred)  # (B, T)
+        # -log softmax(logits)[label] = logsumexp(logits) - logits[label]. Written out, not as
+        # tf.nn.sparse_softmax_cross_entropy_with_logits: that CPU kernel is single-threaded
+        # and computed 35% of a training step's CPU time here (small preset, 10k words,
+        # batch 16); this form measured 14% less CPU per step. Same value to float rounding.
+        picked = tf.gather(y_pred, labels, batch_dims=2)  # (B, T)
+        per_token = tf.reduce_logsumexp(y_pred, axis=-1) - picked  # (B, T)
         mask = tf.cast(tf.not_equal(labels, self.pad_id), per_token.dtype)
         return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
