@@ -89,14 +89,14 @@ def _actor_model(config: ModelConfig, client_lr: float) -> tf.keras.Model:
     if not hasattr(cache, "model"):
         model = build_model(config)
         model.compile(optimizer=tf.keras.optimizers.SGD(client_lr), loss=MaskedCrossEntropy(config.pad_id))
-        cache.model = model
-    return cache.model  # type: ignore[no-any-return]
+        setattr(cache, "model", model)  # noqa: B010 (a plain module has no declared attributes)
+    return getattr(cache, "model")  # noqa: B009
 
 
 def _client_fn(config: ModelConfig, rows: list[Rows], sim: SimConfig) -> Callable[[Any], Any]:
     from flwr.client import NumPyClient
 
-    class KerasClient(NumPyClient):  # type: ignore[misc]
+    class KerasClient(NumPyClient):
         def __init__(self, client_rows: Rows) -> None:
             self.rows = client_rows
 
@@ -123,7 +123,7 @@ def _flower_round_seconds(
     from flwr.server.strategy import FedAvg
     from flwr.simulation import run_simulation
 
-    class TimedFedAvg(FedAvg):  # type: ignore[misc]
+    class TimedFedAvg(FedAvg):
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.starts: list[float] = []
