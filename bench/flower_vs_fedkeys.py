@@ -16,6 +16,10 @@ the client models at server rate 1. Each configuration runs one warm-up round
   one per client. Round time = from the strategy's ``configure_fit`` to its
   ``aggregate_fit`` (evaluation off).
 
+The four configurations run in the order Flower 2 actors, fedkeys 1 worker,
+Flower 1 actor, fedkeys 2 workers, so that a load change on a shared machine
+does not fall on one framework only.
+
 Needs the optional ``flower`` dependency group, which the default install does
 not pull:
 
@@ -184,16 +188,19 @@ def main() -> None:
         f"{sim.batch_size}, {tokens:,} tokens a round; {args.rounds} timed rounds after warm-up, {os.cpu_count()} CPUs"
     )
     results: dict[str, list[float]] = {}
+    # Alternating frameworks, each one's fastest configuration next to the other's, so that a
+    # load change on a shared machine does not fall on one framework only.
+    plan = [("flower", 2), ("fedkeys", 1), ("flower", 1), ("fedkeys", 2)]
     with tempfile.TemporaryDirectory() as logs:
-        if args.only != "flower":
-            for workers in (1, 2):
-                label = f"fedkeys, {workers} TFF worker{'s' if workers > 1 else ''}"
-                results[label] = _fedkeys_round_seconds(config, rows, sim, workers, args.rounds, Path(logs))
-                print(f"  {label}: {statistics.mean(results[label]):.2f} s/round", flush=True)
-    if args.only != "fedkeys":
-        for actors in (1, 2):
-            label = f"Flower 1.23, {actors} Ray actor{'s' if actors > 1 else ''}"
-            results[label] = _flower_round_seconds(config, rows, sim, actors, args.rounds)
+        for framework, n in plan:
+            if args.only not in (None, framework):
+                continue
+            if framework == "fedkeys":
+                label = f"fedkeys, {n} TFF worker{'s' if n > 1 else ''}"
+                results[label] = _fedkeys_round_seconds(config, rows, sim, n, args.rounds, Path(logs))
+            else:
+                label = f"Flower 1.23, {n} Ray actor{'s' if n > 1 else ''}"
+                results[label] = _flower_round_seconds(config, rows, sim, n, args.rounds)
             print(f"  {label}: {statistics.mean(results[label]):.2f} s/round", flush=True)
     base = statistics.mean(next(iter(results.values())))
     print(f"{'configuration':<28}{'s/round':>9}{'min':>7}{'tokens/s':>10}{'time vs first':>15}")
