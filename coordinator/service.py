@@ -41,6 +41,7 @@ from coordinator.reports import record_abort, record_report
 from coordinator.rounds import TERMINAL, RoundState, can_assign, check_upload
 from coordinator.secure_records import assign_device
 from coordinator.validation import UpdateLimits, decode_and_validate
+from wire.codec import round_rotation_seed
 from wire.protocol import (
     API_PREFIX,
     AbortRequest,
@@ -203,6 +204,7 @@ class Coordinator:
             codec=c.codec,
             clip_norm=c.client_clip_norm,
             seed=seed,
+            rotation_seed=round_rotation_seed(c.seed, number),
             secure=secure,
         )
 
@@ -287,6 +289,7 @@ class Coordinator:
             max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
             norm_bound=task.config.norm_bound,
             norm_policy=task.config.norm_policy,
+            rotation_seed=round_rotation_seed(task.config.seed, r["number"]),
         )
         return s, r, task, limits
 

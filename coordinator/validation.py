@@ -31,6 +31,7 @@ class UpdateLimits:
     max_bytes: int
     norm_bound: float | None = None
     norm_policy: Literal["clip", "reject"] = "clip"
+    rotation_seed: int | None = None  # the round's (wire.codec.round_rotation_seed); None: any (float32 is not rotated)
 
     def __post_init__(self) -> None:
         if self.norm_policy not in ("clip", "reject"):
@@ -71,6 +72,10 @@ def validate_message(msg: UpdateMessage, limits: UpdateLimits) -> ValidUpdate:
         )
     if msg.codec != limits.codec:
         raise UpdateRejected("codec", f"update encoded with {msg.codec!r}, the assignment asked for {limits.codec!r}")
+    if limits.rotation_seed is not None and msg.rotation_seed not in (None, limits.rotation_seed):
+        raise UpdateRejected(
+            "codec", f"update rotated with seed {msg.rotation_seed}, the round rotates with {limits.rotation_seed}"
+        )
     if not (math.isfinite(msg.weight) and 0 < msg.weight <= limits.max_weight):
         raise UpdateRejected("bad_weight", f"weight {msg.weight} outside (0, {limits.max_weight}]")
     if len(msg.shapes) != len(limits.shapes):

@@ -21,7 +21,14 @@ def _deltas(scale: float = 1.0) -> list[np.ndarray]:
 
 
 def _blob(deltas: list[np.ndarray] | None = None, **kw: object) -> bytes:
-    args: dict[str, object] = {"codec": "float32", "round": 2, "base_version": 1, "weight": 7.0, "seed": 3}
+    args: dict[str, object] = {
+        "codec": "float32",
+        "round": 2,
+        "base_version": 1,
+        "weight": 7.0,
+        "seed": 3,
+        "rotation_seed": 8,
+    }
     args.update(kw)
     return encode_update(_deltas() if deltas is None else deltas, **args)  # type: ignore[arg-type]
 
@@ -46,6 +53,12 @@ def test_decode_and_validate_quantized_update_matches_codec() -> None:
     for got, want in zip(v.tensors, _deltas(), strict=True):
         np.testing.assert_allclose(got, want, atol=0.1)
     assert _reason(_blob(codec="quant4"), limits) == "codec"
+
+
+def test_decode_and_validate_other_rounds_rotation_refused() -> None:
+    limits = dataclasses.replace(LIMITS, codec="quant8", rotation_seed=8)
+    decode_and_validate(_blob(codec="quant8"), limits)  # the round's rotation: accepted
+    assert _reason(_blob(codec="quant8", rotation_seed=9), limits) == "codec"
 
 
 @pytest.mark.parametrize(
