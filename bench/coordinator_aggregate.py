@@ -147,7 +147,7 @@ def main() -> None:
         acc = WeightedSum(shapes)
         for b in blobs:
             v = decode_and_validate(b, limits)
-            acc.add(v.tensors, v.weight)
+            acc.add(v.tensors(), v.weight)
 
     def decode_only() -> None:
         for m in messages:
