@@ -37,7 +37,8 @@ import enum
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -50,6 +51,7 @@ from coordinator.db import Database, partials
 from coordinator.logs import event
 from coordinator.records import TaskRow
 from coordinator.sealing import SealError, new_private_key, open_sealed, public_bytes, seal
+from coordinator.sum_kernels import warm_up
 from wire.update import UpdateMessage
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class RoundPartials:
     ) -> None:
         if not (lease_seconds > 0 and stripes >= 1 and wait_seconds > 0):
             raise ValueError(f"need lease_seconds > 0, stripes >= 1, wait_seconds > 0; got {lease_seconds}, {stripes}")
+        warm_up()  # compile the aggregation kernels now, not during the first upload
         self.owner = secrets.token_hex(16)
         self.lease_seconds = lease_seconds
         self._stripes = stripes
@@ -100,12 +103,8 @@ class RoundPartials:
         ``add`` or ``cancel`` must follow. Registered before the transaction commits, so a commit in this
         process waits for the add instead of missing it.
         """
-        _ensure_row(conn, round_id, self.owner, now)
-        conn.execute(
-            sa.update(partials)
-            .where(partials.c.round_id == round_id, partials.c.owner == self.owner)
-            .values(count=partials.c.count + 1, weight=partials.c.weight + weight, seen_at=now)
-        )
+        statement = _COUNT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+        conn.execute(statement, {"p_round": round_id, "p_owner": self.owner, "p_weight": weight, "p_now": now})
         with self._cond:
             self._state(task_id, round_id).pending += 1
 
@@ -294,10 +293,38 @@ def _context(round_id: int, owner: str) -> bytes:
     return f"round={round_id}|owner={owner}".encode()
 
 
+# Built once (an upload runs them; SQLAlchemy then reuses the compiled statements).
+_ROW = {"round_id": sa.bindparam("p_round"), "owner": sa.bindparam("p_owner"), "count": 0, "weight": 0.0}
+_ENSURE = {
+    "postgresql": postgresql.insert(partials)
+    .values(_ROW | {"seen_at": sa.bindparam("p_now")})
+    .on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(partials).values(_ROW | {"seen_at": sa.bindparam("p_now")}).on_conflict_do_nothing(),
+}
+
+
+def _count_upsert(insert: Callable[..., Any]) -> Any:
+    """One statement: this process's row of the round, created or counted up (``ON CONFLICT DO UPDATE``)."""
+    new = insert(partials).values(
+        _ROW | {"count": 1, "weight": sa.bindparam("p_weight"), "seen_at": sa.bindparam("p_now")}
+    )
+    return new.on_conflict_do_update(
+        index_elements=[partials.c.round_id, partials.c.owner],
+        set_={
+            "count": partials.c.count + 1,
+            "weight": partials.c.weight + new.excluded.weight,
+            "seen_at": new.excluded.seen_at,
+        },
+    )
+
+
+_COUNT = {"postgresql": _count_upsert(postgresql.insert), "sqlite": _count_upsert(sqlite.insert)}
+
+
 def _ensure_row(conn: Connection, round_id: int, owner: str, now: float) -> None:
-    row = {"round_id": round_id, "owner": owner, "count": 0, "weight": 0.0, "seen_at": now}
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(insert(partials).values(row).on_conflict_do_nothing())
+    """This process's row of the round (``INSERT ... ON CONFLICT DO NOTHING``: concurrent first uploads agree)."""
+    statement = _ENSURE["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    conn.execute(statement, {"p_round": round_id, "p_owner": owner, "p_now": now})
 
 
 def drop_partials(conn: Connection, round_id: int) -> None:

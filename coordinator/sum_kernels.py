@@ -49,3 +49,23 @@ def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
     scale = acc.dtype.type(a)
     for i in range(x.size):
         acc[i] += scale * x[i]
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's on-disk cache) every kernel for the types uploads use.
+
+    Called when a coordinator starts, so the first upload does not pay seconds of JIT compilation. Payload
+    views are read-only (``np.frombuffer`` of bytes), which numba types apart from writable arrays.
+    """
+    for dtype in (np.float64, np.float32):
+        acc = np.zeros(2, dtype=dtype)
+        for x in (np.zeros(2, dtype=np.uint8), np.zeros(2, dtype=np.float32)):
+            readonly = np.frombuffer(x.tobytes(), dtype=x.dtype)
+            add_scaled(acc, x, 1.0)
+            add_scaled(acc, readonly, 1.0)
+    levels = np.frombuffer(b"\0\0", dtype=np.uint8)
+    level_moments(levels)
+    level_moments(levels.copy())
+    values = np.frombuffer(np.zeros(2, dtype=np.float32).tobytes(), dtype=np.float32)
+    finite_sum_of_squares(values)
+    finite_sum_of_squares(values.copy())

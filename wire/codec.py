@@ -45,6 +45,7 @@ The binary message around it is ``wire.update``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -271,6 +272,7 @@ def unpack_levels(data: bytes | memoryview, bits: int, count: int) -> np.ndarray
     return out.reshape(-1)[:count]
 
 
+@functools.lru_cache(maxsize=1024)
 def round_rotation_seed(task_seed: int, round_number: int) -> int:
     """The rotation seed every device of round ``round_number`` uses (< 2**32): reproducible from (seed, round).
 
