@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -116,6 +117,14 @@ def in_memory(shapes: list[tuple[int, ...]], blobs: list[bytes], codec: str, rep
         for m in messages:
             validate_message(m, limits)
 
+    def sha256_only() -> None:
+        for b in blobs:
+            hashlib.sha256(b).digest()
+
+    def crc32_only() -> None:
+        for b in blobs:
+            zlib.crc32(b)
+
     def old_path() -> None:  # before: every update dequantized and unrotated on its own
         for m in messages[:4]:
             m.decode_tensors()
@@ -126,11 +135,19 @@ def in_memory(shapes: list[tuple[int, ...]], blobs: list[bytes], codec: str, rep
         ("decode+validate+add, float64 sum", best_of(repeats, full(np.float64)) / n),
         ("decode+validate+add, float32 sum", best_of(repeats, full(np.float32)) / n),
         ("  container only (size, sha256, header)", best_of(repeats, container) / n),
+        ("    of which the sha256 of the body", best_of(repeats, sha256_only) / n),
+        ("    (zlib.crc32 of the body, for comparison)", best_of(repeats, crc32_only) / n),
+        ("validate+add (the aggregation), float64 sum", 0.0),
         ("  validate only (rotated norm, finite)", best_of(repeats, validate) / n),
         ("  add only, float64 sum", best_of(repeats, add_only(np.float64)) / n),
         ("  add only, float32 sum", best_of(repeats, add_only(np.float32)) / n),
         ("  old path: decode_tensors (unrotate) per update", best_of(1, old_path) / 4),
     ]
+    parts = dict(rows)
+    rows[rows.index(("validate+add (the aggregation), float64 sum", 0.0))] = (
+        "validate+add (the aggregation), float64 sum",
+        parts["  validate only (rotated norm, finite)"] + parts["  add only, float64 sum"],
+    )
     rows.append(("per round: unrotate the sum once", best_of(repeats, unrotate_once)))
     return rows
 
