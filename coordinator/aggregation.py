@@ -127,10 +127,18 @@ class RotatedSum:
         self.weight = 0.0
         self.count = 0
 
-    def add(self, msg: UpdateMessage, weight: float) -> None:
-        """Add ``weight`` times the dequantized rotated ``msg`` (validated: shapes and codec match)."""
+    def add(self, msg: UpdateMessage, weight: float, scale: float = 1.0) -> None:
+        """Add ``weight * scale`` times the dequantized rotated ``msg`` (validated: shapes and codec match).
+
+        ``scale`` is the server-side clip factor (``ValidUpdate.scale``): it shrinks the update, not its
+        FedAvg weight, so the round's weight sum (the mean's denominator) counts ``weight`` alone. Example:
+        an update clipped to a tenth (scale 0.1) with weight 32 adds 3.2 times its values and 32 to the weight.
+        """
         if not (math.isfinite(weight) and weight > 0):
             raise ValueError(f"weight must be positive and finite, got {weight}")
+        if not (math.isfinite(scale) and 0 < scale <= 1):
+            raise ValueError(f"clip scale must be in (0, 1], got {scale}")
+        weight, counted = weight * scale, weight
         if msg.shapes != self.shapes or (msg.rotation_seed is not None) != self.rotated:
             raise ValueError(f"update over {msg.shapes} (rotated: {msg.rotation_seed is not None}) does not fit")
         for i, t in enumerate(msg.tensors):
@@ -140,7 +148,7 @@ class RotatedSum:
             else:
                 add_scaled(view, msg.levels(i), weight * (t.hi - t.lo) / ((1 << t.bits) - 1))
                 self.lows[i] += weight * t.lo
-        self.weight += float(weight)
+        self.weight += float(counted)
         self.count += 1
 
     def merge(self, other: RotatedSum) -> None:

@@ -136,3 +136,22 @@ def test_rotated_sum_refuses_mismatched_input() -> None:
         acc.merge(RotatedSum(ROT_SHAPES, rotated=False))
     with pytest.raises(ValueError, match="rotation seed"):
         acc.unrotated(None)
+
+
+def test_rotated_sum_clip_scale_shrinks_values_not_weight() -> None:
+    shapes = ((2,), (1,))
+    clipped = decode_update(
+        encode_update([np.array([3.0, 4.0], np.float32), np.array([0.0], np.float32)], codec="float32", round=0,
+                      base_version=0, weight=32.0, seed=0)
+    )  # fmt: skip
+    honest = decode_update(
+        encode_update([np.array([1.0, 1.0], np.float32), np.array([2.0], np.float32)], codec="float32", round=0,
+                      base_version=0, weight=8.0, seed=1)
+    )  # fmt: skip
+    acc = RotatedSum(shapes, rotated=False)
+    acc.add(clipped, 32.0, scale=0.1)  # a 5-norm update clipped to 0.5
+    acc.add(honest, 8.0)
+    assert acc.weight == 40.0
+    np.testing.assert_allclose(acc.total, [32 * 0.3 + 8, 32 * 0.4 + 8, 16])
+    with pytest.raises(ValueError, match="clip scale must be in"):
+        acc.add(honest, 8.0, scale=1.5)
