@@ -19,6 +19,7 @@ from coordinator_fixtures import TRAIN_TFLITE, Clock, PostgresSchema, initial_we
 
 from coordinator import Admin, Coordinator, Database
 from coordinator.db import partials
+from coordinator.enrollment import Enrollment, EnrollmentConfig
 from coordinator.metrics import Metrics
 from coordinator.pace import PaceConfig
 from coordinator.partials import RoundPartials
@@ -55,8 +56,14 @@ def _task(db: Database, clock: Clock, codec: str, goal: int = GOAL) -> None:
     admin.create_task(TaskCreate.model_validate(create | {"over_selection": 2.0, "codec": codec, "max_rows": 8}))
 
 
+_ENROLLMENT = Enrollment(bytes(32), EnrollmentConfig(None, 10**6, 1e6, 86400.0, 0.0))  # one key for every process
+
+
 def _process(db: Database, clock: Clock) -> Coordinator:
-    return Coordinator(db, clock=clock, metrics=Metrics(), pace=PaceConfig(), partials=RoundPartials(lease_seconds=10))
+    return Coordinator(
+        db, clock=clock, metrics=Metrics(), pace=PaceConfig(), enrollment=_ENROLLMENT,
+        partials=RoundPartials(lease_seconds=10),
+    )  # fmt: skip
 
 
 def _delta(i: int) -> list[np.ndarray]:
@@ -65,7 +72,10 @@ def _delta(i: int) -> list[np.ndarray]:
 
 
 def _upload(coord: Coordinator, i: int, codec: str) -> tuple[bytes, float]:
-    req = CheckinRequest(client_version="t", runtime="t", codecs=[codec], example_count=5)
+    credential = _ENROLLMENT.issue("p", coord.clock())[0]  # a fresh device each upload
+    req = CheckinRequest(
+        client_version="t", runtime="t", codecs=[codec], example_count=5, token_count=100, credential=credential
+    )
     a = coord.checkin("p", req).assignment
     assert isinstance(a, Assignment)
     weight = float(1 + i)
@@ -181,7 +191,10 @@ def test_partials_commit_waits_for_a_counted_add_still_running(db: Database) -> 
     """An upload counted (its transaction committed) but not yet added: the commit waits, it never loses it."""
     clock = Clock()
     _task(db, clock, "float32", goal=2)
-    coord = Coordinator(db, clock=clock, metrics=Metrics(), pace=PaceConfig(), partials=RoundPartials(wait_seconds=0.2))
+    coord = Coordinator(
+        db, clock=clock, metrics=Metrics(), pace=PaceConfig(), enrollment=_ENROLLMENT,
+        partials=RoundPartials(wait_seconds=0.2),
+    )  # fmt: skip
     _, w1 = _upload(coord, 0, "float32")
     release = threading.Event()
     real_add = coord.partials.add
