@@ -6,6 +6,7 @@ import dataclasses
 from typing import Literal, get_args
 
 from tff_sim.availability import AvailabilityConfig
+from tff_sim.schedules import Schedule
 
 AGGREGATORS: tuple[str, ...] = ("mean", "quant8", "quant4", "quant2", "dp", "secure")  # see tff_sim.aggregators
 _DP_ALGORITHMS = ("fedavg", "fedavgm", "fedadam", "fedyogi")
@@ -25,9 +26,18 @@ DEFAULT_SERVER_LR: dict[str, float] = {
 }
 
 
+RECIPE_SOURCE = (
+    "FedAdam (Reddi et al. 2021): server lr 0.01, epsilon 1e-5; client SGD lr 0.5, batch 8, 1 local epoch, "
+    "10 clients a round. Measured on Shakespeare (vocab 10k, small model, 60 rounds): test recall@1 0.0520 "
+    "and perplexity 537, against FedAvg's 0.0426 and 600 (client lr 1.0, batch 8); FedAdam leaves the unigram "
+    "plateau by round 40, FedAvg by round 60. Starting from a pretrained model (--init-from) matters more."
+)
+"""Where the default recipe below comes from, shown in ``sim run --help``."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
-    algorithm: Algorithm = "fedavg"
+    algorithm: Algorithm = "fedadam"
     rounds: int = 20
     clients_per_round: int = 10
     local_epochs: int = 1
@@ -35,7 +45,7 @@ class SimConfig:
     server_lr: float | None = None  # None: DEFAULT_SERVER_LR[algorithm]
     server_momentum: float = 0.9  # fedavgm
     prox_strength: float = 0.01  # fedprox (mu)
-    batch_size: int = 16
+    batch_size: int = 8
     seq_len: int = 20
     max_client_rows: int | None = 256  # cap on a client's rows per round (long-tailed users)
     preset: str = "small"
@@ -45,6 +55,10 @@ class SimConfig:
     max_eval_clients: int | None = None
     aggregator: str = "mean"
     dp_noise_multiplier: float = 1.0
+    secure_clip: float = 1.0  # ``secure``: L2 clip of each update (a deployed task's secagg_clip, same default)
+    server_epsilon: float = 1e-5  # fedadam / fedyogi (Reddi et al. 2021 tune 1e-3 .. 1e-5; 1e-3 barely moved here)
+    client_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
+    server_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
     availability: AvailabilityConfig = dataclasses.field(default_factory=AvailabilityConfig)
 
     def __post_init__(self) -> None:
@@ -62,7 +76,7 @@ class SimConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"SimConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("client_lr", "prox_strength"):
+        for name in ("client_lr", "prox_strength", "secure_clip", "server_epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)!r}")
         if self.server_lr is not None and not self.server_lr > 0:
@@ -85,6 +99,13 @@ class SimConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SimConfig.{name} must be positive, got {value!r}")
+
+    @property
+    def max_client_weight(self) -> float | None:
+        """The most tokens a client can weigh in a round (rows cap x seq_len x epochs); None if rows are uncapped."""
+        if self.max_client_rows is None:
+            return None
+        return float(self.max_client_rows * self.seq_len * self.local_epochs)
 
     @property
     def effective_server_lr(self) -> float:
