@@ -224,8 +224,14 @@ def over_http(
                         "report_seconds": 1200}  # fmt: skip
                 admin.post("/v1/admin/tasks", json=task).raise_for_status()
                 checkin = {"client_version": "b", "runtime": "b", "codecs": [codec], "example_count": 1}
+                checkin["token_count"] = 1000  # the weight bound the device declares (weights below are 100)
+
+                def enrolled() -> dict[str, object]:  # one enrolled device a check-in
+                    cred = admin.post("/v1/populations/bench/enroll", json={"client_version": "b"}).json()
+                    return checkin | {"credential": cred["credential"]}
+
                 assignments = [
-                    admin.post("/v1/populations/bench/checkin", json=checkin).json()["assignment"]
+                    admin.post("/v1/populations/bench/checkin", json=enrolled()).json()["assignment"]
                     for _ in range(uploads)
                 ]
             a0 = assignments[0]

@@ -25,7 +25,6 @@ from coordinator.commit_checks import CommitRefused, check_mean, check_step, upd
 from coordinator.db import models, rounds, sessions, tasks
 from coordinator.logs import event
 from coordinator.metrics import Metrics
-from coordinator.partials import drop_partials
 from coordinator.optimizers import (
     AdamState,
     ServerOptimizerConfig,
@@ -35,6 +34,7 @@ from coordinator.optimizers import (
     fedadam_step,
     fedavg_step,
 )
+from coordinator.partials import drop_partials
 from coordinator.records import TaskRow, model_sha256
 from coordinator.rounds import RoundState, open_round
 from coordinator.secure_records import open_secure_round

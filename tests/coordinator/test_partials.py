@@ -6,6 +6,7 @@ Two ``Coordinator`` instances on one database file play two processes (each has 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from coordinator_fixtures import TRAIN_TFLITE, Clock, PostgresSchema, initial_we
 
 from coordinator import Admin, Coordinator, Database
 from coordinator.db import partials
+from coordinator.enrollment import Enrollment, EnrollmentConfig
 from coordinator.metrics import Metrics
 from coordinator.pace import PaceConfig
 from coordinator.partials import RoundPartials
@@ -55,8 +57,30 @@ def _task(db: Database, clock: Clock, codec: str, goal: int = GOAL) -> None:
     admin.create_task(TaskCreate.model_validate(create | {"over_selection": 2.0, "codec": codec, "max_rows": 8}))
 
 
-def _process(db: Database, clock: Clock) -> Coordinator:
-    return Coordinator(db, clock=clock, metrics=Metrics(), pace=PaceConfig(), partials=RoundPartials(lease_seconds=10))
+_KEY = os.urandom(32)  # one enrollment secret for every "process" of a test, as for real workers
+
+
+def _enrollment() -> Enrollment:
+    return Enrollment(_KEY, EnrollmentConfig(None, 10**6, 1e6, 86400.0, 0.0))
+
+
+def _process(db: Database, clock: Clock, partials: RoundPartials | None = None) -> Coordinator:
+    return Coordinator(
+        db,
+        clock=clock,
+        metrics=Metrics(),
+        pace=PaceConfig(),
+        enrollment=_enrollment(),
+        partials=RoundPartials(lease_seconds=10) if partials is None else partials,
+    )
+
+
+def checkin_request(coord: Coordinator, codec: str) -> CheckinRequest:
+    """A check-in of a freshly enrolled device (one device a session)."""
+    credential = coord.enrollment.issue("p", coord.clock())[0]
+    return CheckinRequest(
+        client_version="t", runtime="t", codecs=[codec], example_count=5, token_count=100, credential=credential
+    )
 
 
 def _delta(i: int) -> list[np.ndarray]:
@@ -65,8 +89,7 @@ def _delta(i: int) -> list[np.ndarray]:
 
 
 def _upload(coord: Coordinator, i: int, codec: str) -> tuple[bytes, float]:
-    req = CheckinRequest(client_version="t", runtime="t", codecs=[codec], example_count=5)
-    a = coord.checkin("p", req).assignment
+    a = coord.checkin("p", checkin_request(coord, codec)).assignment
     assert isinstance(a, Assignment)
     weight = float(1 + i)
     blob = encode_update(
@@ -181,7 +204,7 @@ def test_partials_commit_waits_for_a_counted_add_still_running(db: Database) -> 
     """An upload counted (its transaction committed) but not yet added: the commit waits, it never loses it."""
     clock = Clock()
     _task(db, clock, "float32", goal=2)
-    coord = Coordinator(db, clock=clock, metrics=Metrics(), pace=PaceConfig(), partials=RoundPartials(wait_seconds=0.2))
+    coord = _process(db, clock, RoundPartials(wait_seconds=0.2))
     _, w1 = _upload(coord, 0, "float32")
     release = threading.Event()
     real_add = coord.partials.add
