@@ -92,7 +92,7 @@ def in_memory(shapes: list[tuple[int, ...]], blobs: list[bytes], codec: str, rep
             acc = RotatedSum(shapes, rotated=rotated, dtype=dtype)
             for b in blobs:
                 v = decode_and_validate(b, limits)
-                acc.add(v.message, v.weight * v.scale)
+                acc.add(v.message, v.weight, v.scale)
 
         return run
 

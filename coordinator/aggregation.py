@@ -127,19 +127,26 @@ class RotatedSum:
         self.weight = 0.0
         self.count = 0
 
-    def add(self, msg: UpdateMessage, weight: float) -> None:
-        """Add ``weight`` times the dequantized rotated ``msg`` (validated: shapes and codec match)."""
+    def add(self, msg: UpdateMessage, weight: float, scale: float = 1.0) -> None:
+        """Add ``weight * scale`` times the dequantized rotated ``msg``, and ``weight`` to the total weight.
+
+        ``scale`` is the validation's clip factor (``ValidUpdate.scale``): it shrinks the update, never its
+        FedAvg weight. ``msg`` was validated (shapes and codec match).
+        """
         if not (math.isfinite(weight) and weight > 0):
             raise ValueError(f"weight must be positive and finite, got {weight}")
+        if not (math.isfinite(scale) and 0 < scale <= 1):
+            raise ValueError(f"clip scale must be in (0, 1], got {scale}")
+        coefficient = weight * scale
         if msg.shapes != self.shapes or (msg.rotation_seed is not None) != self.rotated:
             raise ValueError(f"update over {msg.shapes} (rotated: {msg.rotation_seed is not None}) does not fit")
         for i, t in enumerate(msg.tensors):
             view = self.total[self._starts[i] : self._starts[i] + self._sizes[i]]  # (q_i,)
             if t.bits is None:
-                add_scaled(view, msg.values(i), weight)
+                add_scaled(view, msg.values(i), coefficient)
             else:
-                add_scaled(view, msg.levels(i), weight * (t.hi - t.lo) / ((1 << t.bits) - 1))
-                self.lows[i] += weight * t.lo
+                add_scaled(view, msg.levels(i), coefficient * (t.hi - t.lo) / ((1 << t.bits) - 1))
+                self.lows[i] += coefficient * t.lo
         self.weight += float(weight)
         self.count += 1
 

@@ -112,8 +112,13 @@ class RoundPartials:
         """The transaction after ``begin`` did not commit: nothing will be added."""
         self._settle(round_id)
 
-    def add(self, round_id: int, shapes: Sequence[Sequence[int]], msg: UpdateMessage, weight: float) -> None:
-        """Add a validated, counted update (its transaction committed) to a free stripe of the round's sum."""
+    def add(
+        self, round_id: int, shapes: Sequence[Sequence[int]], msg: UpdateMessage, weight: float, scale: float = 1.0
+    ) -> None:
+        """Add a validated, counted update (its transaction committed) to a free stripe of the round's sum.
+
+        ``scale`` is the validation's clip factor: it shrinks the update, not its weight.
+        """
         with self._cond:
             state = self._rounds.get(round_id)
         if state is None:  # the round closed meanwhile (abandoned): its sum is gone, nothing to add to
@@ -125,7 +130,7 @@ class RoundPartials:
                 if stripe is None:
                     stripe = RotatedSum(shapes, rotated=msg.rotation_seed is not None, dtype=self._dtype)
                     state.stripes[index] = stripe
-                stripe.add(msg, weight)
+                stripe.add(msg, weight, scale)
             finally:
                 state.locks[index].release()
         finally:

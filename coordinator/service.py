@@ -448,7 +448,7 @@ class Coordinator:
             if begun:
                 self.partials.cancel(round_id)
             raise
-        self.partials.add(round_id, task.shapes, valid.message, added * valid.scale)
+        self.partials.add(round_id, task.shapes, valid.message, added, valid.scale)
         if received >= goal:
             self.tick_task(task.id, now)
         return int(received)

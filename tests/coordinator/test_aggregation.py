@@ -136,3 +136,20 @@ def test_rotated_sum_refuses_mismatched_input() -> None:
         acc.merge(RotatedSum(ROT_SHAPES, rotated=False))
     with pytest.raises(ValueError, match="rotation seed"):
         acc.unrotated(None)
+
+
+def test_rotated_sum_clip_scale_shrinks_the_update_not_its_weight() -> None:
+    """A clipped update (validation's scale) still counts with its full FedAvg weight in the mean."""
+    a, b = _message(0, "quant8"), _message(1, "quant8")
+    acc = RotatedSum(ROT_SHAPES, rotated=True)
+    acc.add(a, 32.0, 0.25)
+    acc.add(b, 8.0)
+    got = acc.unrotated(9)
+    assert got.weight == 40.0
+    want = (
+        32.0 * 0.25 * np.concatenate([t.ravel() for t in _decode64(a)])
+        + 8.0 * np.concatenate([t.ravel() for t in _decode64(b)])
+    ) / 40.0
+    np.testing.assert_allclose(got.total / got.weight, want, rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="clip scale"):
+        acc.add(a, 1.0, 1.5)
