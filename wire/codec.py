@@ -20,8 +20,10 @@ production system by Bonawitz et al. 2019:
    server's average of many updates is unbiased;
 4. pack the levels densely, ``bits`` bits each.
 
-Everything here is pure and deterministic given its seed / generator; the
-binary message around it is ``wire.update``.
+Everything here is pure and deterministic given its seed / draws; the random
+signs and the rounding draws come from ``wire.counter_rng``, which TensorFlow
+reproduces bit for bit (``tff_sim.tf_codec``), so simulation compresses exactly
+as phones do. The binary message around it is ``wire.update``.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from wire.counter_rng import derive_key, random_signs
+
 CODECS: tuple[str, ...] = ("float32", "quant8", "quant4", "quant2")
 _BITS: dict[str, int | None] = {"float32": None, "quant8": 8, "quant4": 4, "quant2": 2}
-_ROTATION_SALT = 0x0907A7E
+ROTATION_SALT = 0x0907A7E
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,11 +119,13 @@ def rotation_blocks(n: int, min_block: int = 1024) -> list[tuple[int, int]]:
 
 
 def _signs(seed: int, m: int) -> np.ndarray:
-    """The random diagonal ``D`` of the rotation: m signs of +-1, float64, (m,)."""
+    """The random diagonal ``D`` of the rotation: m signs of +-1, float64, (m,).
+
+    Counter-based (``wire.counter_rng``), so TensorFlow draws the same signs (``tff_sim.tf_codec``).
+    """
     if seed < 0:
         raise ValueError(f"rotation seed must be non-negative, got {seed}")
-    rng = np.random.default_rng([seed, _ROTATION_SALT])
-    return rng.integers(0, 2, size=m).astype(np.float64) * 2.0 - 1.0
+    return random_signs(derive_key(seed, ROTATION_SALT), m)
 
 
 def fwht(x: np.ndarray) -> np.ndarray:
@@ -166,15 +172,19 @@ def _check_bits(bits: int) -> None:
         raise ValueError(f"bits must be between 1 and 8, got {bits}")
 
 
-def stochastic_quantize(x: np.ndarray, bits: int, rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
+def stochastic_quantize(x: np.ndarray, bits: int, draws: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Unbiased stochastic quantization to ``2**bits`` levels spanning [min(x), max(x)].
 
     Returns (levels uint8 of x's flattened shape, lo, hi). A coordinate at
-    fractional position ``p`` between two levels rounds up with probability
-    ``p``, so ``E[dequantize(levels)] = x`` exactly (Suresh et al. 2017, §3).
+    fractional position ``p`` between two levels rounds up when its uniform
+    draw in [0, 1) (``draws``, one per coordinate, e.g. ``counter_rng.uniforms``)
+    is below ``p``, so ``E[dequantize(levels)] = x`` exactly (Suresh et al. 2017, §3).
     """
     _check_bits(bits)
     flat = np.asarray(x, dtype=np.float64).ravel()  # (n,)
+    u = np.asarray(draws, dtype=np.float64).ravel()  # (n,)
+    if u.size != flat.size:
+        raise ValueError(f"need one uniform draw per coordinate: {flat.size} coordinates, {u.size} draws")
     if flat.size == 0:
         return np.zeros(0, dtype=np.uint8), 0.0, 0.0
     if not np.all(np.isfinite(flat)):
@@ -186,7 +196,7 @@ def stochastic_quantize(x: np.ndarray, bits: int, rng: np.random.Generator) -> t
     scaled = (flat - lo) / (hi - lo) * top  # (n,) in [0, top]; divide first: top / (hi - lo) overflows for tiny ranges
     scaled = np.clip(scaled, 0.0, float(top))
     floor = np.floor(scaled)
-    up = rng.random(flat.size) < (scaled - floor)
+    up = u < (scaled - floor)
     levels = np.minimum(floor + up, top).astype(np.uint8)
     return levels, lo, hi
 

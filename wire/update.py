@@ -11,9 +11,10 @@ length) and the offset/length of its payload, so a message decodes without
 knowing the model. An update (magic ``FKUP``) carries a device's clipped,
 rotated and stochastically quantized delta (``wire.codec``, after Suresh et al.
 2017): tensor ``i`` is rotated in the power-of-two blocks of
-``wire.codec.rotation_blocks`` (block ``b`` seeded from (seed, i, b)), then
-quantized as one vector with its own [lo, hi] and rounding randomness from
-``default_rng([seed, salt, i])``; so the header's ``seed`` is all a decoder
+``wire.codec.rotation_blocks`` (block ``b`` keyed by (seed, i, b)), then
+quantized as one vector with its own [lo, hi] and rounding draws keyed by
+(seed, salt, i), both from ``wire.counter_rng`` (TensorFlow reproduces them:
+``tff_sim.tf_codec``); so the header's ``seed`` is all a decoder
 needs. A checkpoint (magic ``FKWT``) carries exact float32 weights.
 
 ``decode_update`` checks the container only: size limit, magic, version,
@@ -48,6 +49,7 @@ from wire.codec import (
     stochastic_quantize,
     unpack_bits,
 )
+from wire.counter_rng import derive_key, uniforms
 
 FORMAT_VERSION: int = 1
 UPDATE_MAGIC = b"FKUP"
@@ -57,8 +59,8 @@ MAX_TENSORS = 4096
 MAX_RANK = 8
 _PREFIX = struct.Struct("<4sHI")  # magic, format version, header length
 _DIGEST = 32
-_ROTATE_SALT = 0x207A7E
-_ROUND_SALT = 0x5170C4
+ROTATE_SALT = 0x207A7E
+ROUND_SALT = 0x5170C4
 _REASONS = ("truncated", "bad_magic", "unsupported_version", "checksum", "malformed", "too_large")
 
 
@@ -133,7 +135,7 @@ def raw_nbytes(shapes: Sequence[Sequence[int]]) -> int:
 
 
 def _rotation_seed(seed: int, index: int, block: int) -> int:
-    return int(np.random.SeedSequence([seed, _ROTATE_SALT, index, block]).generate_state(1, dtype=np.uint64)[0])
+    return derive_key(seed, ROTATE_SALT, index, block)
 
 
 def _rotate_blocks(flat: np.ndarray, seed: int, index: int) -> np.ndarray:
@@ -159,8 +161,8 @@ def padded_size(n: int) -> int:
     return sum(padded for _, padded in rotation_blocks(n))
 
 
-def _rounding_rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, _ROUND_SALT, index])
+def _rounding_draws(seed: int, index: int, n: int) -> np.ndarray:
+    return uniforms(derive_key(seed, ROUND_SALT, index), n)
 
 
 def _pack(magic: bytes, header: dict[str, Any], payloads: Sequence[bytes]) -> bytes:
@@ -207,7 +209,7 @@ def encode_update(
             payloads.append(t.astype("<f4").tobytes())
         else:
             rotated = _rotate_blocks(t.ravel(), seed, i)  # (padded,)
-            levels, lo, hi = stochastic_quantize(rotated, spec.bits, _rounding_rng(seed, i))
+            levels, lo, hi = stochastic_quantize(rotated, spec.bits, _rounding_draws(seed, i, rotated.size))
             entry.update(lo=lo, hi=hi, padded=rotated.size)
             payloads.append(pack_bits(levels, spec.bits))
         entries.append(entry)
