@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
+from tensorflow_federated.python.learning.algorithms import fed_sgd
+from tensorflow_federated.python.learning.templates import proximal_client_work
 
 from model import MaskedCrossEntropy, ModelConfig, build_model, keyboard_metrics
-from tff_sim.aggregators import build_aggregator
+from tff_sim.aggregators import build_aggregator, quantization_bits
+from tff_sim.aggregators_codec import DeviceCodecFactory, with_codec_seeds
 from tff_sim.client_datasets import element_spec
 from tff_sim.config import SimConfig
 
@@ -71,9 +75,56 @@ def _server_optimizer(sim: SimConfig) -> Any:
     return tff.learning.optimizers.build_sgdm(learning_rate=lr)
 
 
+def _codec_process(sim: SimConfig, model_fn: Callable[[], Any], server: Any, bits: int) -> Any:
+    """FedAvg-family process whose clients take ``aggregators_codec.client_input`` and upload as phones do.
+
+    TFF's FedAvg composed from its own parts (``build_weighted_fed_avg`` does
+    the same), with the client work wrapped to pass each client's codec seed to
+    ``DeviceCodecFactory``.
+    """
+    client = tff.learning.optimizers.build_sgdm(learning_rate=sim.client_lr)
+    weighting = tff.learning.ClientWeighting.NUM_EXAMPLES
+
+    @tff.tensorflow.computation
+    def initial_weights() -> Any:
+        return tff.learning.models.ModelWeights.from_model(model_fn())
+
+    weights_type = initial_weights.type_signature.result
+    if sim.algorithm == "fedsgd":  # TFF builds FedSGD's client work only inside build_fed_sgd
+        work = fed_sgd._build_fed_sgd_client_work(
+            model_fn, tff.learning.metrics.sum_then_finalize, loop_implementation=_LOOP
+        )
+    elif sim.algorithm == "fedprox":
+        work = proximal_client_work.build_model_delta_client_work(
+            model_fn, client, weighting, delta_l2_regularizer=sim.prox_strength, loop_implementation=_LOOP
+        )
+    else:
+        work = tff.learning.templates.build_model_delta_client_work(
+            model_fn, client, weighting, loop_implementation=_LOOP
+        )
+    work = with_codec_seeds(work)
+    update_type = work.next.type_signature.result.result.member.update
+    aggregator = DeviceCodecFactory(bits).create(update_type, tff.TensorType(np.float32))
+    return tff.learning.templates.compose_learning_process(
+        initial_weights,
+        tff.learning.templates.build_broadcast_process(weights_type),
+        work,
+        aggregator,
+        tff.learning.templates.build_apply_optimizer_finalizer(server, weights_type),
+    )
+
+
+def uses_codec_seeds(sim: SimConfig) -> bool:
+    """Whether ``build_process(sim, ...)`` takes ``aggregators_codec.client_input`` per client."""
+    return quantization_bits(sim.aggregator) is not None
+
+
 def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
     """The iterative learning process for ``sim.algorithm`` with ``sim.aggregator``."""
     server = _server_optimizer(sim)
+    bits = quantization_bits(sim.aggregator)
+    if bits is not None:
+        return _codec_process(sim, model_fn, server, bits)
     aggregator = build_aggregator(
         sim.aggregator, clients_per_round=sim.clients_per_round, noise_multiplier=sim.dp_noise_multiplier
     )

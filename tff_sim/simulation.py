@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, load_prepared
 from model import ModelConfig, build_model, save_model
 from tff_sim.aggregators import upload_bytes
-from tff_sim.algorithms import build_evaluation, build_process, model_fn_for
+from tff_sim.aggregators_codec import client_input, codec_seed
+from tff_sim.algorithms import build_evaluation, build_process, model_fn_for, uses_codec_seeds
 from tff_sim.availability import eligible_clients
 from tff_sim.client_datasets import client_rows, round_datasets, to_dataset
 from tff_sim.config import SimConfig
@@ -102,7 +103,7 @@ class SampledRound:
 
     clients: np.ndarray
     eligible: int
-    datasets: list[tf.data.Dataset]
+    datasets: list[Any]  # tf.data.Dataset, or aggregators_codec.client_input with the devices' codec
     tokens: int
 
 
@@ -114,6 +115,10 @@ def sampled_round(data: ClientData, sim: SimConfig, config: ModelConfig, round_n
         data, clients, config, sim.seq_len, sim.batch_size,
         epochs=sim.local_epochs, seed=sim.seed, round_num=round_num, max_rows=sim.max_client_rows,
     )  # fmt: skip
+    if uses_codec_seeds(sim):  # the devices' codec: each client's rounding keyed like a phone's assignment
+        datasets = [
+            client_input(d, codec_seed(sim.seed, round_num, int(c))) for d, c in zip(datasets, clients, strict=True)
+        ]
     return SampledRound(clients, len(eligible), datasets, tokens)
 
 
@@ -156,8 +161,8 @@ def run_simulation(
         + "\n"
     )
     keras_model = build_model(config)
-    tensor_sizes = [int(np.prod(w.shape)) for w in keras_model.trainable_weights]
-    upload_bytes_per_client = upload_bytes(sim.aggregator, tensor_sizes)
+    tensor_shapes = [tuple(w.shape) for w in keras_model.trainable_weights]
+    upload_bytes_per_client = upload_bytes(sim.aggregator, tensor_shapes)
     val_clients = _eval_clients(corpus.validation, sim.max_eval_clients, sim.seed)
     val_datasets = _eval_datasets(corpus.validation, val_clients, config, sim.seq_len)
     started = time.perf_counter()
@@ -230,7 +235,7 @@ def run_simulation(
         "test": {k: test[k] for k in (*_METRIC_KEYS, "oov_targets", "loss") if k in test},
         "aggregator": sim.aggregator,
         "upload_bytes_per_client": upload_bytes_per_client,
-        "float32_bytes_per_client": upload_bytes("mean", tensor_sizes),
+        "float32_bytes_per_client": upload_bytes("mean", tensor_shapes),
         "config": sim.to_dict(),
         "wall_time_s": round(time.perf_counter() - started, 2),
     }

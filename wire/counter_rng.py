@@ -31,15 +31,15 @@ FMIX_C1 = 0x85EBCA6B
 FMIX_C2 = 0xC2B2AE35
 
 
-def fmix32(h: np.ndarray) -> np.ndarray:
+def fmix32(h: np.ndarray | np.uint32) -> np.ndarray:
     """MurmurHash3's finalizer on uint32 words, elementwise (wraps mod 2**32)."""
-    h = np.asarray(h, dtype=np.uint32)
+    x: np.ndarray = np.asarray(h, dtype=np.uint32)
     with np.errstate(over="ignore"):
-        h = h ^ (h >> np.uint32(16))
-        h = h * np.uint32(FMIX_C1)
-        h = h ^ (h >> np.uint32(13))
-        h = h * np.uint32(FMIX_C2)
-        return h ^ (h >> np.uint32(16))
+        x = x ^ (x >> np.uint32(16))
+        x = x * np.uint32(FMIX_C1)
+        x = x ^ (x >> np.uint32(13))
+        x = x * np.uint32(FMIX_C2)
+        return np.asarray(x ^ (x >> np.uint32(16)), dtype=np.uint32)
 
 
 def derive_key(seed: int, *words: int) -> int:
