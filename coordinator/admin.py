@@ -26,13 +26,12 @@ from coordinator.errors import TaskError
 from coordinator.lifecycle import open_next_round
 from coordinator.logs import event
 from coordinator.records import TaskRow, load_round, load_task
-from wire.manifest import ManifestError, PlanManifest
+from wire.manifest import TRAIN_FILE, ManifestError, PlanManifest
 from wire.protocol import API_PREFIX, BlobInfo, ModelInfo, RoundInfo, TaskCreate, TaskStatus
 from wire.update import WireError, decode_weights
 
 logger = logging.getLogger(__name__)
 
-TRAIN_FILE = "train.tflite"
 
 
 class Admin:

@@ -40,7 +40,7 @@ from device_runtime.eligibility import (
     ineligibility,
 )
 from device_runtime.example_store import ExampleStore, StoredExample
-from device_runtime.litert_model import TRAIN_FILE, LiteRTModelError, LiteRTTrainer
+from device_runtime.litert_model import LiteRTModelError, LiteRTTrainer
 from device_runtime.rows import client_rows
 from device_runtime.scheduler import (
     RetryPolicy,
@@ -55,7 +55,7 @@ from device_runtime.scheduler import (
 from device_runtime.secure_session import HttpSecAggTransport, run_secure_session, secure_assignment
 from device_runtime.training import LocalResult, Trainer, TrainingInterrupted, train_locally
 from wire.codec import CODECS
-from wire.manifest import ManifestError, PlanManifest
+from wire.manifest import TRAIN_FILE, ManifestError, PlanManifest
 from wire.protocol import API_PREFIX, Assignment, CheckinRequest, ReportRequest
 from wire.update import WireError, decode_weights, encode_update, raw_nbytes
 

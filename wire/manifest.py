@@ -30,6 +30,9 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
+TRAIN_FILE = "train.tflite"  # the plan's training graph (signatures train, evaluate, weights)
+INFER_FILE = "infer.tflite"  # the keyboard's inference graph
+TOKENIZER_FILE = "tokenizer.model"  # the plan's word tokenizer (its sha256 is tokenizer_sha256)
 MANIFEST_FORMAT_VERSION = 1
 DTYPES: tuple[str, ...] = ("float32", "float16", "int32", "int8")
 """Tensor dtypes a manifest may name."""
