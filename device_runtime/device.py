@@ -290,18 +290,12 @@ class Device:
         hp = assignment.hyperparameters
         if assignment.codec not in self.config.codecs:
             raise _Refused("codec", f"assigned codec {assignment.codec!r} is not one of {self.config.codecs}")
-        if (hp.batch_size, hp.seq_len) != (manifest.batch_size, manifest.seq_len):
-            raise _Refused(
-                "plan_mismatch",
-                f"assignment batch/seq_len {(hp.batch_size, hp.seq_len)} differ from the plan's "
-                f"{(manifest.batch_size, manifest.seq_len)}",
-            )
         pad_id = int(manifest.model_config.get("pad_id", 0))
         bos_id = int(manifest.model_config.get("bos_id", 2))
         now = self._clock()
         rows = client_rows(
             self.examples.examples(now),
-            hp.seq_len,
+            manifest.seq_len,  # the plan fixes batch size and sequence length
             bos_id=bos_id,
             pad_id=pad_id,
             seed=hp.data_seed,  # the task's seed, not the session's: rows as simulation orders them

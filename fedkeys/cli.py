@@ -100,16 +100,24 @@ def _cmd_ngram(args: argparse.Namespace) -> int:
 def _cmd_sim_run(args: argparse.Namespace) -> int:
     from fedkeys.run_dir import read_summary
     from tff_sim.availability import AvailabilityConfig
-    from tff_sim.config import SimConfig
+    from tff_sim.config import SimConfig, split_aggregator
     from tff_sim.runtime import RuntimeConfig
     from tff_sim.simulation import run_simulation
+    from wire.contract import ClientTraining
 
+    aggregator, codec = split_aggregator(args.aggregator)
+    training = ClientTraining(
+        local_epochs=args.local_epochs,
+        learning_rate=args.client_lr,
+        max_rows=args.max_client_rows,
+        data_seed=args.seed,
+        codec=codec,
+    )
     sim = SimConfig(
         algorithm=args.algorithm,
         rounds=args.rounds,
         clients_per_round=args.clients_per_round,
-        local_epochs=args.local_epochs,
-        client_lr=args.client_lr,
+        training=training,
         server_lr=args.server_lr,
         batch_size=args.batch_size,
         seq_len=args.seq_len,
@@ -118,9 +126,8 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
         max_eval_clients=args.max_eval_clients,
-        max_client_rows=args.max_client_rows,
         availability=AvailabilityConfig(mode=args.availability, seed=args.seed),
-        aggregator=args.aggregator,
+        aggregator=aggregator,
         dp_noise_multiplier=args.dp_noise_multiplier,
     )
     remote = tuple(w for w in (args.workers or "").split(",") if w)

@@ -46,6 +46,7 @@ from fedkeys.report_html import render_report
 from fedkeys.report_plots import plot_participation, plot_recall_by_round, plot_upload_bytes
 from fedkeys.suggest import suggest
 from model import CentralConfig
+from wire.protocol import task_training_fields
 
 logger = logging.getLogger(__name__)
 
@@ -139,11 +140,9 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
             algorithm="fedavg",
             rounds=config.rounds,
             clients_per_round=config.clients_per_round,
-            local_epochs=config.local_epochs,
-            client_lr=config.client_lr,
+            training=config.training,  # the deployment's: the simulation compresses as the phones do
             batch_size=config.batch_size,
             seq_len=config.seq_len,
-            max_client_rows=config.max_rows,
             preset=config.preset,
             seed=config.seed,
         )
@@ -174,12 +173,8 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
                 over_selection=1.3,
                 selection_seconds=90.0,  # the fleet needs ~20 s to start (TF import, 120 example stores)
                 report_seconds=120.0,
-                codec=config.codec,
-                local_epochs=config.local_epochs,
-                learning_rate=config.client_lr,
-                max_rows=config.max_rows,
                 max_rounds=config.rounds,
-                seed=config.seed,
+                **task_training_fields(config.training),
             )
         fleet = f"{config.devices} emulated phones ({config.availability}), {config.rounds} rounds over HTTP"
         with phases.step("fleet", fleet):
@@ -191,17 +186,29 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
         if config.parity_clients:
             from fedkeys.parity import ParityConfig, run_parity
 
-            with phases.step("parity", f"one float32 round deployed vs simulated, {config.parity_clients} clients"):
-                parity_config = ParityConfig(
-                    clients=tuple(range(min(config.parity_clients, corpus.train.num_clients))),
-                    local_epochs=1,
-                    learning_rate=config.client_lr,
-                    max_rows=min(config.max_rows, 16),
-                    data_seed=config.seed,
-                )
-                parity = run_parity(
-                    server.url, server.api_key, out / "plan", initial, data_dir, parity_config, out / "parity"
-                ).to_dict()
+            codecs = ("float32", config.codec) if config.codec != "float32" else ("float32",)
+            with phases.step(
+                "parity", f"one round deployed vs simulated per codec {codecs}, {config.parity_clients} clients"
+            ):
+                results = {}
+                for codec in codecs:
+                    parity_config = ParityConfig(
+                        clients=tuple(range(min(config.parity_clients, corpus.train.num_clients))),
+                        population=f"parity-{codec}",
+                        training=config.training.replace(
+                            local_epochs=1, max_rows=min(config.max_rows, 16), codec=codec
+                        ),
+                    )
+                    results[codec] = run_parity(
+                        server.url,
+                        server.api_key,
+                        out / "plan",
+                        initial,
+                        data_dir,
+                        parity_config,
+                        out / "parity" / codec,
+                    ).to_dict()
+                parity = results["float32"] | {"compressed": results.get(config.codec)}
 
     def score() -> dict[str, Any]:
         validation = WeightScorer(
@@ -331,5 +338,13 @@ def _summary(report: dict[str, Any], page: Path) -> str:
         lines.append(f"{name:<28}" + "".join(f"{float(metrics[k]):>20.4f}" for k in METRIC_KEYS))
     if report["parity"]:
         lines.append(f"parity: max |deployed - simulated| weight = {report['parity']['max_abs_diff']:.3g}")
+        if report["parity"].get("compressed"):
+            compressed = report["parity"]["compressed"]
+            lines.append(
+                f"parity ({compressed['codec']}): max |deployed - simulated| weight = "
+                f"{compressed['max_abs_diff']:.3g}, "
+                f"{compressed['deployed_upload_bytes']} bytes a phone uploaded, "
+                f"{compressed['simulated_upload_bytes']} bytes the simulation reports"
+            )
     lines.append(f"report: {page}")
     return "\n".join(lines)

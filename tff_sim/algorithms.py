@@ -21,10 +21,11 @@ from tensorflow_federated.python.learning.algorithms import fed_sgd
 from tensorflow_federated.python.learning.templates import proximal_client_work
 
 from model import MaskedCrossEntropy, ModelConfig, build_model, keyboard_metrics
-from tff_sim.aggregators import build_aggregator, quantization_bits
+from tff_sim.aggregators import build_aggregator
 from tff_sim.aggregators_codec import DeviceCodecFactory, with_codec_seeds
 from tff_sim.client_datasets import element_spec
 from tff_sim.config import SimConfig
+from wire.codec import CodecSpec
 
 _ADAPTIVE_EPSILON = 1e-3
 
@@ -82,7 +83,7 @@ def _codec_process(sim: SimConfig, model_fn: Callable[[], Any], server: Any, bit
     the same), with the client work wrapped to pass each client's codec seed to
     ``DeviceCodecFactory``.
     """
-    client = tff.learning.optimizers.build_sgdm(learning_rate=sim.client_lr)
+    client = tff.learning.optimizers.build_sgdm(learning_rate=sim.training.learning_rate)
     weighting = tff.learning.ClientWeighting.NUM_EXAMPLES
 
     @tff.tensorflow.computation
@@ -104,7 +105,7 @@ def _codec_process(sim: SimConfig, model_fn: Callable[[], Any], server: Any, bit
         )
     work = with_codec_seeds(work)
     update_type = work.next.type_signature.result.result.member.update
-    aggregator = DeviceCodecFactory(bits).create(update_type, tff.TensorType(np.float32))
+    aggregator = DeviceCodecFactory(bits, sim.training.clip_norm).create(update_type, tff.TensorType(np.float32))
     return tff.learning.templates.compose_learning_process(
         initial_weights,
         tff.learning.templates.build_broadcast_process(weights_type),
@@ -116,13 +117,13 @@ def _codec_process(sim: SimConfig, model_fn: Callable[[], Any], server: Any, bit
 
 def uses_codec_seeds(sim: SimConfig) -> bool:
     """Whether ``build_process(sim, ...)`` takes ``aggregators_codec.client_input`` per client."""
-    return quantization_bits(sim.aggregator) is not None
+    return CodecSpec(sim.training.codec).bits is not None
 
 
 def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
-    """The iterative learning process for ``sim.algorithm`` with ``sim.aggregator``."""
+    """The iterative learning process for ``sim.algorithm`` with ``sim.aggregator`` and the clients' codec."""
     server = _server_optimizer(sim)
-    bits = quantization_bits(sim.aggregator)
+    bits = CodecSpec(sim.training.codec).bits
     if bits is not None:
         return _codec_process(sim, model_fn, server, bits)
     aggregator = build_aggregator(
@@ -132,7 +133,7 @@ def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
         return tff.learning.algorithms.build_fed_sgd(
             model_fn, server_optimizer_fn=server, model_aggregator=aggregator, loop_implementation=_LOOP
         )
-    client = tff.learning.optimizers.build_sgdm(learning_rate=sim.client_lr)
+    client = tff.learning.optimizers.build_sgdm(learning_rate=sim.training.learning_rate)
     if sim.aggregator == "dp":
         # DP bounds each user's influence, so every client counts the same (unweighted mean).
         return tff.learning.algorithms.build_unweighted_fed_avg(

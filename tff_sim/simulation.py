@@ -113,7 +113,8 @@ def sampled_round(data: ClientData, sim: SimConfig, config: ModelConfig, round_n
     clients = sample_clients(eligible, sim.clients_per_round, sim.seed, round_num)
     datasets, tokens = round_datasets(
         data, clients, config, sim.seq_len, sim.batch_size,
-        epochs=sim.local_epochs, seed=sim.seed, round_num=round_num, max_rows=sim.max_client_rows,
+        epochs=sim.training.local_epochs, seed=sim.training.data_seed, round_num=round_num,
+        max_rows=sim.training.max_rows,
     )  # fmt: skip
     if uses_codec_seeds(sim):  # the devices' codec: each client's rounding keyed like a phone's assignment
         datasets = [
@@ -162,7 +163,7 @@ def run_simulation(
     )
     keras_model = build_model(config)
     tensor_shapes = [tuple(w.shape) for w in keras_model.trainable_weights]
-    upload_bytes_per_client = upload_bytes(sim.aggregator, tensor_shapes)
+    upload_bytes_per_client = upload_bytes(sim.aggregator_name, tensor_shapes)
     val_clients = _eval_clients(corpus.validation, sim.max_eval_clients, sim.seed)
     val_datasets = _eval_datasets(corpus.validation, val_clients, config, sim.seq_len)
     started = time.perf_counter()
@@ -199,8 +200,8 @@ def run_simulation(
                 if why is not None:
                     # Neither logged nor saved: the run directory stays resumable from its last checkpoint.
                     raise DivergedError(
-                        f"round {round_num} diverged: {why}, with client lr {sim.client_lr:g} and server lr "
-                        f"{sim.effective_server_lr:g}; lower the learning rates"
+                        f"round {round_num} diverged: {why}, with client lr {sim.training.learning_rate:g} and "
+                        f"server lr {sim.effective_server_lr:g}; lower the learning rates"
                     )
                 state = result.state
                 row |= {
@@ -233,7 +234,7 @@ def run_simulation(
         "algorithm": sim.algorithm,
         "rounds": sim.rounds,
         "test": {k: test[k] for k in (*_METRIC_KEYS, "oov_targets", "loss") if k in test},
-        "aggregator": sim.aggregator,
+        "aggregator": sim.aggregator_name,
         "upload_bytes_per_client": upload_bytes_per_client,
         "float32_bytes_per_client": upload_bytes("mean", tensor_shapes),
         "config": sim.to_dict(),

@@ -14,6 +14,7 @@ from tff_sim.client_datasets import round_datasets
 from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig, tff_runtime
 from tff_sim.simulation import sim_model_config
+from wire.contract import ClientTraining
 from wire.update import decode_update, encode_update
 
 tff = pytest.importorskip("tensorflow_federated")
@@ -24,7 +25,8 @@ def _deltas(
 ) -> list[list[np.ndarray]]:
     """Per client list in ``inputs``, the model delta of one round from the same initial model over those clients."""
     corpus = load_prepared(prepared)
-    sim = SimConfig(rounds=1, clients_per_round=2, preset="tiny", batch_size=8, aggregator=aggregator)
+    training = ClientTraining(codec="float32" if aggregator == "mean" else aggregator)
+    sim = SimConfig(rounds=1, clients_per_round=2, preset="tiny", batch_size=8, training=training)
     config = sim_model_config(corpus.tokenizer.vocab_size, sim.preset)
     process = build_process(sim, model_fn_for(config, sim.seq_len, sim.seed))
     out = []

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tff_sim.config import ALGORITHMS, DEFAULT_SERVER_LR, SimConfig
+from tff_sim.config import ALGORITHMS, DEFAULT_SERVER_LR, SimConfig, split_aggregator
 from tff_sim.runtime import RuntimeConfig
 from tff_sim.simulation import run_simulation
+from wire.contract import ClientTraining
 
 pytest.importorskip("tensorflow_federated")
 
@@ -29,9 +30,11 @@ def test_algorithm_runs_a_round(algorithm: str, prepared: Path, tmp_path: Path) 
 
 @pytest.mark.parametrize("aggregator", ["quant8", "quant2", "dp"])
 def test_aggregator_runs_a_round(aggregator: str, prepared: Path, tmp_path: Path) -> None:
+    server, codec = split_aggregator(aggregator)
     sim = SimConfig(
-        rounds=1, clients_per_round=3, preset="tiny", batch_size=8, aggregator=aggregator, dp_noise_multiplier=0.2
-    )
+        rounds=1, clients_per_round=3, preset="tiny", batch_size=8, aggregator=server, dp_noise_multiplier=0.2,
+        training=ClientTraining(codec=codec),
+    )  # fmt: skip
     summary = run_simulation(prepared, tmp_path / aggregator, sim, RuntimeConfig(), progress=False)
     assert summary["aggregator"] == aggregator
     if aggregator == "dp":
@@ -49,6 +52,13 @@ def test_sim_config_bad_values_named() -> None:
         SimConfig(clients_per_round=0)
     with pytest.raises(ValueError, match="quant3"):
         SimConfig(aggregator="quant3")
+    with pytest.raises(ValueError, match="aggregator must be one of \\('mean', 'dp', 'secure'\\), got 'quant8'"):
+        SimConfig(aggregator="quant8")  # a codec, not an aggregator: split_aggregator maps the CLI's name
+    with pytest.raises(ValueError, match="codec 'quant8' works with aggregator 'mean', not 'dp'"):
+        SimConfig(aggregator="dp", dp_noise_multiplier=0.5, training=ClientTraining(codec="quant8"))
+    with pytest.raises(ValueError, match="clip_norm is applied by the device codec"):
+        SimConfig(training=ClientTraining(clip_norm=1.0))
+    assert split_aggregator("quant4") == ("mean", "quant4") and split_aggregator("dp") == ("dp", "float32")
     with pytest.raises(ValueError, match="fedsgd"):
         SimConfig(algorithm="fedsgd", aggregator="dp")
     with pytest.raises(ValueError, match="needs more than 10 clients per round"):
