@@ -108,6 +108,7 @@ class _Coordinator:
                 plan=Resource(url=f"/v1/blobs/{self.plan_sha}", sha256=self.plan_sha),
                 checkpoint=Resource(url=f"/v1/blobs/{self.checkpoint_sha}", sha256=self.checkpoint_sha),
                 upload_token="t", deadline_unix=4e9, hyperparameters=self.hyper, codec="quant8", seed=n,
+                rotation_seed=n,
             )  # fmt: skip
             body = CheckinResponse(outcome="accepted", assignment=assignment).model_dump_json()
             return httpx.Response(200, content=body)

@@ -12,20 +12,19 @@ import hmac
 import logging
 import secrets
 import statistics
-import zlib
 from collections.abc import Callable
 
 import numpy as np
 import sqlalchemy as sa
 
-from coordinator.aggregation import WeightedSum
 from coordinator.clock import needs_write, tick_task
-from coordinator.db import ROUND_FIELDS, Database, fetch_shard, lock_free_shard, rounds, sessions, sums, tasks
+from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
 from coordinator.errors import UpdateRejected
 from coordinator.lifecycle import add_counts
 from coordinator.logs import event
 from coordinator.metrics import Metrics
 from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
+from coordinator.partials import RoundPartials
 from coordinator.records import (
     TaskRow,
     all_task_ids,
@@ -40,7 +39,8 @@ from coordinator.records import (
 from coordinator.reports import record_abort, record_report
 from coordinator.rounds import TERMINAL, RoundState, can_assign, check_upload
 from coordinator.secure_records import assign_device
-from coordinator.validation import UpdateLimits, decode_and_validate
+from coordinator.validation import UpdateLimits, ValidUpdate, decode_and_validate
+from wire.codec import round_rotation_seed
 from wire.protocol import (
     API_PREFIX,
     AbortRequest,
@@ -111,6 +111,7 @@ class Coordinator:
         pace: PaceConfig,
         workers: int = 1,
         max_upload_bytes: int = 256 * 2**20,
+        partials: RoundPartials | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -119,6 +120,7 @@ class Coordinator:
         self.max_upload_bytes = max_upload_bytes
         self._workers = workers
         self._rates: dict[int, ArrivalRate] = {}
+        self.partials = RoundPartials() if partials is None else partials  # this process's share of open sums
 
     # ------------------------------------------------------------------ check-in
 
@@ -196,6 +198,7 @@ class Coordinator:
             codec=c.codec,
             clip_norm=c.client_clip_norm,
             seed=seed,
+            rotation_seed=round_rotation_seed(c.seed, number),
             secure=secure,
         )
 
@@ -280,6 +283,7 @@ class Coordinator:
             max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
             norm_bound=task.config.norm_bound,
             norm_policy=task.config.norm_policy,
+            rotation_seed=round_rotation_seed(task.config.seed, r["number"]),
         )
         return s, r, task, limits
 
@@ -304,7 +308,7 @@ class Coordinator:
         _s, r, task, limits = self._upload_context(session_id, token, now)
         try:
             valid = decode_and_validate(body, limits)  # CPU work outside any transaction
-            received = self._add_update(task, r["id"], session_id, token, valid.tensors, valid.weight, now)
+            received = self._add_update(task, r["id"], session_id, token, valid, now)
         except UpdateRejected as err:
             self._rejected(task, r, session_id, err)
             raise
@@ -337,45 +341,38 @@ class Coordinator:
             raise UpdateRejected("session_aborted", "this session was aborted")
 
     def _add_update(
-        self,
-        task: TaskRow,
-        round_id: int,
-        session_id: str,
-        token: str | None,
-        tensors: list[np.ndarray],
-        weight: float,
-        now: float,
+        self, task: TaskRow, round_id: int, session_id: str, token: str | None, valid: ValidUpdate, now: float
     ) -> int:
-        """Add a valid update to the round's running sum; returns how many the round has now.
+        """Count a valid update in the round and add it to this process's in-memory partial sum.
 
-        An upload locks one free shard of the round's sum (lock order sum -> round -> session), so uploads
-        of a round proceed in parallel up to the shard count; the round row is locked only by the final
-        conditional count, so check-ins go on while megabytes are read, added to and written. Reaching the
-        goal commits the round in the next transaction (the round clock would too, e.g. after a crash in
-        between: the round counts as full either way).
+        The transaction writes counters only (round, this process's partial row, session), never the sum
+        (``coordinator.partials``: nothing on disk may differ from an earlier write by one update). The add
+        runs after the count committed, outside any transaction, and ``begin`` made a commit in this process
+        wait for it. Reaching the goal ticks the round clock, which gathers the partials and commits.
         """
-        with self.db.write() as conn:
-            shard = lock_free_shard(conn, round_id, hint=zlib.crc32(session_id.encode()))
-            acc = WeightedSum.from_bytes(task.shapes, fetch_shard(conn, round_id, shard["shard"]), shard["weight"])
-            added = 1.0 if task.config.dp_noise_multiplier > 0 else weight  # DP-FedAvg weighs devices uniformly
-            acc.add(tensors, added)
-            conn.execute(
-                sa.update(sums)
-                .where(sums.c.round_id == round_id, sums.c.shard == shard["shard"])
-                .values(total=acc.to_bytes(), weight=acc.weight, count=sums.c.count + 1)
-            )
-            params = {"count_round": round_id, "count_now": now, "count_weight": added}
-            counted = conn.execute(_COUNT_UPDATE, params).first()  # never more than `goal` succeed
-            if counted is None:  # closed, full or past its deadline meanwhile: say which, roll everything back
-                record = round_record(conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one())
-                check_upload(record, now, record.report_deadline)
-                raise UpdateRejected("round_closed", f"round is full ({record.received}/{record.goal})")
-            session = load_session(conn, session_id, lock=True)
-            if session is None:
-                raise UpdateRejected("unknown_session", f"no session {session_id!r}")
-            self._check_session(session._mapping, token)  # a concurrent replay loses here
-            conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="uploaded"))
-            received, goal = counted
+        added = 1.0 if task.config.dp_noise_multiplier > 0 else valid.weight  # DP-FedAvg weighs devices uniformly
+        begun = False
+        try:
+            with self.db.write() as conn:
+                params = {"count_round": round_id, "count_now": now, "count_weight": added}
+                counted = conn.execute(_COUNT_UPDATE, params).first()  # never more than `goal` succeed
+                if counted is None:  # closed, full or past its deadline meanwhile: say which, roll back
+                    record = round_record(conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one())
+                    check_upload(record, now, record.report_deadline)
+                    raise UpdateRejected("round_closed", f"round is full ({record.received}/{record.goal})")
+                session = load_session(conn, session_id, lock=True)
+                if session is None:
+                    raise UpdateRejected("unknown_session", f"no session {session_id!r}")
+                self._check_session(session._mapping, token)  # a concurrent replay loses here
+                conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="uploaded"))
+                self.partials.begin(conn, task.id, round_id, added, now)
+                begun = True
+                received, goal = counted
+        except BaseException:
+            if begun:
+                self.partials.cancel(round_id)
+            raise
+        self.partials.add(round_id, task.shapes, valid.message, added * valid.scale)
         if received >= goal:
             self.tick_task(task.id, now)
         return int(received)
@@ -404,8 +401,9 @@ class Coordinator:
     def tick(self) -> None:
         """Move every task's open round along (deadlines) and open rounds where needed; idempotent."""
         now = self.clock()
+        self.partials.heartbeat(self.db, now)
         for task_id in all_task_ids(self.db):
             self.tick_task(task_id, now)
 
     def tick_task(self, task_id: int, now: float) -> None:
-        tick_task(self.db, self.metrics, task_id, now)
+        tick_task(self.db, self.metrics, self.partials, task_id, now)

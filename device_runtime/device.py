@@ -341,6 +341,7 @@ class Device:
             base_version=assignment.model_version,
             weight=result.weight,
             seed=assignment.seed,
+            rotation_seed=assignment.rotation_seed,
             clip_norm=assignment.clip_norm,
         )
         raw = raw_nbytes([d.shape for d in result.delta])

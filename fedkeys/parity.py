@@ -79,7 +79,7 @@ class DeployedRound:
 
     round: int
     weights: list[np.ndarray]
-    codec_seeds: dict[int, int]  # training user -> the seed its phone encoded with (its upload's header)
+    codec_seeds: dict[int, tuple[int, int]]  # training user -> (rotation, rounding) seeds of its upload's header
     upload_bytes: dict[int, int]  # training user -> bytes its phone uploaded
 
 
@@ -145,7 +145,7 @@ def deployment_round(
     assert isinstance(client, _RecordingClient)
     client.uploads = []
     rounds: set[int] = set()
-    seeds: dict[int, int] = {}
+    seeds: dict[int, tuple[int, int]] = {}
     sizes: dict[int, int] = {}
     try:
         for user in config.clients:
@@ -170,7 +170,7 @@ def deployment_round(
                     raise ParityError(f"device of user {user} did not upload: {outcome.kind} {outcome.detail}")
                 message = client.uploads[-1]
                 rounds.add(message.round)
-                seeds[user], sizes[user] = message.seed, message.nbytes
+                seeds[user], sizes[user] = (message.rotation_seed or 0, message.seed), message.nbytes
             finally:
                 device.close()
     finally:
@@ -188,11 +188,12 @@ def simulation_round(
     round_num: int,
     config: ParityConfig,
     log_dir: Path,
-    codec_seeds: Mapping[int, int] | None = None,
+    codec_seeds: Mapping[int, tuple[int, int]] | None = None,
 ) -> list[np.ndarray]:
     """One round of tff_sim's FedAvg over ``config.clients`` from ``initial``; the new trainable weights.
 
-    ``codec_seeds`` (training user -> seed) key each client's encoding when ``config.training.codec`` compresses.
+    ``codec_seeds`` (training user -> (rotation seed, rounding seed)) key each client's encoding when
+    ``config.training.codec`` compresses.
     """
     from model import ModelConfig
     from tff_sim.aggregators_codec import client_input

@@ -66,4 +66,7 @@ def upload_bytes(name: str, tensor_shapes: Sequence[Sequence[int]]) -> int:
         return 4 * sum(math.prod(shape) for shape in tensor_shapes)
     rng = np.random.default_rng(_TYPICAL_DELTA_SEED)
     delta = [(rng.standard_normal(tuple(shape)) * 1e-3).astype(np.float32) for shape in tensor_shapes]
-    return len(encode_update(delta, codec=name, round=1, base_version=1, weight=1234.0, seed=_TYPICAL_DELTA_SEED))
+    blob = encode_update(
+        delta, codec=name, round=1, base_version=1, weight=1234.0, seed=_TYPICAL_DELTA_SEED, rotation_seed=1
+    )
+    return len(blob)

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, load_prepared
 from model import ModelConfig, build_model, save_model
 from tff_sim.aggregators import upload_bytes
-from tff_sim.aggregators_codec import client_input, codec_seed
+from tff_sim.aggregators_codec import client_input, round_codec_seeds
 from tff_sim.algorithms import build_evaluation, build_process, model_fn_for, uses_codec_seeds
 from tff_sim.availability import eligible_clients
 from tff_sim.client_datasets import client_rows, round_datasets, to_dataset
@@ -116,10 +116,9 @@ def sampled_round(data: ClientData, sim: SimConfig, config: ModelConfig, round_n
         epochs=sim.training.local_epochs, seed=sim.training.data_seed, round_num=round_num,
         max_rows=sim.training.max_rows,
     )  # fmt: skip
-    if uses_codec_seeds(sim):  # the devices' codec: each client's rounding keyed like a phone's assignment
-        datasets = [
-            client_input(d, codec_seed(sim.seed, round_num, int(c))) for d, c in zip(datasets, clients, strict=True)
-        ]
+    if uses_codec_seeds(sim):  # the devices' codec: the round's rotation, each client's own rounding
+        seeds = round_codec_seeds(sim.seed, round_num, clients)
+        datasets = [client_input(d, s) for d, s in zip(datasets, seeds, strict=True)]
     return SampledRound(clients, len(eligible), datasets, tokens)
 
 

@@ -23,9 +23,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from wire.codec import ROTATION_SALT, rotation_blocks
+from wire.codec import BLOCK_SALT, ROTATION_SALT, ROUNDING_SALT, rotation_blocks
 from wire.counter_rng import FMIX_C1, FMIX_C2, GOLDEN32, KEY_TWEAK, MASK32
-from wire.update import ROTATE_SALT, ROUND_SALT
 
 
 def _u32(value: int) -> tf.Tensor:
@@ -117,25 +116,27 @@ def dequantize(levels: tf.Tensor, bits: int, lo: tf.Tensor, hi: tf.Tensor) -> tf
     return lo + tf.cast(levels, tf.float64) * ((hi - lo) / float((1 << bits) - 1))
 
 
-def tensor_levels(flat: tf.Tensor, seed: tf.Tensor, index: int, bits: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Tensor ``index`` of an update as ``wire.update.encode_update`` quantizes it: (levels, lo, hi)."""
+def tensor_levels(
+    flat: tf.Tensor, rotation_seed: tf.Tensor, rounding_seed: tf.Tensor, index: int, bits: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``wire.codec.encode_tensor``: tensor ``index`` rotated with the round's seed, rounded with the session's."""
     parts, start = [], 0
     for b, (length, padded) in enumerate(rotation_blocks(int(flat.shape[0]))):
-        block_key = derive_key(seed, ROTATE_SALT, index, b)
+        block_key = derive_key(rotation_seed, BLOCK_SALT, index, b)
         parts.append(_rotate(flat[start : start + length], block_key, padded))
         start += length
     rotated = tf.concat(parts, axis=0)  # (padded,)
-    draws = uniforms(derive_key(seed, ROUND_SALT, index), int(rotated.shape[0]))
+    draws = uniforms(derive_key(rounding_seed, ROUNDING_SALT, index), int(rotated.shape[0]))
     return quantize(rotated, bits, draws)
 
 
 def _decode_tensor(
-    levels: tf.Tensor, lo: tf.Tensor, hi: tf.Tensor, seed: tf.Tensor, index: int, bits: int, n: int
+    levels: tf.Tensor, lo: tf.Tensor, hi: tf.Tensor, rotation_seed: tf.Tensor, index: int, bits: int, n: int
 ) -> tf.Tensor:
     rotated = dequantize(levels, bits, lo, hi)  # (padded,)
     parts, start = [], 0
     for b, (length, padded) in enumerate(rotation_blocks(n)):
-        block_key = derive_key(seed, ROTATE_SALT, index, b)
+        block_key = derive_key(rotation_seed, BLOCK_SALT, index, b)
         parts.append(_unrotate(rotated[start : start + padded], block_key, length))
         start += padded
     return tf.concat(parts, axis=0)  # (n,)
@@ -150,11 +151,16 @@ def clip_by_global_norm(tensors: Sequence[tf.Tensor], bound: float) -> list[tf.T
 
 
 def encode_decode(
-    tensors: Sequence[tf.Tensor], seed: tf.Tensor, bits: int | None, clip_norm: float | None = None
+    tensors: Sequence[tf.Tensor],
+    rotation_seed: tf.Tensor,
+    rounding_seed: tf.Tensor,
+    bits: int | None,
+    clip_norm: float | None = None,
 ) -> list[tf.Tensor]:
-    """What the server decodes from ``encode_update(tensors, seed=seed, ...)``: float32, the input's shapes.
+    """What the server decodes from ``encode_update(tensors, seed=rounding_seed, rotation_seed=...)``: float32.
 
-    ``seed`` is an int64 scalar tensor (the assignment's seed); ``bits`` None is float32 (exact).
+    The seeds are int64 scalar tensors (the round's rotation seed, the session's rounding seed); ``bits`` None is
+    float32 (exact). Shapes as the input's.
     """
     values = [tf.cast(t, tf.float32) for t in tensors]
     if clip_norm is not None:
@@ -168,7 +174,7 @@ def encode_decode(
             out.append(t)
             continue
         flat = tf.reshape(tf.cast(t, tf.float64), [n])
-        levels, lo, hi = tensor_levels(flat, seed, i, bits)
-        decoded = _decode_tensor(levels, lo, hi, seed, i, bits, n)
+        levels, lo, hi = tensor_levels(flat, rotation_seed, rounding_seed, i, bits)
+        decoded = _decode_tensor(levels, lo, hi, rotation_seed, i, bits, n)
         out.append(tf.reshape(tf.cast(decoded, tf.float32), t.shape))
     return out

@@ -127,7 +127,7 @@ def test_parity_quant8_deployed_round_equals_tff_quant8_round(
     with AdminAPI(server.url, server.api_key) as admin:
         deployed = deployment_round(admin, server.url, art, initial, prepared, again, tmp_path / "d")
     same = simulation_round(prepared, art, initial, deployed.round, again, tmp_path / "l", deployed.codec_seeds)
-    shifted = {user: seed + 1 for user, seed in deployed.codec_seeds.items()}
+    shifted = {user: (rotation, rounding + 1) for user, (rotation, rounding) in deployed.codec_seeds.items()}
     wrong = simulation_round(prepared, art, initial, deployed.round, again, tmp_path / "l", shifted)
     float32 = ParityConfig(clients=(1, 2), training=training.replace(codec="float32"))
     exact = simulation_round(prepared, art, initial, deployed.round, float32, tmp_path / "l")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from data_tools import load_prepared
-from tff_sim.aggregators_codec import DeviceCodecFactory, client_input, codec_seed
+from tff_sim.aggregators_codec import DeviceCodecFactory, client_input, codec_seed, round_codec_seeds
 from tff_sim.algorithms import build_process, model_fn_for
 from tff_sim.client_datasets import round_datasets
 from tff_sim.config import SimConfig
@@ -18,6 +18,8 @@ from wire.contract import ClientTraining
 from wire.update import decode_update, encode_update
 
 tff = pytest.importorskip("tensorflow_federated")
+
+_ROTATION = 2**32 - 9  # the round's rotation seed, shared by both clients
 
 
 def _deltas(
@@ -38,7 +40,7 @@ def _deltas(
                 corpus.train, clients, config, sim.seq_len, sim.batch_size, epochs=1, seed=0, round_num=1, max_rows=256
             )
             if aggregator != "mean":
-                datasets = [client_input(d, seeds[c]) for d, c in zip(datasets, clients, strict=True)]
+                datasets = [client_input(d, (_ROTATION, seeds[c])) for d, c in zip(datasets, clients, strict=True)]
             after = process.get_model_weights(process.next(state, datasets).state).trainable
             out.append(
                 [np.asarray(a, np.float64) - np.asarray(b, np.float64) for a, b in zip(after, before, strict=True)]
@@ -62,7 +64,13 @@ def test_quant8_round_is_the_weighted_mean_of_decoded_phone_uploads(prepared: Pa
     decoded = [
         decode_update(
             encode_update(
-                [d.astype(np.float32) for d in delta], codec="quant8", round=1, base_version=0, weight=w, seed=s
+                [d.astype(np.float32) for d in delta],
+                codec="quant8",
+                round=1,
+                base_version=0,
+                weight=w,
+                seed=s,
+                rotation_seed=_ROTATION,
             )
         ).decode_tensors()
         for delta, w, s in zip(alone, tokens, seeds, strict=True)
@@ -73,6 +81,14 @@ def test_quant8_round_is_the_weighted_mean_of_decoded_phone_uploads(prepared: Pa
     noise = max(float(np.max(np.abs(e - m))) for e, m in zip(expected, exact_mean, strict=True))
     assert worst < 1e-6  # float32 weighted sums against float64
     assert noise > 100 * worst  # and the quantization noise itself is far larger: the test can tell codecs apart
+
+
+def test_round_codec_seeds_share_the_rounds_rotation() -> None:
+    from wire.codec import round_rotation_seed
+
+    seeds = round_codec_seeds(5, 3, [0, 7])
+    assert [s[0] for s in seeds] == [round_rotation_seed(5, 3)] * 2  # as the coordinator derives a round's
+    assert seeds[0][1] == codec_seed(5, 3, 0) != seeds[1][1] == codec_seed(5, 3, 7)
 
 
 def test_codec_seed_is_32_bits_and_depends_on_every_argument() -> None:
@@ -93,7 +109,13 @@ def test_upload_bytes_is_the_wire_update_size() -> None:
 
     shapes = [(5, 7), (1500,)]
     blob = encode_update(
-        [np.full(s, 1e-3, np.float32) for s in shapes], codec="quant8", round=1, base_version=1, weight=1.0, seed=3
+        [np.full(s, 1e-3, np.float32) for s in shapes],
+        codec="quant8",
+        round=1,
+        base_version=1,
+        weight=1.0,
+        seed=3,
+        rotation_seed=4,
     )
     assert abs(upload_bytes("quant8", shapes) - decode_update(blob).nbytes) < 40
     assert upload_bytes("mean", shapes) == 4 * (35 + 1500)
