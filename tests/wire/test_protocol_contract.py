@@ -32,7 +32,7 @@ def test_assignment_training_is_the_tasks() -> None:
         session_id="s", population="p", task="t", round=1, model_version=0,
         plan=Resource(url="/b", sha256=_SHA), checkpoint=Resource(url="/b", sha256=_SHA), upload_token="x",
         deadline_unix=1.0, hyperparameters=Hyperparameters.of(training), codec=training.codec,
-        clip_norm=training.clip_norm, seed=3,
+        clip_norm=training.clip_norm, seed=3, rotation_seed=4,
     )  # fmt: skip
     assert assignment.training == training
 
