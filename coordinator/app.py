@@ -22,12 +22,15 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from coordinator.admin import Admin
+from coordinator.credentials import load_key
 from coordinator.db import Database
+from coordinator.enrollment import Enrollment
 from coordinator.errors import CoordinatorError
-from coordinator.logs import configure_logging
+from coordinator.logs import configure_logging, install_access_log_filter
 from coordinator.metrics import Metrics
 from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, secagg_router, sessions_router
 from coordinator.routes.deps import status_of
+from coordinator.routes.docs import mount_docs
 from coordinator.secure_rounds import SecureRounds
 from coordinator.service import Coordinator
 from coordinator.settings import CoordinatorSettings
@@ -55,6 +58,7 @@ def create_app(
         clock=clock,
         metrics=metrics,
         pace=settings.pace,
+        enrollment=Enrollment(load_key(db, settings.credential_key_file), settings.enrollment),
         workers=settings.workers,
         max_upload_bytes=settings.max_upload_bytes,
     )
@@ -75,7 +79,10 @@ def create_app(
         version="1",
         description="Federated learning coordinator for a keyboard's next-word model (Bonawitz et al. 2019).",
         lifespan=lifespan,
+        docs_url=None,  # mount_docs serves both from local files, not a CDN
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.settings = settings
     app.state.coordinator = coordinator
     app.state.secure = SecureRounds(db, clock=clock, tick=coordinator.tick_task)
@@ -113,5 +120,6 @@ def app_from_env() -> FastAPI:
     """The uvicorn factory used by ``fedkeys serve`` (settings from ``FEDKEYS_*``; schema made by the CLI)."""
     settings = CoordinatorSettings()
     configure_logging(json_lines=settings.log_json, level=settings.log_level)
+    install_access_log_filter()  # session ids out of access-log URLs (fedkeys serve --access-log)
     db = Database(settings.db, pool_size=settings.db_pool_size)
     return create_app(settings, db=db)

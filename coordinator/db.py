@@ -3,12 +3,13 @@
 One schema serves a SQLite file (zero setup, one host) and PostgreSQL (several
 coordinator processes, ``postgresql+psycopg://...``). Everything committed
 survives a crash: tasks, models (checkpoint blobs, content-addressed), rounds
-with their counters, and sessions (a random id and the sha256 of the upload
-token; nothing that identifies a device). The open round's running sum does
-not: it lives in the coordinator processes' memory and reaches the database
-only sealed (``coordinator.partials``: Bonawitz et al. 2019 §4, aggregators are
-ephemeral and in-memory), so no disk, WAL, dead tuple or backup holds a sum of
-fewer than the round's updates in the clear; a crash loses the open round.
+with their counters, and sessions (a random id, the sha256 of the upload token
+and a per-round pseudonym of the device's credential; nothing that identifies a
+device). The open round's running sum does not: it lives in the coordinator
+processes' memory and reaches the database only sealed (``coordinator.partials``:
+Bonawitz et al. 2019 §4, aggregators are ephemeral and in-memory), so no disk,
+WAL, dead tuple or backup holds a sum of fewer than the round's updates in the
+clear; a crash loses the open round.
 
 Concurrency: writers take row locks in one fixed order, task -> round ->
 partial -> session (``SELECT ... FOR UPDATE`` on PostgreSQL); on SQLite every
@@ -123,6 +124,20 @@ sessions = sa.Table(
     sa.Column("reported", sa.Boolean, nullable=False, default=False),
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("deadline", sa.Float, nullable=False),
+    # coordinator.credentials.participant: a per-round pseudonym of the device's credential. Unique per round,
+    # so one credential never holds two sessions of a round (Sybil resistance, issue 14 point 5).
+    sa.Column("participant", sa.String(32), nullable=False),
+    sa.Column("max_weight", sa.Float, nullable=False),  # the FedAvg weight bound from what the device declared
+    sa.UniqueConstraint("round_id", "participant"),
+)
+
+# Coordinator secrets generated once and shared by every worker (the credential HMAC key). A database reader
+# can read them: a deployment that must keep credentials unforgeable against one passes a key file instead.
+secrets_table = sa.Table(
+    "fk_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
 )
 
 # Secure rounds (coordinator.secure_rounds): the protocol's record of a round (secagg.encoding bytes,

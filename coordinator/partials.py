@@ -115,7 +115,9 @@ class RoundPartials:
     def add(self, round_id: int, shapes: Sequence[Sequence[int]], msg: UpdateMessage, weight: float) -> None:
         """Add a validated, counted update (its transaction committed) to a free stripe of the round's sum."""
         with self._cond:
-            state = self._rounds[round_id]
+            state = self._rounds.get(round_id)
+        if state is None:  # the round closed meanwhile (abandoned): its sum is gone, nothing to add to
+            return
         try:
             index = self._lock_stripe(state)
             try:
@@ -139,7 +141,9 @@ class RoundPartials:
 
     def _settle(self, round_id: int) -> None:
         with self._cond:
-            self._rounds[round_id].pending -= 1
+            state = self._rounds.get(round_id)
+            if state is not None:
+                state.pending -= 1
             self._cond.notify_all()
 
     # ------------------------------------------------------------------ reading (round clock)

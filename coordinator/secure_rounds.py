@@ -6,15 +6,18 @@ al. 2020) through ``/v1/sessions/{id}/secagg/{phase}``, and the server learns
 only the ring sum of the masked inputs of at least ``threshold`` devices. The
 round's ``secagg.phases.SecureRound`` lives in one row (``fk_secagg``, locked
 per request); the round clock closes phases at their deadlines and, once the
-sum is unmasked, turns it into the uniform mean delta that the usual commit
-applies. A round whose protocol is abandoned is abandoned whole.
+sum is unmasked, checks it against what in-range inputs can sum to
+(``secagg.bounds``) and turns it into the token-weighted mean delta that the
+usual commit applies. A round whose protocol is abandoned, or whose sum fails
+the check, is abandoned whole, with the reason kept in its record.
 
 Parameters and storage: ``coordinator.secure_records``.
 """
 
 from __future__ import annotations
 
-import hmac
+import dataclasses
+import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -23,15 +26,18 @@ from sqlalchemy.engine import Connection
 from coordinator.aggregation import WeightedSum
 from coordinator.db import Database, rounds, secagg_devices
 from coordinator.errors import UpdateRejected
+from coordinator.gatekeeper import Action, admit
 from coordinator.lifecycle import abandon_round, commit_round
 from coordinator.metrics import Metrics
-from coordinator.records import TaskRow, load_session, token_sha256
+from coordinator.records import TaskRow
 from coordinator.rounds import TERMINAL, RoundState
 from coordinator.secure_records import load_record, round_params, store_record
 from secagg import encoding, phases
 from secagg.errors import SecAggError
 from secagg.updates import mean_from_ring
 from wire.protocol import SECAGG_PHASES
+
+logger = logging.getLogger(__name__)
 
 _OPEN = {
     "advertise_keys": phases.Phase.ADVERTISE,
@@ -53,7 +59,7 @@ def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metri
     if moved is not record:
         store_record(conn, r["id"], moved)
     if moved.phase is phases.Phase.ABANDONED:
-        abandon_round(conn, task, round_row, now, metrics)
+        _abandon(conn, task, round_row, moved, now, metrics)
         return True
     if moved.phase is not phases.Phase.DONE or moved.total is None or moved.state is None:
         return False
@@ -62,12 +68,27 @@ def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metri
         abandon_round(conn, task, round_row, now, metrics)
         return True
     _, spec = round_params(task, r["number"])
+    try:
+        mean = mean_from_ring(moved.total, count, task.shapes, spec)  # checks the sum first (secagg.bounds)
+    except SecAggError as err:  # a sum no in-range inputs could make: abandon, never commit it
+        refused = dataclasses.replace(moved, phase=phases.Phase.ABANDONED, total=None, reason=f"{err.reason}: {err}")
+        store_record(conn, r["id"], refused)
+        _abandon(conn, task, round_row, refused, now, metrics)
+        return True
     acc = WeightedSum(task.shapes)
-    acc.add(mean_from_ring(moved.total, count, task.shapes, spec), float(count))  # uniform mean, weight = devices
-    conn.execute(sa.update(rounds).where(rounds.c.id == r["id"]).values(received=count, weight_sum=float(count)))
+    acc.add(mean.tensors, mean.weight)  # the token-weighted mean, as a plain round's
+    conn.execute(sa.update(rounds).where(rounds.c.id == r["id"]).values(received=count, weight_sum=mean.weight))
     fresh = conn.execute(sa.select(rounds).where(rounds.c.id == r["id"])).one()
     commit_round(conn, task, fresh, acc, now, metrics)
     return True
+
+
+def _abandon(
+    conn: Connection, task: TaskRow, round_row: sa.Row, record: phases.SecureRound, now: float, metrics: Metrics
+) -> None:
+    """Abandon the round; its secure record keeps the reason (devices see it), the log names it too."""
+    logger.warning("secure round %d of %s abandoned: %s", round_row._mapping["number"], task.population, record.reason)
+    abandon_round(conn, task, round_row, now, metrics)
 
 
 class SecureRounds:
@@ -80,25 +101,14 @@ class SecureRounds:
 
     def _session(self, conn: Connection, session_id: str, token: str | None) -> tuple[int, int, int, str]:
         """(device, round id, task id, round state) of an authorized session."""
-        session = load_session(conn, session_id)
-        if session is None:
-            raise UpdateRejected("unknown_session", f"no session {session_id!r}")
-        s = session._mapping
-        if not token:
-            raise UpdateRejected("missing_token", "secure-aggregation requests need 'Authorization: Bearer <token>'")
-        if not hmac.compare_digest(token_sha256(token), s["token_sha256"]):
-            raise UpdateRejected("bad_token", "the token does not match the session")
-        if s["state"] == "aborted":
-            raise UpdateRejected("session_aborted", "this session was aborted")
+        round_id = admit(conn, session_id, token, Action.SECAGG).round_id  # the one policy: coordinator.gatekeeper
         device = conn.execute(
             sa.select(secagg_devices.c.device).where(secagg_devices.c.session_id == session_id)
         ).scalar()
         if device is None:
             raise UpdateRejected("not_secure", f"session {session_id!r} is not in a secure round")
-        task_id, state = conn.execute(
-            sa.select(rounds.c.task_id, rounds.c.state).where(rounds.c.id == s["round_id"])
-        ).one()
-        return int(device), int(s["round_id"]), int(task_id), str(state)
+        task_id, state = conn.execute(sa.select(rounds.c.task_id, rounds.c.state).where(rounds.c.id == round_id)).one()
+        return int(device), round_id, int(task_id), str(state)
 
     def submit(self, session_id: str, token: str | None, phase: str, body: bytes) -> None:
         """Add the device's message of ``phase`` to the round (refusals: UpdateRejected naming why)."""

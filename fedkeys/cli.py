@@ -43,6 +43,7 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
         min_words=args.min_words,
         validation_fraction=args.validation_fraction,
         test_fraction=args.test_fraction,
+        proxy_fraction=args.proxy_fraction,
         split_seed=args.split_seed,
         vocab_size=args.vocab_size,
         skip_bad=args.skip_bad,
@@ -75,6 +76,7 @@ def _cmd_central_train(args: argparse.Namespace) -> int:
         cell=args.cell,
         seq_len=args.seq_len,
         init_seed=args.init_seed,
+        split=args.split,
         training=CentralConfig(
             batch_size=args.batch_size,
             max_epochs=args.epochs,
@@ -102,6 +104,7 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
     from tff_sim.availability import AvailabilityConfig
     from tff_sim.config import SimConfig, split_aggregator
     from tff_sim.runtime import RuntimeConfig
+    from tff_sim.schedules import Schedule
     from tff_sim.simulation import run_simulation
     from wire.contract import ClientTraining
 
@@ -129,6 +132,9 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
         availability=AvailabilityConfig(mode=args.availability, seed=args.seed),
         aggregator=aggregator,
         dp_noise_multiplier=args.dp_noise_multiplier,
+        server_epsilon=args.server_epsilon,
+        client_lr_schedule=Schedule(args.client_lr_warmup, args.client_lr_decay, args.lr_final_scale),
+        server_lr_schedule=Schedule(args.server_lr_warmup, args.server_lr_decay, args.lr_final_scale),
     )
     remote = tuple(w for w in (args.workers or "").split(",") if w)
     runtime = RuntimeConfig(local_workers=args.local_workers, remote=remote)
@@ -145,6 +151,7 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         references=references,
+        init_from=Path(args.init_from) if args.init_from else None,
     )
     _print_table(f"{args.algorithm} simulation on test users -> {args.out}", _headline(summary))
     return 0
@@ -172,6 +179,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     settings = {name: getattr(args, name) for name in _DEMO_FLAGS if getattr(args, name) is not None}
     if args.data is not None:
         settings["data"] = Path(args.data)
+    if args.init_from is not None:
+        settings["init_from"] = Path(args.init_from)
     config = DemoConfig(preset=args.model, **settings)
     report = run_demo(Path(args.out), config, cache_dir=cache, progress=not args.no_progress)
     print(report)
@@ -180,8 +189,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # DemoConfig fields settable from the command line (the hidden ones size the demo for tests).
 _DEMO_FLAGS: dict[str, type] = {
-    "corpus": str, "vocab_size": int, "min_words": int, "seq_len": int, "batch_size": int, "central_epochs": int,
-    "central_max_steps": int, "rounds": int, "clients_per_round": int, "local_epochs": int, "client_lr": float,
+    "corpus": str, "vocab_size": int, "min_words": int, "seq_len": int, "batch_size": int, "proxy_fraction": float,
+    "pretrain_epochs": int, "pretrain_max_steps": int, "pretrain_lr": float, "rounds": int, "clients_per_round": int,
+    "local_epochs": int, "client_lr": float,
     "max_rows": int, "eval_every": int, "eval_users": int, "devices": int, "availability": str, "speedup": float,
     "dropout": float, "codec": str, "concurrency": int, "fleet_timeout_s": float, "parity_clients": int, "seed": int,
 }  # fmt: skip
@@ -222,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--min-words", type=int, default=20, help="drop users with fewer words")
     prep.add_argument("--validation-fraction", type=float, default=0.1)
     prep.add_argument("--test-fraction", type=float, default=0.1)
+    prep.add_argument(
+        "--proxy-fraction",
+        type=float,
+        default=0.0,
+        help="share of users set aside as public/proxy data for `central train --split proxy` (pretraining)",
+    )
     prep.add_argument("--split-seed", type=int, default=0, help="seed of the user hash split")
     prep.add_argument("--skip-bad", action="store_true", help="skip and count bad lines instead of failing")
     prep.add_argument("--cache-dir", help="download cache (default $FEDKEYS_CACHE or ~/.cache/fedkeys)")
@@ -244,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights")
     train.add_argument("--shuffle-seed", type=int, default=0, help="seed of the batch order")
     train.add_argument("--max-steps-per-epoch", type=int)
+    train.add_argument(
+        "--split",
+        choices=("train", "proxy"),
+        default="train",
+        help="train on the training users (the central reference) or on the proxy users (pretraining for "
+        "`sim run --init-from`)",
+    )
     _add_common(train)
     train.set_defaults(func=_cmd_central_train)
 
@@ -257,25 +280,53 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="federated training in TFF simulation").add_subparsers(
         dest="action", required=True
     )
-    run = sim.add_parser("run", help="simulate federated training rounds")
+    from tff_sim.config import ALGORITHMS, RECIPE_SOURCE, SimConfig
+    from tff_sim.schedules import DECAYS
+
+    recipe = SimConfig()  # the defaults live there, with the measurement they come from
+    run = sim.add_parser(
+        "run",
+        help="simulate federated training rounds",
+        description=f"Simulate federated training in TFF. Default recipe: {RECIPE_SOURCE}",
+    )
     run.add_argument("--data", required=True, help="a prepared data directory")
     run.add_argument("--out", required=True, help="run directory (state, metrics.csv, summary.json, checkpoint)")
-    run.add_argument(
-        "--algorithm", choices=("fedavg", "fedsgd", "fedavgm", "fedadam", "fedyogi", "fedprox"), default="fedavg"
-    )
-    run.add_argument("--rounds", type=int, default=20)
-    run.add_argument("--clients-per-round", type=int, default=10)
-    run.add_argument("--local-epochs", type=int, default=1)
-    run.add_argument("--client-lr", type=float, default=0.5)
+    run.add_argument("--algorithm", choices=ALGORITHMS, default=recipe.algorithm)
+    run.add_argument("--rounds", type=int, default=recipe.rounds)
+    run.add_argument("--clients-per-round", type=int, default=recipe.clients_per_round)
+    run.add_argument("--local-epochs", type=int, default=recipe.training.local_epochs)
+    run.add_argument("--client-lr", type=float, default=recipe.training.learning_rate)
     run.add_argument("--server-lr", type=float, help="default depends on the algorithm")
-    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--server-epsilon", type=float, default=recipe.server_epsilon, help="fedadam/fedyogi epsilon")
+    for side in ("client", "server"):
+        schedule = getattr(recipe, f"{side}_lr_schedule")
+        run.add_argument(
+            f"--{side}-lr-warmup", type=int, default=schedule.warmup_rounds, help=f"{side} lr warmup rounds"
+        )
+        run.add_argument(
+            f"--{side}-lr-decay", choices=DECAYS, default=schedule.decay, help=f"{side} lr decay over the run"
+        )
+    run.add_argument(
+        "--lr-final-scale",
+        type=float,
+        default=recipe.client_lr_schedule.final_scale,
+        help="a decayed learning rate ends at this share of its base rate",
+    )
+    run.add_argument(
+        "--init-from",
+        help="start from this run's checkpoint (e.g. `central train --split proxy`: pretraining) instead of "
+        "the seeded initialization",
+    )
+    run.add_argument("--batch-size", type=int, default=recipe.batch_size)
     run.add_argument("--seq-len", type=int, default=20)
     run.add_argument("--model", choices=_PRESETS, default="small")
     run.add_argument("--seed", type=int, default=0, help="seeds sampling, shuffling, availability and init")
     run.add_argument("--eval-every", type=int, default=5, help="evaluate on validation users every R rounds")
     run.add_argument("--checkpoint-every", type=int, default=5, help="save the round state every R rounds")
     run.add_argument("--max-eval-clients", type=int, help="evaluate on a fixed sample of validation users")
-    run.add_argument("--max-client-rows", type=int, default=256, help="cap on a client's rows per round")
+    run.add_argument(
+        "--max-client-rows", type=int, default=recipe.training.max_rows, help="cap on a client's rows per round"
+    )
     run.add_argument("--availability", choices=("always", "diurnal"), default="always")
     run.add_argument(
         "--aggregator",
@@ -310,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cache-dir")
     demo.add_argument("--no-progress", action="store_true")
     demo.add_argument("--data", help=argparse.SUPPRESS)  # an already prepared corpus (tests)
+    demo.add_argument(
+        "--init-from", help="start simulation and deployment from this run instead of pretraining on proxy users"
+    )
     for name, kind in _DEMO_FLAGS.items():
         demo.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_DEMO_SHOWN.get(name, argparse.SUPPRESS))
     demo.set_defaults(func=_cmd_demo)

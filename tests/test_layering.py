@@ -3,7 +3,8 @@
 model/ imports TensorFlow and numpy only; data_tools/ none of the project's
 packages; tff_sim/ uses model, data_tools and wire (the devices' codec); device_runtime/ model and the wire
 format; wire/ numpy and pydantic only; coordinator/ the wire format, never TensorFlow
-(Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it).
+(Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it); privacy/
+numpy and dp-accounting only (tff_sim and coordinator both account epsilon with it).
 """
 
 from __future__ import annotations
@@ -15,17 +16,29 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"model", "data_tools", "tff_sim", "wire", "device_runtime", "coordinator", "fedkeys", "bench", "secagg"}
+PROJECT = {
+    "model",
+    "data_tools",
+    "tff_sim",
+    "wire",
+    "device_runtime",
+    "coordinator",
+    "fedkeys",
+    "bench",
+    "secagg",
+    "privacy",
+}
 
 # package -> (project packages it may import, third-party packages it may import; None = any)
 RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "model": ({"model"}, {"tensorflow", "numpy"}),
     "data_tools": ({"data_tools"}, None),
-    "tff_sim": ({"tff_sim", "model", "data_tools", "wire"}, None),
+    "tff_sim": ({"tff_sim", "model", "data_tools", "privacy", "wire"}, None),
     "wire": ({"wire"}, {"numpy", "pydantic"}),
     "device_runtime": ({"device_runtime", "model", "wire", "secagg"}, None),
-    "coordinator": ({"coordinator", "wire", "secagg"}, None),
+    "coordinator": ({"coordinator", "wire", "secagg", "privacy"}, None),
     "secagg": ({"secagg"}, {"numpy", "cryptography"}),
+    "privacy": ({"privacy"}, {"numpy", "dp_accounting"}),
 }
 FORBIDDEN = {
     "coordinator": {"tensorflow_federated", "tensorflow", "model", "tff_sim"},

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Literal, get_args
 
 from tff_sim.availability import AvailabilityConfig
+from tff_sim.schedules import Schedule
 from wire.contract import ClientTraining
 
 SERVER_AGGREGATORS: tuple[str, ...] = ("mean", "dp", "secure")  # how the server combines updates (tff_sim.aggregators)
@@ -41,16 +42,25 @@ def split_aggregator(name: str) -> tuple[str, str]:
     return (name, "float32") if name in SERVER_AGGREGATORS else ("mean", name)
 
 
+RECIPE_SOURCE = (
+    "FedAdam (Reddi et al. 2021): server lr 0.01, epsilon 1e-5; client SGD lr 0.5, batch 8, 1 local epoch, "
+    "10 clients a round. Measured on Shakespeare (vocab 10k, small model, 60 rounds): test recall@1 0.0520 "
+    "and perplexity 537, against FedAvg's 0.0426 and 600 (client lr 1.0, batch 8); FedAdam leaves the unigram "
+    "plateau by round 40, FedAvg by round 60. Starting from a pretrained model (--init-from) matters more."
+)
+"""Where the default recipe below comes from, shown in ``sim run --help``."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
-    algorithm: Algorithm = "fedavg"
+    algorithm: Algorithm = "fedadam"
     rounds: int = 20
     clients_per_round: int = 10
     training: ClientTraining = dataclasses.field(default_factory=ClientTraining)  # as deployed tasks carry it
     server_lr: float | None = None  # None: DEFAULT_SERVER_LR[algorithm]
     server_momentum: float = 0.9  # fedavgm
     prox_strength: float = 0.01  # fedprox (mu)
-    batch_size: int = 16  # fixed by the plan in deployment (its manifest)
+    batch_size: int = 8  # fixed by the plan in deployment (its manifest)
     seq_len: int = 20
     preset: str = "small"
     seed: int = 0  # sampling, model initialization, evaluation users, codec seeds (rows: training.data_seed)
@@ -59,6 +69,10 @@ class SimConfig:
     max_eval_clients: int | None = None
     aggregator: str = "mean"
     dp_noise_multiplier: float = 1.0
+    secure_clip: float = 1.0  # ``secure``: L2 clip of each update (a deployed task's secagg_clip, same default)
+    server_epsilon: float = 1e-5  # fedadam / fedyogi (Reddi et al. 2021 tune 1e-3 .. 1e-5; 1e-3 barely moved here)
+    client_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
+    server_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
     availability: AvailabilityConfig = dataclasses.field(default_factory=AvailabilityConfig)
 
     def __post_init__(self) -> None:
@@ -75,8 +89,9 @@ class SimConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"SimConfig.{name} must be a positive integer, got {value!r}")
-        if not self.prox_strength > 0:
-            raise ValueError(f"SimConfig.prox_strength must be positive, got {self.prox_strength!r}")
+        for name in ("prox_strength", "secure_clip", "server_epsilon"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)!r}")
         if self.server_lr is not None and not self.server_lr > 0:
             raise ValueError(f"SimConfig.server_lr must be positive, got {self.server_lr!r}")
         if not 0 <= self.server_momentum < 1:
@@ -104,6 +119,14 @@ class SimConfig:
     def aggregator_name(self) -> str:
         """The ``--aggregator`` name this configuration runs (the codec when clients compress)."""
         return self.aggregator if self.training.codec == "float32" else self.training.codec
+
+    @property
+    def max_client_weight(self) -> float | None:
+        """The most tokens a client can weigh in a round (rows cap x seq_len x epochs); None if rows are uncapped."""
+        t = self.training
+        if t.max_rows is None:
+            return None
+        return float(t.max_rows * self.seq_len * t.local_epochs)
 
     @property
     def effective_server_lr(self) -> float:

@@ -11,16 +11,20 @@ data (plans, checkpoints, updates) is binary.
 
 Paths (all relative to the coordinator's base URL):
 
+- ``POST /v1/populations/{population}/enroll``: :class:`EnrollRequest` -> :class:`EnrollResponse` (once per
+  device: the credential it presents at every check-in; header ``X-Enroll-Key`` if the coordinator has one).
 - ``POST /v1/populations/{population}/checkin``: :class:`CheckinRequest` -> :class:`CheckinResponse`.
 - ``GET /v1/blobs/{sha256}``: plan / checkpoint bytes, gzip-encoded, ``ETag`` = sha256, immutable.
 - ``PUT /v1/sessions/{session_id}/update``: ``Authorization: Bearer <upload_token>``, body
   ``application/octet-stream`` (``wire.update.encode_update``) -> :class:`UploadResponse`.
-- ``POST /v1/sessions/{session_id}/report``: :class:`ReportRequest` -> :class:`Ack`.
-- ``POST /v1/sessions/{session_id}/abort``: :class:`AbortRequest` -> :class:`Ack`.
+- ``POST /v1/sessions/{session_id}/report``: ``Authorization: Bearer <upload_token>``, :class:`ReportRequest`
+  -> :class:`Ack`.
+- ``POST /v1/sessions/{session_id}/abort``: ``Authorization: Bearer <upload_token>``, :class:`AbortRequest`
+  -> :class:`Ack`.
 - Admin under ``/v1/admin/...`` with header ``X-API-Key`` (:class:`TaskCreate`, :class:`TaskStatus`, ...).
 
 Refusals are 4xx with :class:`ErrorBody` ``{"detail": {"reason": ..., "message": ...}}``; the
-``reason`` codes are listed in :data:`UPLOAD_REASONS` and :data:`SESSION_REASONS`.
+``reason`` codes are listed in :data:`UPLOAD_REASONS`, :data:`SESSION_REASONS` and :data:`CREDENTIAL_REASONS`.
 """
 
 from __future__ import annotations
@@ -34,11 +38,24 @@ from wire.contract import MAX_DATA_SEED, ClientTraining
 
 API_PREFIX = "/v1"
 API_KEY_HEADER = "X-API-Key"
+ENROLL_KEY_HEADER = "X-Enroll-Key"  # the stand-in for a platform attestation verdict (docs/threat-model.md)
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# The server-side L2 bound of an update when a task names none. Finite, so that one device cannot move the
+# model arbitrarily far (issue 14: one upload of 1e30 values moved it to |w| = 9.7e29); large, so that it does
+# not bite honest updates: the small preset's deltas on Shakespeare (5k words, initial model, client rate 0.5,
+# up to 256 rows in batches of 16) measured 0.06 / 0.12 / 0.54 (min / median / max of 20 clients), so 10 leaves
+# a margin of about 20 for larger rates, more local epochs and the gboard preset. A bound only clips (or
+# refuses, with norm_policy "reject"); tasks that know their update norms (the commit log's `norm`) should set
+# a tighter one, and a DP task's bound S also sets its noise.
+DEFAULT_NORM_BOUND = 10.0
 MAX_METRIC = 1e12  # reported metric values are bounded so that per-round sums stay finite
 # Population and task names appear in URLs and logs: keep them plain.
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+# Free text a device sends (abort reasons, metric names) ends up in logs: printable ASCII only, so no
+# control character can forge a log line (issue 14, point 9).
+PRINTABLE_PATTERN = r"^[\x20-\x7e]+$"
+CREDENTIAL_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 # Why an upload was refused (``ErrorDetail.reason``), with the HTTP status the coordinator uses.
 UPLOAD_REASONS: dict[str, int] = {
@@ -80,8 +97,19 @@ SECAGG_PHASES: tuple[str, ...] = ("advertise_keys", "share_keys", "masked_input"
 
 SESSION_REASONS: dict[str, int] = {
     "unknown_session": 404,
+    "missing_token": 401,  # report / abort / secagg need ``Authorization: Bearer <upload_token>`` too
+    "bad_token": 403,
     "already_reported": 409,
     "unknown_population": 404,
+}
+# Why an enrollment or a check-in's credential was refused.
+CREDENTIAL_REASONS: dict[str, int] = {
+    "missing_credential": 401,  # a check-in without the credential from POST .../enroll
+    "bad_credential": 403,  # not issued by this coordinator (forged, altered, another coordinator's key)
+    "credential_expired": 401,  # enroll again
+    "wrong_population": 403,  # a credential issued for another population
+    "bad_enroll_key": 403,  # the enrollment guard refused (missing or wrong X-Enroll-Key)
+    "enroll_rate": 429,  # too many enrollments from this address: retry later
 }
 
 
@@ -105,13 +133,24 @@ class ErrorBody(_Message):
 class CheckinRequest(_Message):
     """A device that decided it is eligible (idle, charging, on unmetered network) asks for work.
 
-    Carries capabilities, not identity: nothing here identifies the device.
+    Carries capabilities and the credential from enrollment (:class:`EnrollResponse`), which says only
+    "an enrolled device": the coordinator uses it to give one device at most one session a round and to
+    rate-limit its check-ins (Sybil resistance, issue 14 point 5), and stores only a per-round hash of it.
     """
 
     client_version: str = Field(min_length=1, max_length=64)
     runtime: str = Field(min_length=1, max_length=64, description="e.g. 'litert-2.3'")
     codecs: list[str] = Field(min_length=1, max_length=16, description="update codecs the device can encode")
     example_count: int = Field(ge=0, le=10**9, description="examples the device holds for this population")
+    token_count: int | None = Field(
+        default=None,
+        ge=0,
+        le=10**12,
+        description="tokens in those examples; bounds the update's FedAvg weight (else example_count * seq_len)",
+    )
+    credential: str | None = Field(
+        default=None, min_length=1, max_length=512, pattern=CREDENTIAL_PATTERN, description="from POST .../enroll"
+    )
 
     @field_validator("codecs")
     @classmethod
@@ -120,6 +159,19 @@ class CheckinRequest(_Message):
             if not 0 < len(name) <= 32:
                 raise ValueError(f"codec name of bad length: {name!r}")
         return value
+
+
+class EnrollRequest(_Message):
+    """A device asks for its credential once (a real deployment would attach a platform attestation here)."""
+
+    client_version: str = Field(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)
+
+
+class EnrollResponse(_Message):
+    """The device keeps ``credential`` (opaque, signed by the coordinator) and presents it at every check-in."""
+
+    credential: str
+    expires_unix: float = Field(description="enroll again after this time")
 
 
 class RetryWindow(_Message):
@@ -184,6 +236,7 @@ class SecureAggregation(_Message):
     threshold: int = Field(ge=2, description="fewest devices whose sum may be revealed")
     bits: int = Field(ge=1, le=24, description="quantization bits a coordinate on the grid [-clip, clip]")
     clip: float = Field(gt=0, description="L2 bound of the delta, and the grid's range")
+    max_weight: float = Field(gt=0, description="the largest token weight; the device sends weight / max_weight")
 
 
 class Assignment(_Message):
@@ -260,15 +313,17 @@ class ReportRequest(_Message):
     @classmethod
     def _finite(cls, value: dict[str, float]) -> dict[str, float]:
         for key, number in value.items():
-            if not 0 < len(key) <= 64:
-                raise ValueError(f"metric name of bad length: {key!r}")
+            if not (0 < len(key) <= 64 and key.isascii() and key.isprintable()):
+                raise ValueError(f"metric name of bad length or with non-printable characters: {key!r}")
             if not (math.isfinite(number) and abs(number) <= MAX_METRIC):
                 raise ValueError(f"metric {key!r} is not a finite number within +-{MAX_METRIC:g}: {number}")
         return value
 
 
 class AbortRequest(_Message):
-    reason: str = Field(min_length=1, max_length=200, description="e.g. 'not_idle', 'battery_low'")
+    reason: str = Field(
+        min_length=1, max_length=200, pattern=PRINTABLE_PATTERN, description="e.g. 'not_idle', 'battery_low'"
+    )
 
 
 class Ack(_Message):
@@ -321,7 +376,12 @@ class TaskCreate(_Message):
     report_seconds: float = Field(default=600.0, gt=0, le=7 * 86_400, description="from the round's start")
     codec: Codec = Field(default=cast(Codec, TASK_TRAINING.codec))
     client_clip_norm: float | None = Field(default=None, gt=0, description="clip on device before encoding")
-    norm_bound: float | None = Field(default=None, gt=0, description="server-side L2 bound of a decoded update")
+    norm_bound: float = Field(
+        default=DEFAULT_NORM_BOUND,
+        gt=0,
+        description="server-side L2 bound S of a decoded update (null: the default); a commit whose mean or step "
+        "exceeds what S allows is abandoned. With DP the noise std is dp_noise_multiplier * S: set S deliberately",
+    )
     norm_policy: Literal["clip", "reject"] = "clip"
     max_update_bytes: int = Field(default=64 * 2**20, ge=1024)
     server_optimizer: Literal["fedavg", "fedadam"] = "fedavg"
@@ -330,7 +390,17 @@ class TaskCreate(_Message):
     adam_beta2: float = Field(default=0.999, ge=0, lt=1)
     adam_epsilon: float = Field(default=1e-3, gt=0)
     dp_noise_multiplier: float = Field(
-        default=0.0, ge=0, description="central DP (McMahan et al. 2018): needs norm_bound with norm_policy 'clip'"
+        default=0.0, ge=0, description="central DP (McMahan et al. 2018): needs norm_policy 'clip'"
+    )
+    dp_population_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=10**10,
+        description="N, the users devices are drawn from (the server cannot know it): with it the status reports "
+        "the (epsilon, delta) spent by the committed rounds, assuming uniform sampling (privacy.SAMPLING_ASSUMPTION)",
+    )
+    dp_delta: float | None = Field(
+        default=None, gt=0, lt=1, description="the delta of the reported epsilon (default 1 / N^1.1)"
     )
     local_epochs: int = Field(default=TASK_TRAINING.local_epochs, ge=1, le=100)
     learning_rate: float = Field(default=TASK_TRAINING.learning_rate, gt=0, le=100)
@@ -360,14 +430,22 @@ class TaskCreate(_Message):
             clip_norm=self.client_clip_norm,
         )
 
+    @field_validator("norm_bound", mode="before")
+    @classmethod
+    def _bounded(cls, value: object) -> object:
+        """There is no unbounded mode: null (and configs stored before the bound existed) means the default."""
+        return DEFAULT_NORM_BOUND if value is None else value
+
     @model_validator(mode="after")
     def _coherent(self) -> TaskCreate:
         if self.min_reports is not None and self.min_reports > self.goal_count:
             raise ValueError(f"min_reports {self.min_reports} > goal_count {self.goal_count}")
         if self.selection_seconds >= self.report_seconds:
             raise ValueError(f"selection_seconds {self.selection_seconds} >= report_seconds {self.report_seconds}")
-        if self.dp_noise_multiplier > 0 and (self.norm_bound is None or self.norm_policy != "clip"):
-            raise ValueError("dp_noise_multiplier > 0 needs norm_bound and norm_policy 'clip'")
+        if self.dp_noise_multiplier > 0 and self.norm_policy != "clip":
+            raise ValueError("dp_noise_multiplier > 0 needs norm_policy 'clip'")
+        if self.dp_population_size is not None and self.dp_population_size < self.goal_count:
+            raise ValueError(f"dp_population_size {self.dp_population_size} < goal_count {self.goal_count}")
         if self.secure_aggregation and self.dp_noise_multiplier > 0:
             raise ValueError("secure_aggregation with dp_noise_multiplier is not supported")
         if self.secagg_threshold is not None and self.secagg_threshold > math.ceil(
@@ -396,6 +474,18 @@ class RoundInfo(_Message):
     weight_sum: float
 
 
+class PrivacySpent(_Message):
+    """The (epsilon, delta) that a DP task's committed rounds have spent (``privacy.dp_epsilon_of_rounds``)."""
+
+    noise_multiplier: float
+    norm_bound: float
+    rounds: int = Field(description="committed rounds, each a released noised sum")
+    population: int | None = Field(description="N as the task declared it (dp_population_size)")
+    delta: float | None
+    epsilon: float | None = Field(description="None when the task declared no population size")
+    accounting: str = Field(description="the sampling assumption the epsilon rests on")
+
+
 class TaskStatus(_Message):
     population: str
     task: str
@@ -406,6 +496,7 @@ class TaskStatus(_Message):
     rounds_abandoned: int
     current: RoundInfo | None
     config: TaskCreate
+    privacy: PrivacySpent | None = Field(default=None, description="set for DP tasks")
 
 
 class ModelInfo(_Message):

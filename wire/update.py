@@ -104,7 +104,7 @@ class UpdateMessage:
     clip_norm: float | None
     shapes: tuple[tuple[int, ...], ...]
     tensors: tuple[TensorEncoding, ...]
-    payload: bytes = dataclasses.field(repr=False)
+    payload: bytes | memoryview = dataclasses.field(repr=False)  # a view into the uploaded blob: no copy
     encoded_size: int
 
     @property
@@ -372,7 +372,7 @@ def decode_update(blob: bytes, *, max_bytes: int | None = None) -> UpdateMessage
         clip_norm=None if clip_norm is None else float(clip_norm),
         shapes=tuple(t.shape for t in tensors),
         tensors=tensors,
-        payload=bytes(payload),
+        payload=payload,
         encoded_size=len(blob),
     )
 

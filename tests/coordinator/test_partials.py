@@ -6,9 +6,11 @@ Two ``Coordinator`` instances on one database file play two processes (each has 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -173,3 +175,38 @@ def test_round_partials_bad_settings_raise() -> None:
         RoundPartials(lease_seconds=0)
     with pytest.raises(ValueError, match="stripes"):
         RoundPartials(stripes=0)
+
+
+def test_partials_commit_waits_for_a_counted_add_still_running(db: Database) -> None:
+    """An upload counted (its transaction committed) but not yet added: the commit waits, it never loses it."""
+    clock = Clock()
+    _task(db, clock, "float32", goal=2)
+    coord = Coordinator(db, clock=clock, metrics=Metrics(), pace=PaceConfig(), partials=RoundPartials(wait_seconds=0.2))
+    _, w1 = _upload(coord, 0, "float32")
+    release = threading.Event()
+    real_add = coord.partials.add
+
+    def slow_add(*args: Any) -> None:
+        release.wait(30)
+        real_add(*args)
+
+    coord.partials.add = slow_add  # type: ignore[method-assign]
+    uploader = threading.Thread(target=_upload, args=(coord, 1, "float32"))
+    uploader.start()
+    deadline = time.monotonic() + 30
+    while _counted(db) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    coord.tick()  # the round is due, the add is pending: wait (0.2 s here), do not commit a partial sum
+    assert _states(db) == ["selecting"] and _version(db) == 0
+    release.set()
+    uploader.join(30)  # its own goal tick commits once the add is in
+    assert _version(db) == 1
+    got = _model(db, 1)
+    mean = [(w1 * a + 2.0 * b) / (w1 + 2.0) for a, b in zip(_delta(0), _delta(1), strict=True)]
+    for w0, w, m in zip(initial_weights(), got, mean, strict=True):
+        np.testing.assert_allclose(w, (w0 + m).astype(np.float32), rtol=0, atol=1e-6)
+
+
+def _counted(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.exec_driver_sql("SELECT received FROM fk_rounds").scalar_one())
