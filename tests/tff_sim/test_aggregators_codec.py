@@ -28,7 +28,7 @@ def _deltas(
     """Per client list in ``inputs``, the model delta of one round from the same initial model over those clients."""
     corpus = load_prepared(prepared)
     training = ClientTraining(codec="float32" if aggregator == "mean" else aggregator)
-    sim = SimConfig(rounds=1, clients_per_round=2, preset="tiny", batch_size=8, training=training)
+    sim = SimConfig(algorithm="fedavg", rounds=1, clients_per_round=2, preset="tiny", batch_size=8, training=training)
     config = sim_model_config(corpus.tokenizer.vocab_size, sim.preset)
     process = build_process(sim, model_fn_for(config, sim.seq_len, sim.seed))
     out = []
