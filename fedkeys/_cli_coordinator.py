@@ -166,6 +166,7 @@ def _load_checkpoint_weights(path: Path) -> list[Any]:
 
 def _cmd_create_task(args: argparse.Namespace) -> int:
     from wire.manifest import MANIFEST_FILE, load_manifest
+    from wire.protocol import task_training_fields
     from wire.update import encode_weights
 
     client = _AdminClient(args.url, _api_key(args))
@@ -177,9 +178,11 @@ def _cmd_create_task(args: argparse.Namespace) -> int:
         client.put_blob((plan / name).read_bytes())
     plan_sha = client.put_blob((plan / MANIFEST_FILE).read_bytes())
     ckpt_sha = client.put_blob(encode_weights(weights))
-    learning_rate = args.learning_rate
-    if learning_rate is None:
-        learning_rate = float(manifest.hyperparameters.get("learning_rate", 0.5))
+    chosen = {"learning_rate": args.learning_rate} if args.learning_rate is not None else {}
+    training = manifest.client_training(
+        local_epochs=args.local_epochs, max_rows=args.max_rows, data_seed=args.seed, codec=args.codec,
+        clip_norm=args.client_clip_norm, **chosen,
+    )  # fmt: skip
     body: dict[str, Any] = {
         "population": args.population,
         "task": args.task,
@@ -190,18 +193,13 @@ def _cmd_create_task(args: argparse.Namespace) -> int:
         "min_reports": args.min_reports,
         "selection_seconds": args.selection_seconds,
         "report_seconds": args.report_seconds,
-        "codec": args.codec,
-        "client_clip_norm": args.client_clip_norm,
         "norm_bound": args.norm_bound,
         "norm_policy": args.norm_policy,
         "server_optimizer": args.server_optimizer,
         "server_lr": args.server_lr,
         "dp_noise_multiplier": args.dp_noise_multiplier,
-        "local_epochs": args.local_epochs,
-        "learning_rate": learning_rate,
-        "max_rows": args.max_rows,
         "max_rounds": args.max_rounds,
-        "seed": args.seed,
+        **task_training_fields(training),
         "secure_aggregation": args.secure_aggregation,
         "secagg_threshold": args.secagg_threshold,
         "secagg_bits": args.secagg_bits,

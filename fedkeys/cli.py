@@ -102,17 +102,25 @@ def _cmd_ngram(args: argparse.Namespace) -> int:
 def _cmd_sim_run(args: argparse.Namespace) -> int:
     from fedkeys.run_dir import read_summary
     from tff_sim.availability import AvailabilityConfig
-    from tff_sim.config import SimConfig
+    from tff_sim.config import SimConfig, split_aggregator
     from tff_sim.runtime import RuntimeConfig
     from tff_sim.schedules import Schedule
     from tff_sim.simulation import run_simulation
+    from wire.contract import ClientTraining
 
+    aggregator, codec = split_aggregator(args.aggregator)
+    training = ClientTraining(
+        local_epochs=args.local_epochs,
+        learning_rate=args.client_lr,
+        max_rows=args.max_client_rows,
+        data_seed=args.seed,
+        codec=codec,
+    )
     sim = SimConfig(
         algorithm=args.algorithm,
         rounds=args.rounds,
         clients_per_round=args.clients_per_round,
-        local_epochs=args.local_epochs,
-        client_lr=args.client_lr,
+        training=training,
         server_lr=args.server_lr,
         batch_size=args.batch_size,
         seq_len=args.seq_len,
@@ -121,9 +129,8 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
         max_eval_clients=args.max_eval_clients,
-        max_client_rows=args.max_client_rows,
         availability=AvailabilityConfig(mode=args.availability, seed=args.seed),
-        aggregator=args.aggregator,
+        aggregator=aggregator,
         dp_noise_multiplier=args.dp_noise_multiplier,
         server_epsilon=args.server_epsilon,
         client_lr_schedule=Schedule(args.client_lr_warmup, args.client_lr_decay, args.lr_final_scale),
@@ -287,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--algorithm", choices=ALGORITHMS, default=recipe.algorithm)
     run.add_argument("--rounds", type=int, default=recipe.rounds)
     run.add_argument("--clients-per-round", type=int, default=recipe.clients_per_round)
-    run.add_argument("--local-epochs", type=int, default=recipe.local_epochs)
-    run.add_argument("--client-lr", type=float, default=recipe.client_lr)
+    run.add_argument("--local-epochs", type=int, default=recipe.training.local_epochs)
+    run.add_argument("--client-lr", type=float, default=recipe.training.learning_rate)
     run.add_argument("--server-lr", type=float, help="default depends on the algorithm")
     run.add_argument("--server-epsilon", type=float, default=recipe.server_epsilon, help="fedadam/fedyogi epsilon")
     for side in ("client", "server"):
@@ -318,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-every", type=int, default=5, help="save the round state every R rounds")
     run.add_argument("--max-eval-clients", type=int, help="evaluate on a fixed sample of validation users")
     run.add_argument(
-        "--max-client-rows", type=int, default=recipe.max_client_rows, help="cap on a client's rows per round"
+        "--max-client-rows", type=int, default=recipe.training.max_rows, help="cap on a client's rows per round"
     )
     run.add_argument("--availability", choices=("always", "diurnal"), default="always")
     run.add_argument(

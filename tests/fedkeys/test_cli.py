@@ -147,7 +147,11 @@ def test_sim_run_cli_writes_a_model_suggest_can_use(
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--rounds", "0"], "rounds"), (["--workers", "nohost"], "host:port"), (["--client-lr", "-1"], "client_lr")],
+    [
+        (["--rounds", "0"], "rounds"),
+        (["--workers", "nohost"], "host:port"),
+        (["--client-lr", "-1"], "learning_rate must be a positive finite number, got -1.0"),
+    ],
 )
 def test_sim_run_cli_bad_flags_are_clear_errors(
     prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
