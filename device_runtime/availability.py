@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from device_runtime.eligibility import DeviceConditions
-from wire.habits import HABITS_SALT, draw_habits, in_night_window
+from wire.habits import DAY_MINUTES, HABITS_SALT, draw_habits, in_night_window
 
 Availability = Literal["always", "diurnal"]
 AVAILABILITIES: tuple[str, ...] = ("always", "diurnal")
@@ -57,8 +57,8 @@ def next_available(availability: str, habits: Habits, unix_time: float) -> float
     if availability == "always" or (availability == "diurnal" and habits.in_night_window(unix_time)):
         return unix_time
     if availability == "diurnal":
-        local_minute = (unix_time / 60.0 + habits.utc_offset_minutes) % _DAY_MINUTES
-        return unix_time + 60.0 * ((habits.night_start - local_minute) % _DAY_MINUTES)
+        local_minute = (unix_time / 60.0 + habits.utc_offset_minutes) % DAY_MINUTES
+        return unix_time + 60.0 * ((habits.night_start - local_minute) % DAY_MINUTES)
     raise ValueError(f"unknown availability {availability!r}; expected one of {', '.join(AVAILABILITIES)}")
 
 
