@@ -36,7 +36,6 @@ from wire.update import WireError, decode_weights
 logger = logging.getLogger(__name__)
 
 
-
 class Admin:
     def __init__(self, db: Database, *, clock: Callable[[], float]) -> None:
         self.db = db
