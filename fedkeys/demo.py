@@ -391,7 +391,8 @@ def _write_report(run: DemoRun) -> None:
             f"{config.vocab_size} words (smaller than data prepare's default, for time).",
             "recall_note": f"Every point is recall@1 on the same {scores['validation_users']} validation users "
             "(a fixed sample), scored by the same Keras evaluator; dotted lines are the references on all "
-            "validation users. Round 0 is the shared pretrained model, so the rise after it is what federated training added. The deployed fleet samples devices "
+            "validation users. Round 0 is the shared pretrained model, so the rise after it is what federated "
+            "training added. The deployed fleet samples devices "
             "by availability and arrival, the simulation uniformly, so the curves agree in trend, not point for "
             "point (the parity section shows the exact agreement under identical clients).",
             "codec": config.codec,
