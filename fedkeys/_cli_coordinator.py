@@ -1,7 +1,7 @@
 """The ``fedkeys`` subcommands of the coordinator area (registered by ``fedkeys.cli``).
 
 ``fedkeys serve``: the coordinator under uvicorn (one or several worker processes).
-``fedkeys admin ...``: drive a running coordinator's admin API over HTTP (httpx).
+``fedkeys admin ...``: drive a running coordinator's admin API (``fedkeys.admin_client``).
 
 The admin key comes from ``--api-key-file`` or the ``FEDKEYS_API_KEY`` environment variable
 (never a flag, so it does not show in ``ps``).
@@ -11,31 +11,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fedkeys._cli_common import (
+    UsageError,
+    add_alias,
+    add_command,
+    add_coordinator,
+    add_group,
+    api_key,
+    build,
+    non_negative_float,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+)
+
 logger = logging.getLogger(__name__)
-
-_DEFAULT_URL = "http://127.0.0.1:8000"
-
-
-class AdminError(ValueError):
-    """The coordinator refused an admin request (shown as one line)."""
-
-
-# ---------------------------------------------------------------- serve
-
-
-def _api_key(args: argparse.Namespace) -> str | None:
-    if getattr(args, "api_key_file", None):
-        return Path(args.api_key_file).read_text(encoding="utf-8").strip()
-    return os.environ.get("FEDKEYS_API_KEY")
 
 
 @contextlib.contextmanager
@@ -53,26 +55,62 @@ def _multiprocess_metrics(workers: int) -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def _check_port(host: str, port_number: int) -> None:
+    """Refuse a port another process listens on, before the database is touched or uvicorn starts."""
+    if port_number == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is fine
+        try:
+            probe.bind((host, port_number))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise UsageError(f"--port {port_number}: {host}:{port_number} is already in use") from None
+            raise UsageError(f"--host {host} --port {port_number}: cannot listen there ({err.strerror})") from None
 
-    from coordinator import CoordinatorSettings, Database
-    from coordinator.logs import configure_logging
+
+def _create_schema(url: str) -> None:
+    """The tables, once, before the workers start (they would race to create them); one line if the db refuses."""
+    import sqlalchemy.exc
+
+    from coordinator import Database
+
+    try:
+        db = Database(url)
+        try:
+            db.create_schema()
+        finally:
+            db.dispose()
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise UsageError(f"--db {_redact(url)}: cannot open the database: {reason}") from None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from coordinator import CoordinatorSettings
 
     flags: dict[str, Any] = {"workers": args.workers, "log_json": args.log_json}
     if args.db:
         flags["db"] = args.db
     if args.tick_seconds is not None:
         flags["tick_seconds"] = args.tick_seconds
-    key = _api_key(args)
+    key = api_key(args)
     if key:
         flags["api_key"] = key
-    settings = CoordinatorSettings(**flags)  # flags over FEDKEYS_* environment over defaults
+    settings = build(CoordinatorSettings, **flags)  # flags over FEDKEYS_* environment over defaults
+    _check_port(args.host, args.port)
     if settings.api_key is None:
         logger.warning("no admin key (FEDKEYS_API_KEY or --api-key-file): the admin API refuses every request")
-    db = Database(settings.db)
-    db.create_schema()  # once, before the workers start (they would race to create tables)
-    db.dispose()
+    _create_schema(settings.db)
+    _run_uvicorn(args, settings)
+    return 0
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: Any) -> None:
+    import uvicorn
+
+    from coordinator.logs import configure_logging
+
     # Every worker process rebuilds the same settings from the environment.
     for name, value in settings.model_dump().items():
         if value is None:
@@ -98,7 +136,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             access_log=args.access_log,
             timeout_graceful_shutdown=5,
         )
-    return 0
 
 
 def _redact(url: str) -> str:
@@ -113,36 +150,10 @@ def _redact(url: str) -> str:
 # ---------------------------------------------------------------- admin
 
 
-class _AdminClient:
-    def __init__(self, url: str, key: str | None, timeout: float = 120.0) -> None:
-        import httpx
+def _client(args: argparse.Namespace) -> Any:
+    from fedkeys.admin_client import AdminClient
 
-        if not key:
-            raise AdminError("the admin key is needed: set FEDKEYS_API_KEY or pass --api-key-file")
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request on the terminal
-        self._http = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=timeout)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        import httpx
-
-        try:
-            response = self._http.request(method, f"/v1/admin{path}", **kwargs)
-        except httpx.HTTPError as err:
-            raise AdminError(f"cannot reach the coordinator: {err}") from err
-        if response.status_code >= 400:
-            try:
-                detail = response.json()["detail"]
-                message = f"{detail['reason']}: {detail['message']}" if isinstance(detail, dict) else str(detail)
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:200]
-            raise AdminError(f"{method} {path} -> {response.status_code} {message}")
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.content
-
-    def put_blob(self, data: bytes) -> str:
-        info = self.request("PUT", "/blobs", content=data, headers={"Content-Type": "application/octet-stream"})
-        return str(info["sha256"])
+    return AdminClient(args.coordinator, api_key(args))
 
 
 def _load_checkpoint_weights(path: Path) -> list[Any]:
@@ -156,7 +167,7 @@ def _load_checkpoint_weights(path: Path) -> list[Any]:
             path = candidate
             break
     else:
-        raise FileNotFoundError(f"{path}: no checkpoint (a run dir, checkpoint dir, weights.npz or weights blob)")
+        raise UsageError(f"--checkpoint {path}: no checkpoint (a run dir, checkpoint dir, weights.npz or weights blob)")
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
             count = len([k for k in data.files if k.startswith("w") and k[1:].isdigit()])
@@ -164,80 +175,77 @@ def _load_checkpoint_weights(path: Path) -> list[Any]:
     return decode_weights(path.read_bytes())
 
 
-def _cmd_create_task(args: argparse.Namespace) -> int:
-    from wire.manifest import MANIFEST_FILE, load_manifest
-    from wire.update import encode_weights
+def _task_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``TaskCreate`` settings the flags name (the learning rate defaults to the plan's)."""
+    names = (
+        "population",
+        "task",
+        "over_selection",
+        "min_reports",
+        "selection_seconds",
+        "report_seconds",
+        "codec",
+        "client_clip_norm",
+        "norm_bound",
+        "norm_policy",
+        "server_optimizer",
+        "server_lr",
+        "dp_noise_multiplier",
+        "local_epochs",
+        "max_rows",
+        "max_rounds",
+        "seed",
+        "secure_aggregation",
+        "secagg_threshold",
+        "secagg_bits",
+        "secagg_clip",
+    )
+    fields = {name: getattr(args, name) for name in names}
+    fields["goal_count"] = args.goal
+    return fields
 
-    client = _AdminClient(args.url, _api_key(args))
+
+def _cmd_create_task(args: argparse.Namespace) -> int:
+    from fedkeys.admin_client import check_task_settings
+    from wire.manifest import load_manifest
+
+    fields = _task_fields(args)
     plan = Path(args.plan)
     manifest = load_manifest(plan, verify=True)  # every file's sha256 checked before anything is sent
+    client_lr = args.client_lr
+    if client_lr is None:
+        client_lr = float(manifest.hyperparameters.get("learning_rate", 0.5))
+    fields["learning_rate"] = client_lr
+    check_task_settings(fields)  # before the plan (megabytes) is uploaded
     weights = _load_checkpoint_weights(Path(args.checkpoint))
-    manifest.check_tensors(weights, f"checkpoint {args.checkpoint}")
-    for name in sorted(manifest.files):
-        client.put_blob((plan / name).read_bytes())
-    plan_sha = client.put_blob((plan / MANIFEST_FILE).read_bytes())
-    ckpt_sha = client.put_blob(encode_weights(weights))
-    learning_rate = args.learning_rate
-    if learning_rate is None:
-        learning_rate = float(manifest.hyperparameters.get("learning_rate", 0.5))
-    body: dict[str, Any] = {
-        "population": args.population,
-        "task": args.task,
-        "plan_sha256": plan_sha,
-        "checkpoint_sha256": ckpt_sha,
-        "goal_count": args.goal,
-        "over_selection": args.over_selection,
-        "min_reports": args.min_reports,
-        "selection_seconds": args.selection_seconds,
-        "report_seconds": args.report_seconds,
-        "codec": args.codec,
-        "client_clip_norm": args.client_clip_norm,
-        "norm_bound": args.norm_bound,
-        "norm_policy": args.norm_policy,
-        "server_optimizer": args.server_optimizer,
-        "server_lr": args.server_lr,
-        "dp_noise_multiplier": args.dp_noise_multiplier,
-        "local_epochs": args.local_epochs,
-        "learning_rate": learning_rate,
-        "max_rows": args.max_rows,
-        "max_rounds": args.max_rounds,
-        "seed": args.seed,
-        "secure_aggregation": args.secure_aggregation,
-        "secagg_threshold": args.secagg_threshold,
-        "secagg_bits": args.secagg_bits,
-        "secagg_clip": args.secagg_clip,
-    }
-    status = client.request("POST", "/tasks", json=body)
-    print(f"created population {status['population']} (task {status['task']}) from {plan}")
+    with _client(args) as client:
+        status = client.create_task(plan, weights, **fields)
+    print(f"created population {status.population} (task {status.task}) from {plan}")
     _print_status(status)
     return 0
 
 
-def _print_status(status: dict[str, Any]) -> None:
-    state = "finished" if status["finished"] else "paused" if status["paused"] else "active"
+def _print_status(status: Any) -> None:
+    state = "finished" if status.finished else "paused" if status.paused else "active"
     print(
-        f"  {status['population']:<16} {state:<8} model v{status['model_version']}  "
-        f"committed {status['rounds_committed']}  abandoned {status['rounds_abandoned']}"
+        f"  {status.population:<16} {state:<8} model v{status.model_version}  "
+        f"committed {status.rounds_committed}  abandoned {status.rounds_abandoned}"
     )
-    current = status.get("current")
+    current = status.current
     if current:
         print(
-            f"  round {current['round']} {current['state']}: assigned {current['assigned']}/{current['target']}, "
-            f"received {current['received']}/{current['goal']}"
+            f"  round {current.round} {current.state}: assigned {current.assigned}/{current.target}, "
+            f"received {current.received}/{current.goal}"
         )
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    client = _AdminClient(args.url, _api_key(args))
+    with _client(args) as client:
+        statuses = [client.status(args.population)] if args.population else client.populations()
     if args.json:
-        path = f"/populations/{args.population}" if args.population else "/populations"
-        print(json.dumps(client.request("GET", path), indent=2))
+        shown = [s.model_dump(mode="json") for s in statuses]
+        print(json.dumps(shown[0] if args.population else shown, indent=2))
         return 0
-    statuses = (
-        [client.request("GET", f"/populations/{args.population}")]
-        if args.population
-        else client.request("GET", "/populations")
-    )
     if not statuses:
         print("no populations")
     for status in statuses:
@@ -246,131 +254,195 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_pause(args: argparse.Namespace) -> int:
-    client = _AdminClient(args.url, _api_key(args))
-    _print_status(client.request("POST", f"/populations/{args.population}/{args.action}"))
+    with _client(args) as client:
+        _print_status(client.set_paused(args.population, args.action == "pause"))
     return 0
 
 
 def _cmd_rounds(args: argparse.Namespace) -> int:
-    client = _AdminClient(args.url, _api_key(args))
-    rounds = client.request("GET", f"/populations/{args.population}/rounds", params={"limit": args.limit})
+    with _client(args) as client:
+        rounds = client.rounds(args.population, limit=args.limit)
     if args.json:
-        print(json.dumps(rounds, indent=2))
+        print(json.dumps([r.model_dump(mode="json") for r in rounds], indent=2))
         return 0
     print(f"{'round':>5} {'state':<10} {'version':>8} {'assigned':>9} {'received':>9} {'aborted':>7}  metrics")
     for r in rounds:
-        version = f"{r['model_version']}" + (
-            f"->{r['committed_version']}" if r["committed_version"] is not None else ""
-        )
-        metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(r["metrics"].items()))
+        version = f"{r.model_version}" + (f"->{r.committed_version}" if r.committed_version is not None else "")
+        metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))
         print(
-            f"{r['round']:>5} {r['state']:<10} {version:>8} {r['assigned']:>4}/{r['target']:<4} "
-            f"{r['received']:>4}/{r['goal']:<4} {r['aborted']:>7}  {metrics}"
+            f"{r.round:>5} {r.state:<10} {version:>8} {r.assigned:>4}/{r.target:<4} "
+            f"{r.received:>4}/{r.goal:<4} {r.aborted:>7}  {metrics}"
         )
     return 0
 
 
 def _cmd_download_model(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from wire.update import decode_weights
-
-    client = _AdminClient(args.url, _api_key(args))
-    version = args.version
-    if version is None:
-        version = client.request("GET", f"/populations/{args.population}")["model_version"]
-    blob = client.request("GET", f"/populations/{args.population}/models/{version}")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npz":  # the model.checkpoint weights layout: w000, w001, ... in weight order
-        weights = decode_weights(blob)
-        np.savez(out, **{f"w{i:03d}": w for i, w in enumerate(weights)})
-    else:
-        out.write_bytes(blob)
+    with _client(args) as client:
+        if out.suffix == ".npz":  # the model.checkpoint weights layout: w000, w001, ... in weight order
+            import numpy as np
+
+            version = args.version if args.version is not None else client.status(args.population).model_version
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(out, **{f"w{i:03d}": w for i, w in enumerate(client.model(args.population, version))})
+        else:
+            from fedkeys.deployed_run import download_run
+
+            summary = download_run(client, args.population, out, version=args.version, overwrite=args.overwrite)
+            version = summary["source"]["model_version"]
     print(f"model version {version} of {args.population} -> {out}")
     return 0
 
 
 def register(sub: Any) -> None:
     """Add this area's subcommands to the top-level subparsers ``sub``."""
-    serve = sub.add_parser("serve", help="run the federated learning coordinator (FastAPI under uvicorn)")
-    serve.add_argument("--db", help="sqlite:///FILE (default) or postgresql://user@host/db (env FEDKEYS_DB)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (use PostgreSQL for >1)")
-    serve.add_argument("--tick-seconds", type=float, help="how often deadlines are checked (default 1)")
-    serve.add_argument("--api-key-file", help="file holding the admin key (else env FEDKEYS_API_KEY)")
+    _register_serve(sub)
+    admin = add_group(
+        sub,
+        "admin",
+        help="drive a running coordinator's admin API",
+        example="FEDKEYS_API_KEY=$(cat key) fedkeys admin status --coordinator http://127.0.0.1:8000",
+    )
+    _register_create_task(admin)
+
+    status = _admin_command(
+        admin,
+        "status",
+        "populations, model versions and the open round",
+        _cmd_status,
+        "fedkeys admin status --population keyboard --json",
+    )
+    status.add_argument("--population", help="one population (default: all)")
+    status.add_argument("--json", action="store_true", help="print the TaskStatus records as JSON")
+
+    for action in ("pause", "resume"):
+        p = _admin_command(
+            admin,
+            action,
+            f"{action} a population's rounds",
+            _cmd_pause,
+            f"fedkeys admin {action} --population keyboard",
+        )
+        p.add_argument("--population", required=True, help="the population to " + action)
+
+    rounds = _admin_command(
+        admin,
+        "rounds",
+        "round history with participation and metrics",
+        _cmd_rounds,
+        "fedkeys admin rounds --population keyboard --limit 5",
+    )
+    rounds.add_argument("--population", required=True, help="the population whose rounds to list")
+    rounds.add_argument("--limit", type=positive_int, default=20, help="the most recent rounds to list")
+    rounds.add_argument("--json", action="store_true", help="print the RoundInfo records as JSON")
+
+    download = _admin_command(
+        admin,
+        "download-model",
+        "a committed model as a run folder (for suggest and export tflite) or .npz",
+        _cmd_download_model,
+        "fedkeys admin download-model --population keyboard --out runs/deployed",
+    )
+    download.add_argument("--population", required=True, help="the population whose model to download")
+    download.add_argument("--version", type=non_negative_int, help="model version (default: the latest)")
+    download.add_argument(
+        "--out",
+        required=True,
+        help="a run folder to write (checkpoint, tokenizer, summary.json), or FILE.npz for the "
+        "weights only (w000.. arrays)",
+    )
+    download.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+
+
+def _admin_command(admin: Any, name: str, text: str, func: Any, example: str) -> argparse.ArgumentParser:
+    parser = add_command(admin, name, help=text, func=func, example=f"FEDKEYS_API_KEY=$(cat key) {example}")
+    add_coordinator(parser, key_help="else env FEDKEYS_API_KEY")
+    return parser
+
+
+def _register_serve(sub: Any) -> None:
+    serve = add_command(
+        sub,
+        "serve",
+        help="run the federated learning coordinator (FastAPI under uvicorn)",
+        func=_cmd_serve,
+        example="fedkeys serve --db sqlite:///coordinator.db --api-key-file key",
+    )
+    serve.add_argument(
+        "--db",
+        help="sqlite:///FILE or postgresql://user@host/db "
+        "(default: env FEDKEYS_DB, else sqlite:///fedkeys-coordinator.db)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=port, default=8000, help="TCP port to listen on")
+    serve.add_argument(
+        "--workers", type=positive_int, default=1, help="uvicorn worker processes (use PostgreSQL for more than 1)"
+    )
+    serve.add_argument("--tick-seconds", type=positive_float, help="how often deadlines are checked (default 1)")
+    serve.add_argument("--api-key-file", metavar="FILE", help="file holding the admin key (else env FEDKEYS_API_KEY)")
     serve.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     serve.add_argument("--access-log", action="store_true", help="log every request")
-    serve.set_defaults(func=_cmd_serve)
 
-    admin = sub.add_parser("admin", help="drive a running coordinator's admin API")
-    admin_sub = admin.add_subparsers(dest="action", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default=os.environ.get("FEDKEYS_URL", _DEFAULT_URL), help="coordinator base URL")
-        p.add_argument("--api-key-file", help="file holding the admin key (else env FEDKEYS_API_KEY)")
-
-    create = admin_sub.add_parser("create-task", help="create a population's task from an exported plan")
-    common(create)
-    create.add_argument("--population", required=True)
-    create.add_argument("--task", default="train")
+def _register_create_task(admin: Any) -> None:
+    create = _admin_command(
+        admin,
+        "create-task",
+        "create a population's task from an exported plan",
+        _cmd_create_task,
+        "fedkeys admin create-task --population keyboard --plan runs/plan --checkpoint runs/central --goal 10",
+    )
+    create.add_argument("--population", required=True, help="name of the population (devices check in to it)")
+    create.add_argument("--task", default="train", help="name of the task")
     create.add_argument("--plan", required=True, help="an exported plan directory (manifest.json, train.tflite, ...)")
     create.add_argument("--checkpoint", required=True, help="initial weights: a run dir, checkpoint dir or .npz")
-    create.add_argument("--goal", type=int, default=10, help="valid updates a round needs")
-    create.add_argument("--over-selection", type=float, default=1.3)
-    create.add_argument("--min-reports", type=int, help="commit at the deadline with at least this many")
-    create.add_argument("--selection-seconds", type=float, default=60.0)
-    create.add_argument("--report-seconds", type=float, default=600.0)
-    create.add_argument("--codec", choices=("float32", "quant8", "quant4", "quant2"), default="quant8")
-    create.add_argument("--client-clip-norm", type=float, help="devices clip their delta to this L2 norm")
-    create.add_argument("--norm-bound", type=float, help="server-side L2 bound of an update")
-    create.add_argument("--norm-policy", choices=("clip", "reject"), default="clip")
-    create.add_argument("--server-optimizer", choices=("fedavg", "fedadam"), default="fedavg")
-    create.add_argument("--server-lr", type=float, default=1.0)
-    create.add_argument("--dp-noise-multiplier", type=float, default=0.0)
-    create.add_argument("--local-epochs", type=int, default=1)
-    create.add_argument("--learning-rate", type=float, help="client SGD rate (default: the plan's)")
-    create.add_argument("--max-rows", type=int, default=256)
-    create.add_argument("--max-rounds", type=int)
-    create.add_argument("--seed", type=int, default=0)
+    create.add_argument("--goal", type=positive_int, default=10, help="valid updates a round needs")
+    create.add_argument(
+        "--over-selection", type=positive_float, default=1.3, help="devices assigned a round per update needed"
+    )
+    create.add_argument("--min-reports", type=positive_int, help="commit at the deadline with at least this many")
+    create.add_argument(
+        "--selection-seconds", type=positive_float, default=60.0, help="how long a round waits for its devices"
+    )
+    create.add_argument(
+        "--report-seconds", type=positive_float, default=600.0, help="a round's deadline for uploads, from its start"
+    )
+    create.add_argument(
+        "--codec",
+        choices=("float32", "quant8", "quant4", "quant2"),
+        default="quant8",
+        help="how devices encode their update",
+    )
+    create.add_argument("--client-clip-norm", type=positive_float, help="devices clip their delta to this L2 norm")
+    create.add_argument("--norm-bound", type=positive_float, help="server-side L2 bound of an update")
+    create.add_argument(
+        "--norm-policy",
+        choices=("clip", "reject"),
+        default="clip",
+        help="what the server does with an update over --norm-bound",
+    )
+    create.add_argument(
+        "--server-optimizer",
+        choices=("fedavg", "fedadam"),
+        default="fedavg",
+        help="how the server applies the mean update",
+    )
+    create.add_argument("--server-lr", type=positive_float, default=1.0, help="server learning rate")
+    create.add_argument(
+        "--dp-noise-multiplier",
+        type=non_negative_float,
+        default=0.0,
+        help="central DP noise over --norm-bound (0: none)",
+    )
+    create.add_argument("--local-epochs", type=positive_int, default=1, help="passes over a device's rows a round")
+    create.add_argument("--client-lr", type=positive_float, help="client SGD learning rate (default: the plan's)")
+    add_alias(create, "--learning-rate", "--client-lr", "client_lr", positive_float)
+    create.add_argument("--max-rows", type=positive_int, default=256, help="cap on a device's rows a round")
+    create.add_argument("--max-rounds", type=positive_int, help="stop after this many committed rounds")
+    create.add_argument("--seed", type=non_negative_int, default=0, help="seeds the devices' rotation and row order")
     create.add_argument(
         "--secure-aggregation", action="store_true", help="devices upload masked inputs only (secagg); uniform mean"
     )
-    create.add_argument("--secagg-threshold", type=int, help="fewest devices whose sum may be revealed")
-    create.add_argument("--secagg-bits", type=int, default=16, help="bits a coordinate in a secure round")
-    create.add_argument("--secagg-clip", type=float, default=1.0, help="L2 clip of a secure round's deltas")
-    create.set_defaults(func=_cmd_create_task)
-
-    status = admin_sub.add_parser("status", help="populations, model versions and the open round")
-    common(status)
-    status.add_argument("--population")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(func=_cmd_status)
-
-    for action in ("pause", "resume"):
-        p = admin_sub.add_parser(action, help=f"{action} a population's rounds")
-        common(p)
-        p.add_argument("--population", required=True)
-        p.set_defaults(func=_cmd_pause)
-
-    rounds = admin_sub.add_parser("rounds", help="round history with participation and metrics")
-    common(rounds)
-    rounds.add_argument("--population", required=True)
-    rounds.add_argument("--limit", type=int, default=20)
-    rounds.add_argument("--json", action="store_true")
-    rounds.set_defaults(func=_cmd_rounds)
-
-    download = admin_sub.add_parser("download-model", help="a committed model's weights (.npz or the raw blob)")
-    common(download)
-    download.add_argument("--population", required=True)
-    download.add_argument("--version", type=int, help="default: the latest")
-    download.add_argument("--out", required=True, help="FILE.npz (w000.. arrays) or any other name (raw blob)")
-    download.set_defaults(func=_cmd_download_model)
-
-
-def domain_errors() -> tuple[type[BaseException], ...]:
-    """This area's errors that mean bad input (shown as one line, exit 2)."""
-    from wire.update import WireError
-
-    return (AdminError, WireError)
+    create.add_argument("--secagg-threshold", type=positive_int, help="fewest devices whose sum may be revealed")
+    create.add_argument("--secagg-bits", type=positive_int, default=16, help="bits a coordinate in a secure round")
+    create.add_argument("--secagg-clip", type=positive_float, default=1.0, help="L2 clip of a secure round's deltas")

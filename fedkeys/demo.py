@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from data_tools import PrepareConfig, load_prepared, prepare_corpus
+from fedkeys.admin_client import AdminClient
 from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
 from fedkeys.demo_config import DemoConfig
-from fedkeys.demo_coordinator import AdminAPI, coordinator_process
+from fedkeys.demo_coordinator import coordinator_process
 from fedkeys.demo_fleet import fleet_activity
 from fedkeys.report_html import render_report
 from fedkeys.report_plots import plot_participation, plot_recall_by_round, plot_upload_bytes
@@ -163,7 +164,7 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
 
     deployed_versions: dict[int, list[np.ndarray]] = {}
     parity: dict[str, Any] | None = None
-    with coordinator_process(out / "coordinator") as server, AdminAPI(server.url, server.api_key) as admin:
+    with coordinator_process(out / "coordinator") as server, AdminClient(server.url, server.api_key) as admin:
         logger.info("demo: coordinator at %s (status page %s/status, log %s)", server.url, server.url, server.log_path)
         with phases.step("task", "create the coordinator task from the plan"):
             admin.create_task(
@@ -185,8 +186,8 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
         with phases.step("fleet", fleet):
             fleet_span = _run_fleet(out, data_dir, server.url, server.api_key, config)
         status = admin.status(POPULATION)
-        rounds = sorted(admin.rounds(POPULATION), key=lambda r: int(r["round"]))
-        for version in range(int(status["model_version"]) + 1):
+        rounds = [r.model_dump() for r in sorted(admin.rounds(POPULATION), key=lambda r: r.round)]
+        for version in range(status.model_version + 1):
             deployed_versions[version] = admin.model(POPULATION, version)
         if config.parity_clients:
             from fedkeys.parity import ParityConfig, run_parity
@@ -306,22 +307,18 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
 
 
 def _run_fleet(out: Path, data_dir: Path, url: str, api_key: str, config: DemoConfig) -> tuple[float, float]:
-    """``fedkeys devices emulate`` in this process until the task committed its rounds; (emulated start, end)."""
-    from fedkeys.cli import main
+    """The emulated fleet (``fedkeys.emulate``) until the task committed its rounds; (emulated start, end)."""
+    from device_runtime import FleetConfig, SimClock
+    from device_runtime.emulator import EmulatorConfig
+    from fedkeys.emulate import StopRule, emulate
 
-    argv = [
-        "devices", "emulate", "--coordinator", url, "--population", POPULATION, "--data", str(data_dir),
-        "--devices", str(config.devices), "--availability", config.availability, "--speedup", str(config.speedup),
-        "--dropout", str(config.dropout), "--concurrency", str(config.concurrency), "--seed", str(config.seed),
-        "--state-dir", str(out / "devices"), "--shared-cache", "--start", str(_START_UNIX),
-        "--rounds", str(config.rounds), "--api-key", api_key, "--duration", str(config.fleet_timeout_s),
-    ]  # fmt: skip
-    started = time.monotonic()
-    code = main(argv)
-    end = _START_UNIX + (time.monotonic() - started) * config.speedup
-    if code != 0:
-        raise RuntimeError(f"devices emulate exited with {code}")
-    return _START_UNIX, end
+    fleet = FleetConfig(availability=config.availability, dropout=config.dropout, concurrency=config.concurrency,
+                        seed=config.seed)  # fmt: skip
+    emulator = EmulatorConfig(population=POPULATION, state_dir=out / "devices", devices=config.devices, fleet=fleet,
+                              shared_cache=True)  # fmt: skip
+    stop = StopRule(rounds=config.rounds, duration=config.fleet_timeout_s)
+    result = emulate(data_dir, url, emulator, SimClock(_START_UNIX, config.speedup), stop, api_key=api_key)
+    return result.start, result.end
 
 
 def _summary(report: dict[str, Any], page: Path) -> str:

@@ -33,7 +33,8 @@ import numpy as np
 from data_tools import load_prepared
 from device_runtime import CoordinatorClient, Device, DeviceConditions, DeviceConfig, EligibilityPolicy, StoredExample
 from device_runtime import event_log as ev
-from fedkeys.demo_coordinator import AdminAPI
+from fedkeys.admin_client import AdminClient
+from fedkeys_errors import FedkeysError
 from wire.manifest import load_manifest
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ _RETENTION_S = 1e12  # keep every example: the device must see exactly the user'
 _COMMIT_TIMEOUT_S = 300.0
 
 
-class ParityError(ValueError):
+class ParityError(FedkeysError, ValueError):
     """The parity round could not run as configured (a device did not upload, bad clients...)."""
 
 
@@ -95,7 +96,7 @@ def max_abs_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> floa
 
 
 def deployment_round(
-    admin: AdminAPI,
+    admin: AdminClient,
     url: str,
     plan_dir: Path,
     initial: Sequence[np.ndarray],
@@ -146,7 +147,7 @@ def deployment_round(
     if len(rounds) != 1:
         raise ParityError(f"the devices trained in different rounds {sorted(rounds)}")
     status = admin.wait_committed(config.population, 1, _COMMIT_TIMEOUT_S)
-    return rounds.pop(), admin.model(config.population, int(status["model_version"]))
+    return rounds.pop(), admin.model(config.population, status.model_version)
 
 
 def simulation_round(
@@ -201,7 +202,7 @@ def run_parity(
 ) -> ParityResult:
     """Both rounds and their largest weight difference (see the module docstring)."""
     started = time.perf_counter()
-    with AdminAPI(url, api_key) as admin:
+    with AdminClient(url, api_key) as admin:
         round_num, deployed = deployment_round(admin, url, plan_dir, initial, data_dir, config, work_dir / "devices")
     deployed_s = time.perf_counter() - started
     started = time.perf_counter()

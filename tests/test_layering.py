@@ -4,6 +4,8 @@ model/ imports TensorFlow and numpy only; data_tools/ none of the project's
 packages; tff_sim/ uses model and data_tools; device_runtime/ model and the wire
 format; wire/ numpy and pydantic only; coordinator/ the wire format, never TensorFlow
 (Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it).
+fedkeys_errors/ (the root class of every domain error) imports nothing at all, so that
+every package, data_tools and wire included, may import it without depending on another.
 """
 
 from __future__ import annotations
@@ -15,17 +17,30 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"model", "data_tools", "tff_sim", "wire", "device_runtime", "coordinator", "fedkeys", "bench", "secagg"}
+PROJECT = {
+    "fedkeys_errors",
+    "model",
+    "data_tools",
+    "tff_sim",
+    "wire",
+    "device_runtime",
+    "coordinator",
+    "fedkeys",
+    "bench",
+    "secagg",
+}
 
 # package -> (project packages it may import, third-party packages it may import; None = any)
+_ROOT = "fedkeys_errors"  # every package may import the error root; it imports nothing
 RULES: dict[str, tuple[set[str], set[str] | None]] = {
-    "model": ({"model"}, {"tensorflow", "numpy"}),
-    "data_tools": ({"data_tools"}, None),
-    "tff_sim": ({"tff_sim", "model", "data_tools"}, None),
-    "wire": ({"wire"}, {"numpy", "pydantic"}),
-    "device_runtime": ({"device_runtime", "model", "wire", "secagg"}, None),
-    "coordinator": ({"coordinator", "wire", "secagg"}, None),
-    "secagg": ({"secagg"}, {"numpy", "cryptography"}),
+    "fedkeys_errors": (set(), set()),
+    "model": ({"model", _ROOT}, {"tensorflow", "numpy"}),
+    "data_tools": ({"data_tools", _ROOT}, None),
+    "tff_sim": ({"tff_sim", "model", "data_tools", _ROOT}, None),
+    "wire": ({"wire", _ROOT}, {"numpy", "pydantic"}),
+    "device_runtime": ({"device_runtime", "model", "wire", "secagg", _ROOT}, None),
+    "coordinator": ({"coordinator", "wire", "secagg", _ROOT}, None),
+    "secagg": ({"secagg", _ROOT}, {"numpy", "cryptography"}),
 }
 FORBIDDEN = {
     "coordinator": {"tensorflow_federated", "tensorflow", "model", "tff_sim"},

@@ -31,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from fedkeys_errors import FedkeysError
+
 logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -46,7 +48,7 @@ _GRPC_OPTIONS = [
 _READY_TIMEOUT_S = 180.0
 
 
-class WorkerDiedError(RuntimeError):
+class WorkerDiedError(FedkeysError, RuntimeError):
     """A local worker_binary exited mid-run (killed, out of memory, crashed)."""
 
 

@@ -35,6 +35,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
+from fedkeys_errors import FedkeysError
 from wire.codec import (
     CODECS,
     CodecSpec,
@@ -62,7 +63,7 @@ _ROUND_SALT = 0x5170C4
 _REASONS = ("truncated", "bad_magic", "unsupported_version", "checksum", "malformed", "too_large")
 
 
-class WireError(ValueError):
+class WireError(FedkeysError, ValueError):
     """A blob that is not a valid message; ``reason`` is one of the fixed reasons below.
 
     Reasons: truncated, bad_magic, unsupported_version, checksum, malformed, too_large.
