@@ -104,8 +104,8 @@ def emulated_fleet(config: EmulatorConfig, url: str, users: UserMessages, clock:
 
     A phone whose store is empty (first start) gets its user's messages; a restarted one keeps its own.
     """
-    probe(url)
     ids = choose_users(users.num_clients, config.devices, config.fleet.seed)
+    probe(url)
     client = CoordinatorClient.connect(url, max_connections=max(8, 2 * config.fleet.concurrency))
     devices: list[Device] = []
     try:
