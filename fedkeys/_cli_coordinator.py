@@ -69,7 +69,7 @@ def _check_port(host: str, port_number: int) -> None:
             raise UsageError(f"--host {host} --port {port_number}: cannot listen there ({err.strerror})") from None
 
 
-def _create_schema(url: str) -> None:
+def _create_schema(url: str, *, shown: str) -> None:
     """The tables, once, before the workers start (they would race to create them); one line if the db refuses."""
     import sqlalchemy.exc
 
@@ -83,7 +83,7 @@ def _create_schema(url: str) -> None:
             db.dispose()
     except sqlalchemy.exc.SQLAlchemyError as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise UsageError(f"--db {_redact(url)}: cannot open the database: {reason}") from None
+        raise UsageError(f"--db {_redact(shown)}: cannot open the database: {reason}") from None
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -99,9 +99,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         flags["api_key"] = key
     settings = build(CoordinatorSettings, **flags)  # flags over FEDKEYS_* environment over defaults
     _check_port(args.host, args.port)
+    _create_schema(settings.db, shown=args.db or settings.db)
     if settings.api_key is None:
         logger.warning("no admin key (FEDKEYS_API_KEY or --api-key-file): the admin API refuses every request")
-    _create_schema(settings.db)
     _run_uvicorn(args, settings)
     return 0
 
@@ -210,13 +210,13 @@ def _cmd_create_task(args: argparse.Namespace) -> int:
     from wire.manifest import load_manifest
 
     fields = _task_fields(args)
+    if args.client_lr is not None:
+        fields["learning_rate"] = args.client_lr
+    check_task_settings(fields)  # before the plan (megabytes) is read or uploaded
     plan = Path(args.plan)
     manifest = load_manifest(plan, verify=True)  # every file's sha256 checked before anything is sent
-    client_lr = args.client_lr
-    if client_lr is None:
-        client_lr = float(manifest.hyperparameters.get("learning_rate", 0.5))
-    fields["learning_rate"] = client_lr
-    check_task_settings(fields)  # before the plan (megabytes) is uploaded
+    if args.client_lr is None:
+        fields["learning_rate"] = float(manifest.hyperparameters.get("learning_rate", 0.5))
     weights = _load_checkpoint_weights(Path(args.checkpoint))
     with _client(args) as client:
         status = client.create_task(plan, weights, **fields)

@@ -47,7 +47,9 @@ def check_task_settings(fields: dict[str, Any]) -> None:
         TaskCreate(plan_sha256=_PLACEHOLDER_SHA, checkpoint_sha256=_PLACEHOLDER_SHA, **fields)
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "task"
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        if not where:  # a rule over several settings (TaskCreate's model validator)
+            raise AdminError(f"task settings: {first.get('msg')}") from None
         raise AdminError(f"task setting {where}: {first.get('msg')} (got {first.get('input')!r})") from None
 
 
