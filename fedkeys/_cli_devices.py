@@ -38,17 +38,6 @@ logger = logging.getLogger(__name__)
 _StatusLine = Callable[[dict[str, int], int | None, float], None]
 
 
-def _line(stats: dict[str, int], rounds: int | None, sim_time: float, devices: int) -> str:
-    day = time.strftime("%a %H:%M", time.gmtime(sim_time))
-    return (
-        f"[{day} UTC] rounds committed {rounds if rounds is not None else '?'} | devices {devices} | "
-        f"training {stats['training']} | check-ins {stats['checkins']} | uploads {stats['uploads']} "
-        f"({stats['upload_bytes'] / 2**20:.1f} MiB) | rejected {stats['rejected']} | "
-        f"interrupted {stats['interrupted']} | refused {stats['refused']} | errors {stats['errors']} | "
-        f"ineligible {stats['ineligible']}"
-    )
-
-
 @contextmanager
 def _live(enabled: bool, devices: int) -> Iterator[_StatusLine | None]:
     """A live status line on the terminal (rich), or nothing."""
@@ -57,14 +46,16 @@ def _live(enabled: bool, devices: int) -> Iterator[_StatusLine | None]:
         return
     from rich.live import Live
 
+    from fedkeys.emulate import status_line
+
     with Live(refresh_per_second=4, transient=False) as live:
-        yield lambda stats, rounds, now: live.update(_line(stats, rounds, now, devices))
+        yield lambda stats, rounds, now: live.update(status_line(stats, rounds, now, devices))
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
     from device_runtime import EligibilityPolicy, FleetConfig, SimClock
     from device_runtime.emulator import EmulatorConfig
-    from fedkeys.emulate import StopRule, emulate
+    from fedkeys.emulate import StopRule, emulate, status_line
 
     fleet = build(
         FleetConfig,
@@ -97,7 +88,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would drown the display
     clock = SimClock(args.start if args.start is not None else time.time(), args.speedup)
     stop = StopRule(rounds=args.rounds, duration=args.duration)
-    with _live(not args.no_progress, args.devices) as status_line:
+    with _live(not args.no_progress, args.devices) as on_update:
         result = emulate(
             Path(args.data),
             args.coordinator,
@@ -106,9 +97,9 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
             stop,
             api_key=key,
             check_tokenizer=not args.no_tokenizer_check,
-            on_update=status_line,
+            on_update=on_update,
         )
-    print(_line(result.stats, result.rounds_committed, result.end, args.devices))
+    print(status_line(result.stats, result.rounds_committed, result.end, args.devices))
     if result.stats["uploads"] == 0 and result.stats["errors"] > 0:
         raise UsageError(
             f"no phone uploaded and {result.stats['errors']} check-ins failed: is the coordinator at "

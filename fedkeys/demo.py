@@ -310,14 +310,15 @@ def _run_fleet(out: Path, data_dir: Path, url: str, api_key: str, config: DemoCo
     """The emulated fleet (``fedkeys.emulate``) until the task committed its rounds; (emulated start, end)."""
     from device_runtime import FleetConfig, SimClock
     from device_runtime.emulator import EmulatorConfig
-    from fedkeys.emulate import StopRule, emulate
+    from fedkeys.emulate import StopRule, emulate, log_status
 
     fleet = FleetConfig(availability=config.availability, dropout=config.dropout, concurrency=config.concurrency,
                         seed=config.seed)  # fmt: skip
     emulator = EmulatorConfig(population=POPULATION, state_dir=out / "devices", devices=config.devices, fleet=fleet,
                               shared_cache=True)  # fmt: skip
     stop = StopRule(rounds=config.rounds, duration=config.fleet_timeout_s)
-    result = emulate(data_dir, url, emulator, SimClock(_START_UNIX, config.speedup), stop, api_key=api_key)
+    clock = SimClock(_START_UNIX, config.speedup)
+    result = emulate(data_dir, url, emulator, clock, stop, api_key=api_key, on_update=log_status(config.devices))
     return result.start, result.end
 
 

@@ -22,6 +22,31 @@ from fedkeys.admin_client import AdminClient, AdminError
 logger = logging.getLogger(__name__)
 
 _POLL_SECONDS = 2.0
+_LOG_SECONDS = 30.0
+
+
+def status_line(stats: dict[str, int], rounds: int | None, sim_time: float, devices: int) -> str:
+    """One line of what the fleet is doing (the live display, and the demo's log every 30 s)."""
+    day = time.strftime("%a %H:%M", time.gmtime(sim_time))
+    return (
+        f"[{day} UTC] rounds committed {rounds if rounds is not None else '?'} | devices {devices} | "
+        f"training {stats['training']} | check-ins {stats['checkins']} | uploads {stats['uploads']} "
+        f"({stats['upload_bytes'] / 2**20:.1f} MiB) | rejected {stats['rejected']} | "
+        f"interrupted {stats['interrupted']} | refused {stats['refused']} | errors {stats['errors']} | "
+        f"ineligible {stats['ineligible']}"
+    )
+
+
+def log_status(devices: int, every_s: float = _LOG_SECONDS) -> Callable[[dict[str, int], int | None, float], None]:
+    """An ``on_update`` for :func:`emulate` that logs the status line at most every ``every_s`` seconds."""
+    last = [time.monotonic()]
+
+    def update(stats: dict[str, int], rounds: int | None, now: float) -> None:
+        if time.monotonic() - last[0] >= every_s:
+            last[0] = time.monotonic()
+            logger.info("fleet: %s", status_line(stats, rounds, now, devices))
+
+    return update
 
 
 @dataclasses.dataclass(frozen=True)
