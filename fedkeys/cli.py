@@ -1,7 +1,7 @@
 """The ``fedkeys`` command: one entry point, a subcommand area per module.
 
 Each area (``fedkeys._cli_data``, ``_cli_baselines``, ``_cli_sim``,
-``_cli_export``, ``_cli_suggest``, ``_cli_coordinator``, ``_cli_devices``,
+``_cli_export``, ``_cli_suggest``, ``_cli_serve``, ``_cli_admin``, ``_cli_devices``,
 ``_cli_demo``) registers its subcommands the same way
 (``register(sub)`` with ``fedkeys._cli_common.add_command``); its handlers read
 the flags, build a typed config and call a library function. Heavy imports
@@ -23,13 +23,14 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 
 from fedkeys import (
+    _cli_admin,
     _cli_baselines,
     _cli_common,
-    _cli_coordinator,
     _cli_data,
     _cli_demo,
     _cli_devices,
     _cli_export,
+    _cli_serve,
     _cli_sim,
     _cli_suggest,
 )
@@ -38,7 +39,9 @@ from fedkeys_errors import FedkeysError
 logger = logging.getLogger("fedkeys")
 
 # Every command area, in the order of `fedkeys --help`.
-_AREAS = (_cli_data, _cli_baselines, _cli_sim, _cli_export, _cli_suggest, _cli_coordinator, _cli_devices, _cli_demo)
+_AREAS = (
+    _cli_data, _cli_baselines, _cli_sim, _cli_export, _cli_suggest, _cli_serve, _cli_admin, _cli_devices, _cli_demo,
+)  # fmt: skip
 
 
 def _quiet_tensorflow() -> None:
