@@ -6,13 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from fedkeys._cli_common import add_command, positive_int
+from fedkeys._cli_common import UsageError, add_command, positive_int
 
 
 def _cmd_suggest(args: argparse.Namespace) -> int:
     from fedkeys.suggest import suggest
 
-    print(" | ".join(suggest(Path(args.model), args.text, k=args.k)))
+    model = Path(args.model)
+    if not model.exists():
+        raise UsageError(f"--model {model}: no such run directory or model file")
+    print(" | ".join(suggest(model, args.text, k=args.k)))
     return 0
 
 
