@@ -176,10 +176,13 @@ def api_key(args: argparse.Namespace) -> str | None:
 
 
 def build(kind: Callable[..., _T], **fields: Any) -> _T:
-    """A config from flags; its own validation error (a ValueError of bad values) becomes one line."""
+    """A config from flags; its own validation error (a ValueError of bad values) becomes one line.
+
+    Only the config's constructor is guarded: a ValueError anywhere else is a bug and keeps its traceback.
+    """
     try:
         return kind(**fields)
-    except (ValueError, TypeError) as err:
+    except ValueError as err:
         raise UsageError(str(err)) from None
 
 

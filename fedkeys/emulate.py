@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from device_runtime.emulator import EmulatorConfig, emulated_fleet, run_until
+from device_runtime.emulator import EmulatorConfig, EmulatorError, emulated_fleet, run_until
 from device_runtime.fleet import FleetStats, SimClock
 from fedkeys.admin_client import AdminClient, AdminError
 
@@ -68,9 +68,9 @@ class StopRule:
 
     def __post_init__(self) -> None:
         if self.rounds is not None and self.rounds < 1:
-            raise AdminError(f"rounds must be at least 1, got {self.rounds}")
+            raise EmulatorError(f"rounds must be at least 1, got {self.rounds}")
         if self.duration is not None and not self.duration > 0:
-            raise AdminError(f"duration must be positive, got {self.duration!r} s")
+            raise EmulatorError(f"duration must be positive, got {self.duration!r} s")
 
 
 class _Rounds:
