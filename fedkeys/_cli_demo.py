@@ -19,6 +19,7 @@ from fedkeys._cli_common import (
 )
 
 # DemoConfig fields settable from the command line: (flag type, help). Defaults are DemoConfig's.
+_CHOICES = {"availability": ("always", "diurnal"), "codec": ("float32", "quant8", "quant4", "quant2")}
 _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "corpus": (str, "a data prepare corpus spec"),
     "vocab_size": (positive_int, "vocabulary size"),
@@ -35,10 +36,10 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "eval_every": (positive_int, "score validation recall every R rounds"),
     "eval_users": (positive_int, "validation users scored a round (a fixed sample)"),
     "devices": (positive_int, "emulated phones"),
-    "availability": (str, "always or diurnal (phones train at their local night)"),
+    "availability": (str, "when phones may train: always, or diurnal (at their local night)"),
     "speedup": (positive_float, "emulated seconds per real second"),
     "dropout": (fraction, "chance a phone's session is interrupted"),
-    "codec": (str, "update codec of the deployed task: float32, quant8, quant4 or quant2"),
+    "codec": (str, "update codec of the deployed task"),
     "concurrency": (positive_int, "phones training at once"),
     "fleet_timeout_s": (positive_float, "stop the fleet after this many real seconds"),
     "parity_clients": (non_negative_int, "clients of the parity check (0 skips it)"),
@@ -79,4 +80,5 @@ def register(sub: Any) -> None:
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.add_argument("--data", help="an already prepared corpus (skips the prepare step)")
     for name, (kind, text) in _FLAGS.items():
-        demo.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name), help=text)
+        flag = f"--{name.replace('_', '-')}"
+        demo.add_argument(flag, type=kind, choices=_CHOICES.get(name), default=getattr(defaults, name), help=text)
