@@ -26,8 +26,11 @@ from coordinator.errors import TaskError
 from coordinator.lifecycle import open_next_round
 from coordinator.logs import event
 from coordinator.records import TaskRow, load_round, load_task
+from coordinator.rounds import RoundState
+from privacy import SAMPLING_ASSUMPTION, default_delta, dp_epsilon_of_rounds
+from secagg.errors import SecAggError
 from wire.manifest import ManifestError, PlanManifest
-from wire.protocol import API_PREFIX, BlobInfo, ModelInfo, RoundInfo, TaskCreate, TaskStatus
+from wire.protocol import API_PREFIX, BlobInfo, ModelInfo, PrivacySpent, RoundInfo, TaskCreate, TaskStatus
 from wire.update import WireError, decode_weights
 
 logger = logging.getLogger(__name__)
@@ -82,9 +85,11 @@ class Admin:
                         task_id=task_id, version=0, round=None, weights_sha256=req.checkpoint_sha256, created_at=now
                     )
                 )
-                open_next_round(conn, task_id, now)
+                open_next_round(conn, task_id, now)  # a secure round checks its ring parameters here
         except IntegrityError as err:
             raise TaskError("population_exists", f"population {req.population!r} already has a task") from err
+        except SecAggError as err:  # nothing was written: the transaction rolled back
+            raise TaskError("bad_secure_config", f"secure aggregation cannot run with this task: {err}") from err
         event(logger, "task_created", population=req.population, task=req.task, tensors=len(manifest.tensors))
         return self.status(req.population)
 
@@ -123,6 +128,7 @@ class Admin:
             counts: dict[str, int] = {
                 str(state): int(n) for state, n in conn.execute(by_state.group_by(rounds.c.state)).all()
             }
+            privacy = _privacy(conn, task)
         return TaskStatus(
             population=task.population,
             task=task.name,
@@ -133,6 +139,7 @@ class Admin:
             rounds_abandoned=counts.get("abandoned", 0),
             current=None if current is None else round_info(current),
             config=task.config,
+            privacy=privacy,
         )
 
     def rounds(self, population: str, *, limit: int = 100, before: int | None = None) -> list[RoundInfo]:
@@ -178,6 +185,44 @@ class Admin:
         if task is None:
             raise TaskError("unknown_population", f"no population {population!r}")
         return task
+
+
+def _privacy(conn: Connection, task: TaskRow) -> PrivacySpent | None:
+    """What a DP task's committed rounds have spent: each released a noised sum of its received updates."""
+    c = task.config
+    if c.dp_noise_multiplier <= 0:
+        return None
+    sizes = list(
+        conn.execute(
+            sa.select(rounds.c.received).where(
+                rounds.c.task_id == task.id, rounds.c.state == RoundState.COMMITTED.value
+            )
+        ).scalars()
+    )
+    return privacy_spent(c, sizes)
+
+
+def privacy_spent(config: TaskCreate, sample_sizes: list[int]) -> PrivacySpent:
+    """(epsilon, delta) of a DP task after rounds that summed ``sample_sizes`` updates (None without N)."""
+    population = config.dp_population_size
+    delta = config.dp_delta if config.dp_delta is not None or population is None else default_delta(population)
+    epsilon = None
+    if population is not None and delta is not None:
+        epsilon = dp_epsilon_of_rounds(
+            noise_multiplier=config.dp_noise_multiplier,
+            population=population,
+            sample_sizes=sample_sizes,
+            delta=delta,
+        )
+    return PrivacySpent(
+        noise_multiplier=config.dp_noise_multiplier,
+        norm_bound=config.norm_bound,
+        rounds=len(sample_sizes),
+        population=population,
+        delta=delta,
+        epsilon=epsilon,
+        accounting=SAMPLING_ASSUMPTION if population is not None else "set dp_population_size to account epsilon",
+    )
 
 
 def round_info(row: Row[Any]) -> RoundInfo:

@@ -3,8 +3,10 @@
 At commit the round's running example-weighted sum becomes the mean delta, the
 server optimizer turns it into the next model version (McMahan et al. 2017
 FedAvg; Reddi et al. 2021 FedAdam; McMahan et al. 2018 DP-FedAvg when the task
-adds noise), the new checkpoint is stored as a content-addressed blob, the sum
-is dropped, and the next round opens. The caller holds the task, sum and round
+adds noise, from the OS CSPRNG), checked against the bounds its validated
+updates allow (``coordinator.commit_checks``: a round outside them is abandoned
+with its reason instead); the new checkpoint is stored as a content-addressed
+blob, the sum is dropped, and the next round opens. The caller holds the task, sum and round
 row locks (``coordinator.db``'s order), so exactly one process does this for a round.
 """
 
@@ -19,10 +21,19 @@ from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
 from coordinator.blobstore import get_blob, put_blob
+from coordinator.commit_checks import CommitRefused, check_mean, check_step, update_bound
 from coordinator.db import SUM_SHARDS, fetch_shard, lock_all_shards, models, rounds, sessions, sums, tasks
 from coordinator.logs import event
 from coordinator.metrics import Metrics
-from coordinator.optimizers import AdamState, ServerOptimizerConfig, dp_noised_mean, fedadam_step, fedavg_step
+from coordinator.optimizers import (
+    AdamState,
+    ServerOptimizerConfig,
+    dp_noise,
+    dp_noised_mean,
+    fedadam_max_step,
+    fedadam_step,
+    fedavg_step,
+)
 from coordinator.records import TaskRow, model_sha256
 from coordinator.rounds import RoundState, open_round
 from coordinator.secure_records import open_secure_round
@@ -31,8 +42,13 @@ from wire.update import decode_weights, encode_weights
 logger = logging.getLogger(__name__)
 
 
-def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> int:
-    """Apply the round's mean update to the task's model; returns the new model version."""
+def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> int | None:
+    """Apply the round's mean update to the task's model; returns the new model version.
+
+    A mean or next model outside what the round's validated updates allow
+    (``coordinator.commit_checks``) is never written: the round is abandoned
+    with the reason recorded, and None is returned.
+    """
     r = round_row._mapping
     acc = WeightedSum(task.shapes)
     for shard in lock_all_shards(conn, r["id"]):  # already held by the caller; adds them up
@@ -41,32 +57,11 @@ def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float,
     if old_blob is None:
         raise RuntimeError(f"model version {task.model_version} of task {task.id} has no checkpoint blob")
     old = np.concatenate([w.astype(np.float64).reshape(-1) for w in decode_weights(old_blob)])  # (P,)
-    c = task.config
-    if c.dp_noise_multiplier > 0 and c.norm_bound is not None:
-        mean = dp_noised_mean(
-            acc.total,
-            goal=r["goal"],
-            norm_bound=c.norm_bound,
-            noise_multiplier=c.dp_noise_multiplier,
-            seed=c.seed,
-            round=r["number"],
-        )
-    else:
-        mean = acc.total / acc.weight  # (P,)
-    opt = ServerOptimizerConfig(
-        name=c.server_optimizer,
-        learning_rate=c.server_lr,
-        beta1=c.adam_beta1,
-        beta2=c.adam_beta2,
-        epsilon=c.adam_epsilon,
-    )
-    state_blob = task.optimizer_state
-    if opt.name == "fedadam":
-        state = AdamState.from_bytes(state_blob, old.size) if state_blob else AdamState.zeros(old.size)
-        new, state = fedadam_step(old, mean, state, opt)
-        state_blob = state.to_bytes()
-    else:
-        new = fedavg_step(old, mean, opt.learning_rate)
+    try:
+        new, state_blob, mean = _next_model(task, old, acc.total, acc.weight, r["goal"])
+    except CommitRefused as err:
+        abandon_round(conn, task, round_row, now, metrics, refused=err)
+        return None
     weights = [w.astype(np.float32) for w in acc.split(new)]
     digest = put_blob(conn, encode_weights(weights), now)
     version = task.model_version + 1
@@ -78,7 +73,7 @@ def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float,
     committed = conn.execute(
         sa.select(sa.func.count()).where(rounds.c.task_id == task.id, rounds.c.state == RoundState.COMMITTED.value)
     ).scalar_one()
-    finished = c.max_rounds is not None and committed + 1 >= c.max_rounds
+    finished = task.config.max_rounds is not None and committed + 1 >= task.config.max_rounds
     conn.execute(
         sa.update(tasks)
         .where(tasks.c.id == task.id)
@@ -98,9 +93,21 @@ def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float,
     return version
 
 
-def abandon_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> None:
+def abandon_round(
+    conn: Connection,
+    task: TaskRow,
+    round_row: sa.Row,
+    now: float,
+    metrics: Metrics,
+    refused: CommitRefused | None = None,
+) -> None:
+    """Close the round without a new model; a refused commit's reason is counted in the round's rejections."""
     _close(conn, task, round_row, RoundState.ABANDONED, now, metrics)
     r = round_row._mapping
+    if refused is not None:
+        text = conn.execute(sa.select(rounds.c.rejections).where(rounds.c.id == r["id"])).scalar_one()
+        counts = add_counts(text, {f"commit_{refused.reason}": 1})
+        conn.execute(sa.update(rounds).where(rounds.c.id == r["id"]).values(rejections=counts))
     event(
         logger,
         "round_abandoned",
@@ -109,7 +116,41 @@ def abandon_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float
         round=r["number"],
         assigned=r["assigned"],
         received=r["received"],
+        **({} if refused is None else {"reason": f"commit_{refused.reason}", "detail": repr(refused.message)}),
     )
+
+
+def _next_model(
+    task: TaskRow, old: np.ndarray, total: np.ndarray, weight: float, goal: int
+) -> tuple[np.ndarray, bytes | None, np.ndarray]:
+    """(next weights, optimizer state, applied mean) from the round's sum; CommitRefused if out of bounds.
+
+    ``old`` and ``total`` are (P,) float64. DP rounds weigh devices uniformly and
+    divide by the goal; their noise comes from the OS CSPRNG (``optimizers.dp_noise``).
+    """
+    c = task.config
+    dp = c.dp_noise_multiplier > 0
+    bound = update_bound(c, old.size)
+    mean = total / (goal if dp else weight)  # (P,)
+    check_mean(mean, bound)  # before any noise
+    if dp:
+        mean = dp_noised_mean(total, dp_noise(old.size, c.dp_noise_multiplier * c.norm_bound), goal=goal)
+    opt = ServerOptimizerConfig(
+        name=c.server_optimizer,
+        learning_rate=c.server_lr,
+        beta1=c.adam_beta1,
+        beta2=c.adam_beta2,
+        epsilon=c.adam_epsilon,
+    )
+    if opt.name == "fedadam":
+        blob = task.optimizer_state
+        state = AdamState.from_bytes(blob, old.size) if blob else AdamState.zeros(old.size)
+        new, state = fedadam_step(old, mean, state, opt)
+        check_step(old, new, coordinate_bound=fedadam_max_step(opt, state.step))
+        return new, state.to_bytes(), mean
+    new = fedavg_step(old, mean, opt.learning_rate)
+    check_step(old, new, l2_bound=None if dp else opt.learning_rate * bound)
+    return new, task.optimizer_state, mean
 
 
 def _close(

@@ -9,18 +9,22 @@
 - Central DP (McMahan et al. 2018, "Learning Differentially Private Recurrent
   Language Models"): updates clipped to ``S`` and weighted uniformly; Gaussian
   noise of std ``z * S`` is added to the sum, which is divided by the goal count.
+  The noise is drawn from a generator seeded by the OS CSPRNG (:func:`dp_noise`),
+  never from the task's seed: devices know that seed, and a device that can
+  rebuild the noise subtracts it and reads the exact sum of the others' updates.
 
-All pure numpy over float64 flat vectors, in the order of the model's weights.
+All pure numpy over float64 flat vectors, in the order of the model's weights
+(except :func:`dp_noise`, whose whole point is that nothing reproduces it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import secrets
 from typing import Literal
 
 import numpy as np
-
-_DP_SALT = 0xD9015E
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,13 +87,51 @@ def fedadam_step(
     return weights - lr * m / (np.sqrt(v) + cfg.epsilon), AdamState(m, v, step)
 
 
-def dp_noised_mean(
-    total: np.ndarray, *, goal: int, norm_bound: float, noise_multiplier: float, seed: int, round: int
-) -> np.ndarray:
-    """DP-FedAvg's mean: (sum of clipped, uniformly weighted updates + N(0, (z S)^2)) / goal.
+def fedadam_max_step(cfg: ServerOptimizerConfig, step: int) -> float:
+    """The largest change of one coordinate that Adam's ``step``-th update can make (``inf`` if beta2 is 0).
 
-    The noise comes from ``default_rng([seed, salt, round])``, so a round's noise is reproducible.
+    With ``m_t = sum_i (1-b1) b1^(t-i) g_i`` and ``v_t = sum_i (1-b2) b2^(t-i) g_i^2``,
+    Cauchy-Schwarz gives ``|m_t| <= (1-b1) / sqrt(1-b2) * sqrt(sum_{j<t} r^j) * sqrt(v_t)``
+    with ``r = b1^2 / b2``, whatever the gradients; the step is
+    ``lr sqrt(1-b2^t) / (1-b1^t) * m_t / (sqrt(v_t) + eps)``, so it is at most
+    ``lr sqrt(1-b2^t) / (1-b1^t) * (1-b1) / sqrt(1-b2) * sqrt(sum_{j<t} r^j)``:
+    exactly ``lr`` at t=1, about 7.3 ``lr`` for TFF's betas as t grows (Kingma &
+    Ba 2015 §2.1 bound the step the same way). A larger coordinate change means
+    the optimizer itself went wrong.
     """
-    rng = np.random.default_rng([seed, _DP_SALT, round])
-    noise = rng.normal(0.0, noise_multiplier * norm_bound, size=total.shape)  # (P,)
+    if step < 1:
+        raise ValueError(f"Adam steps count from 1, got {step}")
+    if cfg.beta2 == 0:
+        return math.inf
+    r = cfg.beta1**2 / cfg.beta2
+    geometric = float(step) if r == 1 else (1 - r**step) / (1 - r)
+    correction = math.sqrt(1 - cfg.beta2**step) / (1 - cfg.beta1**step)
+    return cfg.learning_rate * correction * (1 - cfg.beta1) / math.sqrt(1 - cfg.beta2) * math.sqrt(geometric)
+
+
+def dp_noise(size: int, std: float) -> np.ndarray:
+    """``(size,)`` Gaussian noise of standard deviation ``std`` that no seed reproduces.
+
+    The generator is seeded with 128 bits from the OS CSPRNG (``secrets``) at each
+    call. DP-FedAvg's guarantee rests on the noise being unknown to everyone who
+    sees the noised model (every device downloads it): noise drawn from the task
+    seed and the round number, both sent to devices, was removable to 1e-7
+    (issue 14). Not reproducible by design, so tests check it by its statistics
+    and by the attack it defeats.
+    """
+    if size < 0 or not (math.isfinite(std) and std >= 0):
+        raise ValueError(f"need size >= 0 and a finite std >= 0, got {size}, {std}")
+    return np.random.default_rng(secrets.randbits(128)).normal(0.0, std, size=size)  # (size,)
+
+
+def dp_noised_mean(total: np.ndarray, noise: np.ndarray, *, goal: int) -> np.ndarray:
+    """DP-FedAvg's mean: (sum of clipped, uniformly weighted updates + noise) / goal, all (P,).
+
+    Dividing by the fixed goal, not the count received, keeps the sensitivity
+    of the released value at (2S under replace-one) / goal (McMahan et al. 2018).
+    """
+    if goal < 1:
+        raise ValueError(f"goal must be >= 1, got {goal}")
+    if noise.shape != total.shape:
+        raise ValueError(f"noise has shape {noise.shape}, the sum {total.shape}")
     return (total + noise) / goal

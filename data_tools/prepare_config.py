@@ -33,6 +33,8 @@ class PrepareConfig:
     ``validation_fraction`` / ``test_fraction``: expected share of users per
     held-out split; the split is by a hash of the user id salted with
     ``split_seed``, so it is stable when users are added.
+    ``proxy_fraction``: share of users set aside as public/proxy data for
+    central pretraining (``proxy/``); taken from the training users only.
     ``vocab_size``: requested vocabulary including the 4 special ids; the
     trained one can be smaller on a small corpus.
     ``tokenizer_seed``: picks which training sentences feed the tokenizer
@@ -43,6 +45,7 @@ class PrepareConfig:
     min_words: int = 20
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
+    proxy_fraction: float = 0.0
     split_seed: int = 0
     vocab_size: int = 10_000
     tokenizer_seed: int = 0
@@ -53,10 +56,11 @@ class PrepareConfig:
         _check_int("min_words", self.min_words, 0)
         _check_fraction("validation_fraction", self.validation_fraction)
         _check_fraction("test_fraction", self.test_fraction)
-        if self.validation_fraction + self.test_fraction >= 1.0:
+        _check_fraction("proxy_fraction", self.proxy_fraction)
+        if self.validation_fraction + self.test_fraction + self.proxy_fraction >= 1.0:
             raise ValueError(
-                "validation_fraction + test_fraction must be < 1, got "
-                f"{self.validation_fraction} + {self.test_fraction}"
+                "validation_fraction + test_fraction + proxy_fraction must be < 1, got "
+                f"{self.validation_fraction} + {self.test_fraction} + {self.proxy_fraction}"
             )
         _check_int("split_seed", self.split_seed, 0)
         _check_int("vocab_size", self.vocab_size, 8)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .client_data import CLIENT_DATA_FILES, ClientData, load_client_data
 from .errors import CorpusError
-from .split import SPLITS
+from .split import ALL_SPLITS, SPLITS
 from .tokenizer import WordTokenizer
 
 __all__ = ["PREPARED_FILES", "PreparedCorpus", "load_prepared"]
@@ -25,7 +25,11 @@ PREPARED_FILES: tuple[str, ...] = (
 
 @dataclass(frozen=True, eq=False)
 class PreparedCorpus:
-    """Tokenizer, the three splits and the stats of one prepared directory."""
+    """Tokenizer, the splits and the stats of one prepared directory.
+
+    ``proxy`` is None unless the directory was prepared with a
+    ``proxy_fraction`` (users set aside for central pretraining).
+    """
 
     data_dir: Path
     tokenizer: WordTokenizer
@@ -33,12 +37,17 @@ class PreparedCorpus:
     validation: ClientData
     test: ClientData
     stats: dict[str, Any]
+    proxy: ClientData | None = None
 
     def split(self, name: str) -> ClientData:
-        """The split called ``name`` (``train``, ``validation`` or ``test``)."""
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        data: ClientData = getattr(self, name)
+        """The split called ``name`` (``train``, ``validation``, ``test`` or ``proxy``)."""
+        if name not in ALL_SPLITS:
+            raise CorpusError(f"unknown split {name!r}; expected one of {', '.join(ALL_SPLITS)}")
+        data: ClientData | None = getattr(self, name)
+        if data is None:
+            raise CorpusError(
+                f"{self.data_dir} has no {name} users (prepare it with `fedkeys data prepare --proxy-fraction F`)"
+            )
         return data
 
 
@@ -59,4 +68,5 @@ def load_prepared(data_dir: Path, *, mmap: bool = False) -> PreparedCorpus:
     except (RuntimeError, ValueError, OSError) as exc:
         raise CorpusError(f"{data_dir / 'tokenizer.model'}: cannot load ({exc})") from exc
     train, validation, test = (load_client_data(data_dir / split, split, mmap=mmap) for split in SPLITS)
-    return PreparedCorpus(data_dir, tokenizer, train, validation, test, stats)
+    proxy = load_client_data(data_dir / "proxy", "proxy", mmap=mmap) if (data_dir / "proxy").is_dir() else None
+    return PreparedCorpus(data_dir, tokenizer, train, validation, test, stats, proxy)

@@ -1,9 +1,17 @@
-"""Assign users to train / validation / test by a salted hash of their id.
+"""Assign users to train / validation / test (and proxy) by a salted hash of their id.
 
 A federated model must be evaluated on people it never trained on, so the
 split is by user, not by example.  Hashing ``f"{seed}:{user_id}"`` makes a
 user's split depend on nothing else: adding users (or re-running on a
 bigger log) never moves an existing user to another split.
+
+The optional ``proxy`` split holds users set aside as public or proxy data:
+production keyboards pretrain centrally on data that is not the federated
+population, then train federated on phones (Xu et al. 2023, "Federated
+Learning of Gboard Language Models with Differential Privacy"; Nguyen et al.
+2023, "Where to Begin?"). Proxy users are carved out of what would otherwise
+be training users, so validation and test users never move and are never
+trained on by either step.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Literal
 
 __all__ = [
+    "ALL_SPLITS",
     "SPLITS",
     "Split",
     "assign_split",
@@ -21,8 +30,11 @@ __all__ = [
     "user_hash_unit",
 ]
 
-Split = Literal["train", "validation", "test"]
+Split = Literal["train", "validation", "test", "proxy"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
+"""The splits every prepared directory has."""
+ALL_SPLITS: tuple[Split, ...] = (*SPLITS, "proxy")
+"""With the optional proxy split (empty unless ``proxy_fraction`` > 0)."""
 
 
 def user_hash_unit(user_id: str, seed: int) -> float:
@@ -31,13 +43,21 @@ def user_hash_unit(user_id: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def assign_split(user_id: str, *, seed: int, validation_fraction: float, test_fraction: float) -> Split:
-    """The split of one user: test below ``test_fraction``, then validation."""
+def assign_split(
+    user_id: str, *, seed: int, validation_fraction: float, test_fraction: float, proxy_fraction: float = 0.0
+) -> Split:
+    """The split of one user: test below ``test_fraction``, then validation, then proxy, then train.
+
+    Example: with fractions 0.1 / 0.1 / 0.3, hash units [0, 0.1) are test,
+    [0.1, 0.2) validation, [0.2, 0.5) proxy and [0.5, 1) train.
+    """
     unit = user_hash_unit(user_id, seed)
     if unit < test_fraction:
         return "test"
     if unit < test_fraction + validation_fraction:
         return "validation"
+    if unit < test_fraction + validation_fraction + proxy_fraction:
+        return "proxy"
     return "train"
 
 
@@ -47,15 +67,17 @@ def split_users(
     seed: int,
     validation_fraction: float,
     test_fraction: float,
+    proxy_fraction: float = 0.0,
 ) -> dict[Split, list[str]]:
-    """Group users by split; each list is sorted so outputs are reproducible."""
-    groups: dict[Split, list[str]] = {name: [] for name in SPLITS}
+    """Group users by split (all four, proxy possibly empty); each list is sorted so outputs are reproducible."""
+    groups: dict[Split, list[str]] = {name: [] for name in ALL_SPLITS}
     for user_id in user_ids:
         split = assign_split(
             user_id,
             seed=seed,
             validation_fraction=validation_fraction,
             test_fraction=test_fraction,
+            proxy_fraction=proxy_fraction,
         )
         groups[split].append(user_id)
     return {name: sorted(users) for name, users in groups.items()}

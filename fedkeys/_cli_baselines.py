@@ -45,6 +45,7 @@ def _cmd_central_train(args: argparse.Namespace) -> int:
         cell=args.cell,
         seq_len=args.seq_len,
         init_seed=args.init_seed,
+        split=args.split,
         training=training,
     )
     summary = run_central(Path(args.data), Path(args.out), run, progress=not args.no_progress, overwrite=args.overwrite)
@@ -88,6 +89,13 @@ def register(sub: Any) -> None:
     train.add_argument("--init-seed", type=non_negative_int, default=0, help="seed of the initial weights")
     train.add_argument("--shuffle-seed", type=non_negative_int, default=0, help="seed of the batch order")
     train.add_argument("--max-steps-per-epoch", type=positive_int, help="cap on steps an epoch (default: all rows)")
+    train.add_argument(
+        "--split",
+        choices=("train", "proxy"),
+        default="train",
+        help="train on the training users (the central reference) or on the proxy users (pretraining for "
+        "`sim run --init-from`)",
+    )
     add_output(train)
 
     ngram = add_command(

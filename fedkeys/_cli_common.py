@@ -53,11 +53,21 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def add_command(
-    sub: Any, name: str, *, help: str, example: str, func: Callable[[argparse.Namespace], int] | None = None
+    sub: Any,
+    name: str,
+    *,
+    help: str,
+    example: str,
+    func: Callable[[argparse.Namespace], int] | None = None,
+    description: str | None = None,
 ) -> Parser:
     """A subcommand with help, an example epilog and ``-v``; ``func`` handles it."""
     parser: Parser = sub.add_parser(
-        name, help=help, description=help, epilog=f"example:\n  {example}", formatter_class=HelpFormatter
+        name,
+        help=help,
+        description=description or help,
+        epilog=f"example:\n  {example}",
+        formatter_class=HelpFormatter,
     )
     add_verbose(parser)
     if func is not None:

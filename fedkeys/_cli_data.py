@@ -39,6 +39,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         min_words=args.min_words,
         validation_fraction=args.validation_fraction,
         test_fraction=args.test_fraction,
+        proxy_fraction=args.proxy_fraction,
         split_seed=args.split_seed,
         vocab_size=args.vocab_size,
         skip_bad=args.skip_bad,
@@ -72,6 +73,12 @@ def register(sub: Any) -> None:
     prep.add_argument("--min-words", type=non_negative_int, default=20, help="drop users with fewer words")
     prep.add_argument("--validation-fraction", type=fraction, default=0.1, help="share of users held out to tune")
     prep.add_argument("--test-fraction", type=fraction, default=0.1, help="share of users held out to test")
+    prep.add_argument(
+        "--proxy-fraction",
+        type=fraction,
+        default=0.0,
+        help="share of users set aside as public/proxy data for `central train --split proxy` (pretraining)",
+    )
     prep.add_argument("--split-seed", type=non_negative_int, default=0, help="seed of the user hash split")
     prep.add_argument("--skip-bad", action="store_true", help="skip and count bad lines instead of failing")
     prep.add_argument("--cache-dir", help="download cache (default $FEDKEYS_CACHE or ~/.cache/fedkeys)")

@@ -26,8 +26,10 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "min_words": (non_negative_int, "drop users with fewer words"),
     "seq_len": (positive_int, "words a training row"),
     "batch_size": (positive_int, "rows a training step"),
-    "central_epochs": (positive_int, "epochs of the central reference"),
-    "central_max_steps": (positive_int, "cap on the central reference's steps an epoch"),
+    "proxy_fraction": (fraction, "share of users set aside as public/proxy data for pretraining"),
+    "pretrain_epochs": (positive_int, "epochs of central pretraining on the proxy users"),
+    "pretrain_max_steps": (positive_int, "cap on pretraining steps an epoch (default: all rows)"),
+    "pretrain_lr": (positive_float, "Adam learning rate of the pretraining"),
     "rounds": (positive_int, "rounds of simulation and of deployment"),
     "clients_per_round": (positive_int, "clients (devices) a round"),
     "local_epochs": (positive_int, "passes over a client's rows a round"),
@@ -56,6 +58,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     settings: dict[str, Any] = {name: getattr(args, name) for name in _FLAGS}
     if args.data is not None:
         settings["data"] = Path(args.data)
+    if args.init_from is not None:
+        settings["init_from"] = Path(args.init_from)
     config = build(DemoConfig, preset=args.model, **settings)
     report = run_demo(Path(args.out), config, cache_dir=cache, progress=not args.no_progress)
     print(report)
@@ -79,6 +83,9 @@ def register(sub: Any) -> None:
     demo.add_argument("--cache-dir", help="download cache (default $FEDKEYS_CACHE or ~/.cache/fedkeys)")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.add_argument("--data", help="an already prepared corpus (skips the prepare step)")
+    demo.add_argument(
+        "--init-from", help="start simulation and deployment from this run instead of pretraining on proxy users"
+    )
     for name, (kind, text) in _FLAGS.items():
         flag = f"--{name.replace('_', '-')}"
         demo.add_argument(flag, type=kind, choices=_CHOICES.get(name), default=getattr(defaults, name), help=text)

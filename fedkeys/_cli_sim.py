@@ -38,7 +38,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from tff_sim.availability import AvailabilityConfig
     from tff_sim.config import SimConfig
     from tff_sim.runtime import RuntimeConfig
+    from tff_sim.schedules import Schedule
 
+    client_schedule = build(Schedule, warmup_rounds=args.client_lr_warmup, decay=args.client_lr_decay,
+                            final_scale=args.lr_final_scale)  # fmt: skip
+    server_schedule = build(Schedule, warmup_rounds=args.server_lr_warmup, decay=args.server_lr_decay,
+                            final_scale=args.lr_final_scale)  # fmt: skip
     sim = build(
         SimConfig,
         algorithm=args.algorithm,
@@ -58,6 +63,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         availability=AvailabilityConfig(mode=args.availability, seed=args.seed),
         aggregator=args.aggregator,
         dp_noise_multiplier=args.dp_noise_multiplier,
+        server_epsilon=args.server_epsilon,
+        client_lr_schedule=client_schedule,
+        server_lr_schedule=server_schedule,
     )
     _check_population(Path(args.data), args.clients_per_round)
     remote = tuple(w for w in (args.workers or "").split(",") if w)
@@ -77,6 +85,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         references=references,
+        init_from=Path(args.init_from) if args.init_from else None,
     )
     print_table(f"{args.algorithm} simulation on test users -> {args.out}", headline(summary))
     return 0
@@ -90,8 +99,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add this area's subcommands to the top-level subparsers ``sub``."""
-    from tff_sim.config import AGGREGATORS, ALGORITHMS
+    from tff_sim.config import AGGREGATORS, ALGORITHMS, RECIPE_SOURCE, SimConfig
+    from tff_sim.schedules import DECAYS
 
+    recipe = SimConfig()  # the defaults live there, with the measurement they come from
     sim = add_group(
         sub,
         "sim",
@@ -102,28 +113,58 @@ def register(sub: Any) -> None:
         sim,
         "run",
         help="simulate federated training rounds",
+        description=f"Simulate federated training in TFF. Default recipe: {RECIPE_SOURCE}",
         func=_cmd_run,
         example="fedkeys sim run --data data/shakespeare --out runs/fedavg --rounds 50 "
         "--clients-per-round 10 --central runs/central",
     )
     run.add_argument("--data", required=True, help="a prepared data directory")
     run.add_argument("--out", required=True, help="run directory (state, metrics.csv, summary.json, checkpoint)")
-    run.add_argument("--algorithm", choices=ALGORITHMS, default="fedavg", help="federated optimization algorithm")
-    run.add_argument("--rounds", type=positive_int, default=20, help="federated rounds")
+    run.add_argument(
+        "--algorithm", choices=ALGORITHMS, default=recipe.algorithm, help="federated optimization algorithm"
+    )
+    run.add_argument("--rounds", type=positive_int, default=recipe.rounds, help="federated rounds")
     run.add_argument(
         "--clients-per-round",
         type=positive_int,
-        default=10,
+        default=recipe.clients_per_round,
         help="clients sampled a round (at most the training users)",
     )
-    run.add_argument("--local-epochs", type=positive_int, default=1, help="passes over a client's rows a round")
-    run.add_argument("--client-lr", type=positive_float, default=0.5, help="client SGD learning rate")
+    run.add_argument(
+        "--local-epochs", type=positive_int, default=recipe.local_epochs, help="passes over a client's rows a round"
+    )
+    run.add_argument("--client-lr", type=positive_float, default=recipe.client_lr, help="client SGD learning rate")
     run.add_argument(
         "--server-lr",
         type=positive_float,
         help="server learning rate (default: the algorithm's, 1.0 or 0.01 for fedadam/fedyogi)",
     )
-    run.add_argument("--batch-size", type=positive_int, default=16, help="rows a client training step")
+    run.add_argument(
+        "--server-epsilon", type=positive_float, default=recipe.server_epsilon, help="fedadam/fedyogi epsilon"
+    )
+    for side in ("client", "server"):
+        schedule = getattr(recipe, f"{side}_lr_schedule")
+        run.add_argument(
+            f"--{side}-lr-warmup",
+            type=non_negative_int,
+            default=schedule.warmup_rounds,
+            help=f"{side} lr warmup rounds",
+        )
+        run.add_argument(
+            f"--{side}-lr-decay", choices=DECAYS, default=schedule.decay, help=f"{side} lr decay over the run"
+        )
+    run.add_argument(
+        "--lr-final-scale",
+        type=positive_float,
+        default=recipe.client_lr_schedule.final_scale,
+        help="a decayed learning rate ends at this share of its base rate",
+    )
+    run.add_argument(
+        "--init-from",
+        help="start from this run's checkpoint (e.g. `central train --split proxy`: pretraining) instead of "
+        "the seeded initialization",
+    )
+    run.add_argument("--batch-size", type=positive_int, default=recipe.batch_size, help="rows a client training step")
     run.add_argument("--seq-len", type=positive_int, default=20, help="words a training row")
     run.add_argument("--model", choices=PRESETS, default="small", help="model size preset")
     run.add_argument(
@@ -136,7 +177,9 @@ def register(sub: Any) -> None:
         type=positive_int,
         help="evaluate on a fixed sample of this many validation users (default: all)",
     )
-    run.add_argument("--max-rows", type=positive_int, default=256, help="cap on a client's rows a round")
+    run.add_argument(
+        "--max-rows", type=positive_int, default=recipe.max_client_rows, help="cap on a client's rows a round"
+    )
     add_alias(run, "--max-client-rows", "--max-rows", "max_rows", positive_int)
     run.add_argument(
         "--availability",

@@ -17,17 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, PreparedCorpus, load_prepared
 from fedkeys._progress import KerasProgress
-from fedkeys.run_dir import CHECKPOINT_DIR, NGRAM_FILE, TOKENIZER_FILE, staged_run_dir, write_summary
+from fedkeys.run_dir import CHECKPOINT_DIR, NGRAM_FILE, TOKENIZER_FILE, RunDirError, staged_run_dir, write_summary
 from model import (
     CentralConfig,
     KneserNeyLM,
     ModelConfig,
     NgramConfig,
+    assign_weights,
     build_model,
     evaluate_model,
+    load_checkpoint,
     make_sequences,
     save_model,
     train_central,
@@ -44,11 +47,16 @@ class CentralRunConfig:
     cell: str | None = None
     seq_len: int = 20
     init_seed: int = 0
+    split: str = "train"  # "proxy": pretrain on users set aside as public data (data prepare --proxy-fraction)
+    curve: bool = False  # score validation recall after every epoch (bench/quality.py draws it)
+    init_from: Path | None = None  # start from this checkpoint directory instead of the seeded weights
     training: CentralConfig = dataclasses.field(default_factory=CentralConfig)
 
     def __post_init__(self) -> None:
         if self.seq_len < 1:
             raise ValueError(f"seq_len must be positive, got {self.seq_len}")
+        if self.split not in ("train", "proxy"):
+            raise ValueError(f"central training runs on the train or proxy users, got split {self.split!r}")
 
 
 # The tokenizer's special ids, handed to the model side (which never imports data_tools).
@@ -66,14 +74,48 @@ def split_rows(split: ClientData, config: ModelConfig, seq_len: int) -> tuple[np
     return make_sequences(split.all_examples(), seq_len, bos_id=config.bos_id, pad_id=config.pad_id)
 
 
+class _ValidationCurve(tf.keras.callbacks.Callback):
+    """Validation recall@1 and perplexity after every epoch, against training tokens and wall seconds."""
+
+    def __init__(self, config: ModelConfig, validation: tuple[np.ndarray, np.ndarray], tokens_per_epoch: int) -> None:
+        super().__init__()
+        self.points: list[dict[str, float]] = []
+        self._config = config
+        self._validation = validation
+        self._tokens_per_epoch = tokens_per_epoch
+        self._started = time.perf_counter()
+        self._scoring = 0.0  # seconds spent scoring, left out of the training time
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        start = time.perf_counter()
+        metrics = evaluate_model(self.model, self._config, self._validation)
+        self.points.append(
+            {
+                "epoch": epoch + 1,
+                "tokens": (epoch + 1) * self._tokens_per_epoch,
+                "seconds": round(start - self._started - self._scoring, 2),
+                "val_recall_at_1": metrics["recall_at_1"],
+                "val_perplexity": metrics["perplexity"],
+            }
+        )
+        self._scoring += time.perf_counter() - start
+
+
 def run_central(
     data_dir: Path, out: Path, run: CentralRunConfig, *, progress: bool = True, overwrite: bool = False
 ) -> dict[str, Any]:
-    """Train, early-stop on validation users, evaluate on test users, write RUN."""
+    """Train on ``run.split``'s users, early-stop on validation users, evaluate on test users, write RUN.
+
+    With ``split="proxy"`` this is the pretraining step of Xu et al. 2023: a
+    central model on users set aside as public data, which federated training
+    (``sim run --init-from``, ``admin create-task --init-from``) then starts
+    from; the summary's ``trained_on`` says which users it saw.
+    """
     start = time.perf_counter()
     corpus = load_prepared(data_dir)
     config = model_config_for(corpus, run.preset, run.cell)
-    train = split_rows(corpus.train, config, run.seq_len)
+    source = corpus.split(run.split)
+    train = split_rows(source, config, run.seq_len)
     validation = split_rows(corpus.validation, config, run.seq_len)
     test = split_rows(corpus.test, config, run.seq_len)
     logger.info(
@@ -85,11 +127,20 @@ def run_central(
     )
     with staged_run_dir(out, overwrite=overwrite) as staging:
         model = build_model(config, seed=run.init_seed)
+        if run.init_from is not None:
+            init_config, weights = load_checkpoint(run.init_from)
+            if init_config != config:
+                raise RunDirError(f"{run.init_from}: a checkpoint of another model ({init_config.to_dict()})")
+            assign_weights(model, weights, str(run.init_from))
         steps = -(-len(train[0]) // run.training.batch_size)
         if run.training.max_steps_per_epoch is not None:
             steps = min(steps, run.training.max_steps_per_epoch)
         bar = KerasProgress("central training", steps, run.training.max_epochs, progress)
-        history = train_central(model, config, train, validation, run.training, callbacks=[bar])
+        rows_per_epoch = min(len(train[0]), steps * run.training.batch_size)
+        tokens_per_epoch = int(np.count_nonzero(train[1] != config.pad_id) * rows_per_epoch / max(len(train[0]), 1))
+        curve = _ValidationCurve(config, validation, tokens_per_epoch) if run.curve else None
+        callbacks: list[tf.keras.callbacks.Callback] = [bar] if curve is None else [bar, curve]
+        history = train_central(model, config, train, validation, run.training, callbacks=callbacks)
         metrics = evaluate_model(model, config, test, run.training.batch_size)
         validation_metrics = evaluate_model(model, config, validation, run.training.batch_size)
         save_model(staging / CHECKPOINT_DIR, config, model)
@@ -97,12 +148,20 @@ def run_central(
         summary = {
             "kind": "central",
             "data": str(corpus.data_dir),
+            "trained_on": {
+                "data": str(corpus.data_dir),
+                "split": run.split,
+                "users": source.num_clients,
+                "tokens": int(source.num_tokens),
+            },
+            "init_from": None if run.init_from is None else str(run.init_from),
             "test": metrics,
             "validation": validation_metrics,
             "epochs_run": history["epochs_run"],
             "best_epoch": history["best_epoch"],
             "history": history["history"],
             "train_rows": len(train[0]),
+            "curve": None if curve is None else curve.points,
             "parameters": int(model.count_params()),
             "config": {
                 "model": config.to_dict(),
@@ -127,13 +186,19 @@ class NgramRunConfig:
 
 
 def run_ngram(data_dir: Path, out: Path, run: NgramRunConfig, *, overwrite: bool = False) -> dict[str, Any]:
-    """Fit Kneser-Ney on training users, evaluate on validation and test users, write RUN."""
+    """Fit Kneser-Ney on every user that is not evaluated on, score validation and test users, write RUN.
+
+    The n-gram model is what the federated model replaces, so it gets all the
+    text a server could have: the training users and, when the corpus set some
+    aside, the proxy users too (a stronger, not a weaker, reference).
+    """
     start = time.perf_counter()
     corpus = load_prepared(data_dir)
     config = NgramConfig(order=run.order, vocab_size=corpus.tokenizer.vocab_size, **SPECIAL_IDS)
     specials = tuple(SPECIAL_IDS.values())
+    sources = [corpus.train] if corpus.proxy is None else [corpus.train, corpus.proxy]
     with staged_run_dir(out, overwrite=overwrite) as staging:
-        lm = KneserNeyLM.fit(corpus.train.all_examples(), config)
+        lm = KneserNeyLM.fit([e for split in sources for e in split.all_examples()], config)
         validation = lm.evaluate(corpus.validation.all_examples(), special_ids=specials)
         test = lm.evaluate(corpus.test.all_examples(), special_ids=specials)
         lm.save(staging / NGRAM_FILE)
@@ -141,6 +206,12 @@ def run_ngram(data_dir: Path, out: Path, run: NgramRunConfig, *, overwrite: bool
         summary = {
             "kind": "ngram",
             "data": str(corpus.data_dir),
+            "trained_on": {
+                "data": str(corpus.data_dir),
+                "split": "+".join(split.name for split in sources),
+                "users": sum(split.num_clients for split in sources),
+                "tokens": sum(int(split.num_tokens) for split in sources),
+            },
             "test": {k: float(v) for k, v in test.items()},
             "validation": {k: float(v) for k, v in validation.items()},
             "ngrams_by_order": [int(n) for n in lm.num_ngrams],

@@ -1,25 +1,31 @@
 """``fedkeys demo``: from a fresh machine to a simulated and a deployed keyboard model, in one report.
 
-The steps, each timed and announced (``demo [i/N]``):
+``run_demo`` is a sequence of named steps (``STEPS``), each timed and
+announced (``demo [i/N]``):
 
-1. fetch and prepare the corpus (Shakespeare, one client per play role, as in
-   LEAF; a smaller vocabulary than ``data prepare``'s default keeps it fast);
-2. the two references every federated result is judged against: a Kneser-Ney
-   n-gram model and a short central training run;
-3. a short TFF simulation of FedAvg (McMahan et al. 2017) from
-   ``build_model(config, seed)``;
-4. the on-device plan of the same initial model (``fedkeys export tflite``);
-5. a coordinator (``fedkeys serve`` on SQLite, a child process) and its task;
-6. a fleet of emulated phones (``fedkeys devices emulate``) training the plan in
-   LiteRT over HTTP with diurnal availability for a few rounds (Bonawitz et
-   al. 2019; Hard et al. 2018);
-7. the parity check (``fedkeys.parity``): one float32 deployed round against
-   one TFF round from the same weights;
-8. scoring: validation recall against round for both, test metrics for all
-   four models, a few suggestions, and ``report.html`` with the plots.
+1. ``prepare``: fetch and prepare the corpus (Shakespeare, one client per play
+   role, as in LEAF), setting a share of users aside as proxy (public) data;
+2. ``ngram``: the Kneser-Ney n-gram model that federated learning replaces;
+3. ``pretrain``: a central model on the proxy users only, the public-data
+   pretraining production keyboards start from (Xu et al. 2023; Nguyen et al.
+   2023, "Where to Begin?"), or the ``init_from`` run;
+4. ``simulation``: TFF FedAvg rounds (McMahan et al. 2017) from that model on
+   the federated users;
+5. ``central``: the same model trained centrally on the federated users' pooled
+   text for as many tokens as the simulation used (federated/central at equal
+   tokens);
+6. ``export``: the on-device plan of the pretrained model (``fedkeys export tflite``);
+7. ``deployment``: a coordinator (``fedkeys serve`` on SQLite, a child process),
+   its task, a fleet of emulated phones training the plan in LiteRT over HTTP
+   with diurnal availability (Bonawitz et al. 2019; Hard et al. 2018), and the
+   parity check (one float32 deployed round against one TFF round);
+8. ``evaluate``: validation recall against round for both, test metrics for
+   every model;
+9. ``report``: ``report.html`` with the plots, suggestions and timings.
 
-The coordinator child process and TFF's workers are always stopped, whatever
-fails (``try``/``finally`` in their context managers).
+Test users are never trained on by any step, and proxy users only by the
+pretraining. The coordinator child process and TFF's workers are always
+stopped, whatever fails (``try``/``finally`` in their context managers).
 """
 
 from __future__ import annotations
@@ -30,14 +36,14 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from data_tools import PrepareConfig, load_prepared, prepare_corpus
+from data_tools import PrepareConfig, PreparedCorpus, load_prepared, prepare_corpus
 from fedkeys.admin_client import AdminClient
 from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
 from fedkeys.demo_config import DemoConfig
@@ -46,7 +52,7 @@ from fedkeys.demo_fleet import fleet_activity
 from fedkeys.report_html import render_report
 from fedkeys.report_plots import plot_participation, plot_recall_by_round, plot_upload_bytes
 from fedkeys.suggest import suggest
-from model import CentralConfig
+from model import CentralConfig, ModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -54,145 +60,223 @@ POPULATION = "keyboard"
 SUGGEST_CONTEXTS = ("to be or not to", "my lord i", "what is the", "i pray you")
 METRIC_KEYS = ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "perplexity")
 _START_UNIX = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC: the emulated day starts at midnight UTC
-_STEPS = 9
 _FRESH_EACH_RUN = ("coordinator", "devices", "parity")
-_CORPUS_KEYS = ("corpus", "users", "train_users", "validation_users", "test_users", "words", "vocab_size", "oov_rate")
+_CORPUS_KEYS = (
+    "corpus", "users", "train_users", "proxy_users", "validation_users", "test_users", "words", "vocab_size",
+    "oov_rate",
+)  # fmt: skip
+_CENTRAL_BATCH = 64
 
 
 class _Phases:
     """Announce each step and keep its wall time."""
 
-    def __init__(self) -> None:
+    def __init__(self, steps: int) -> None:
         self.seconds: dict[str, float] = {}
+        self._steps = steps
         self._started = time.perf_counter()
 
     @contextmanager
     def step(self, name: str, what: str) -> Iterator[None]:
         index = len(self.seconds) + 1
-        logger.info("demo [%d/%d] %s: %s", index, _STEPS, name, what)
+        logger.info("demo [%d/%d] %s: %s", index, self._steps, name, what)
         start = time.perf_counter()
         try:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 1)
-            logger.info("demo [%d/%d] %s done in %.1f s", index, _STEPS, name, self.seconds[name])
+            logger.info("demo [%d/%d] %s done in %.1f s", index, self._steps, name, self.seconds[name])
 
     def total(self) -> float:
         return round(time.perf_counter() - self._started, 1)
 
 
-def _prepare(out: Path, config: DemoConfig, cache_dir: Path, progress: bool) -> Path:
+@dataclasses.dataclass
+class DemoRun:
+    """What the steps hand each other: inputs first, then each step's results as it produces them."""
+
+    out: Path
+    config: DemoConfig
+    cache_dir: Path
+    progress: bool
+    data_dir: Path = Path()
+    corpus: PreparedCorpus | None = None
+    stats: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ngram: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pretrained_dir: Path = Path()
+    pretrained: dict[str, Any] = dataclasses.field(default_factory=dict)
+    model_config: ModelConfig | None = None
+    initial: list[np.ndarray] = dataclasses.field(default_factory=list)
+    sim_rows: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    sim_versions: dict[int, list[np.ndarray]] = dataclasses.field(default_factory=dict)
+    central: dict[str, Any] = dataclasses.field(default_factory=dict)
+    exported: dict[str, Any] = dataclasses.field(default_factory=dict)
+    deployed_versions: dict[int, list[np.ndarray]] = dataclasses.field(default_factory=dict)
+    deployed_rounds: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    fleet_span: tuple[float, float] = (0.0, 0.0)
+    parity: dict[str, Any] | None = None
+    scores: dict[str, Any] = dataclasses.field(default_factory=dict)
+    phases: _Phases | None = None
+    load_start: float = 0.0
+    report: str = ""
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.data_dir / "tokenizer.model"
+
+    def need_corpus(self) -> PreparedCorpus:
+        assert self.corpus is not None, "the prepare step runs first"
+        return self.corpus
+
+    def need_model_config(self) -> ModelConfig:
+        assert self.model_config is not None, "the pretrain step runs first"
+        return self.model_config
+
+
+def _prepare(run: DemoRun) -> None:
+    config = run.config
     if config.data is not None:
-        return config.data
-    data_dir = out / "data"
-    stats = data_dir / "stats.json"
-    if stats.is_file() and json.loads(stats.read_text()).get("vocab_size") == config.vocab_size:
-        logger.info("demo: reusing the prepared corpus in %s", data_dir)
-        return data_dir
-    prepare = PrepareConfig(vocab_size=config.vocab_size, min_words=config.min_words)
-    prepare_corpus(config.corpus, data_dir, prepare, cache_dir=cache_dir, progress=progress, overwrite=True)
-    return data_dir
+        run.data_dir = config.data
+    else:
+        run.data_dir = run.out / "data"
+        stats = run.data_dir / "stats.json"
+        wanted = PrepareConfig(
+            vocab_size=config.vocab_size, min_words=config.min_words, proxy_fraction=config.proxy_fraction
+        )
+        prepared_with = run.data_dir / "prepare.json"
+        if stats.is_file() and json.loads(prepared_with.read_text()).get("config") == wanted.to_dict():
+            logger.info("demo: reusing the prepared corpus in %s", run.data_dir)
+        else:
+            prepare_corpus(
+                config.corpus, run.data_dir, wanted, cache_dir=run.cache_dir, progress=run.progress, overwrite=True
+            )
+    run.corpus = load_prepared(run.data_dir)
+    run.stats = json.loads((run.data_dir / "stats.json").read_text())
 
 
-def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool = True) -> str:
-    """Run every step into ``out``; return a printable summary pointing at ``out/report.html``."""
-    from fedkeys.demo_eval import WeightScorer, write_run_dir
-    from fedkeys.demo_sim import simulate
-    from fedkeys.export import ExportConfig, export_tflite
-    from model import build_model, save_model
-    from tff_sim.config import SimConfig
+def _ngram(run: DemoRun) -> None:
+    run.ngram = run_ngram(run.data_dir, run.out / "ngram", NgramRunConfig(order=run.config.ngram_order), overwrite=True)
+
+
+def _pretrain(run: DemoRun) -> None:
+    """Central Adam on the proxy users (or the given run); the start of simulation and deployment alike."""
+    from model import load_checkpoint
     from tff_sim.simulation import sim_model_config
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in _FRESH_EACH_RUN:  # a rerun into the same OUT starts a new coordinator and fleet
-        shutil.rmtree(out / stale, ignore_errors=True)
-    phases = _Phases()
-    load_start = round(os.getloadavg()[0], 2)  # the machine may be shared: the report says how busy it was
-    with phases.step("prepare", f"fetch and prepare {config.corpus}"):
-        data_dir = _prepare(out, config, cache_dir, progress)
-    corpus = load_prepared(data_dir)
-    stats = json.loads((data_dir / "stats.json").read_text())
-    tokenizer = data_dir / "tokenizer.model"
-
-    with phases.step("ngram", f"{config.ngram_order}-gram Kneser-Ney reference"):
-        ngram = run_ngram(data_dir, out / "ngram", NgramRunConfig(order=config.ngram_order), overwrite=True)
-    steps = f"{config.central_epochs} epoch(s) of at most {config.central_max_steps} steps"
-    with phases.step("central", f"central reference, {steps}"):
-        central_run = CentralRunConfig(
+    config, corpus = run.config, run.need_corpus()
+    run.model_config = sim_model_config(corpus.tokenizer.vocab_size, config.preset)
+    if config.init_from is not None:
+        run.pretrained_dir = config.init_from
+        summary = config.init_from / "summary.json"
+        run.pretrained = json.loads(summary.read_text()) if summary.is_file() else {"kind": "given"}
+    elif corpus.proxy is None:
+        raise ValueError(f"{run.data_dir} has no proxy users to pretrain on: prepare it with --proxy-fraction")
+    else:
+        run.pretrained_dir = run.out / "pretrained"
+        pretrain = CentralRunConfig(
             preset=config.preset,
             seq_len=config.seq_len,
             init_seed=config.seed,
-            training=CentralConfig(max_epochs=config.central_epochs, max_steps_per_epoch=config.central_max_steps),
+            split="proxy",
+            training=CentralConfig(
+                max_epochs=config.pretrain_epochs,
+                max_steps_per_epoch=config.pretrain_max_steps,
+                learning_rate=config.pretrain_lr,
+                patience=config.pretrain_epochs,
+            ),
         )
-        central = run_central(data_dir, out / "central", central_run, progress=progress, overwrite=True)
-    references = {
-        "central (validation)": float(central["validation"]["recall_at_1"]),
-        f"{config.ngram_order}-gram (validation)": float(ngram["validation"]["recall_at_1"]),
-    }
+        run.pretrained = run_central(run.data_dir, run.pretrained_dir, pretrain, progress=run.progress, overwrite=True)
+    model_config, weights = load_checkpoint(run.pretrained_dir / "checkpoint")
+    if model_config != run.model_config:
+        raise ValueError(f"{run.pretrained_dir}: a checkpoint of another model ({model_config.to_dict()})")
+    run.initial = [np.asarray(w, np.float32) for w in weights]
 
-    model_config = sim_model_config(corpus.tokenizer.vocab_size, config.preset)
-    initial_model = build_model(model_config, seed=config.seed)  # the start of both simulation and deployment
-    initial = [np.asarray(w, np.float32) for w in initial_model.get_weights()]
-    scored_rounds = {r for r in range(1, config.rounds + 1) if r % config.eval_every == 0} | {config.rounds}
-    with phases.step("simulation", f"TFF FedAvg, {config.rounds} rounds of {config.clients_per_round} clients"):
-        sim = SimConfig(
-            algorithm="fedavg",
-            rounds=config.rounds,
-            clients_per_round=config.clients_per_round,
+
+def _simulation(run: DemoRun) -> None:
+    from fedkeys.demo_eval import write_run_dir
+    from fedkeys.demo_sim import simulate
+    from tff_sim.config import SimConfig
+
+    config, corpus = run.config, run.need_corpus()
+    scored = {r for r in range(1, config.rounds + 1) if r % config.eval_every == 0} | {config.rounds}
+    sim = SimConfig(
+        algorithm="fedavg",
+        rounds=config.rounds,
+        clients_per_round=config.clients_per_round,
+        local_epochs=config.local_epochs,
+        client_lr=config.client_lr,
+        batch_size=config.batch_size,
+        seq_len=config.seq_len,
+        max_client_rows=config.max_rows,
+        preset=config.preset,
+        seed=config.seed,
+    )
+    run.sim_rows, run.sim_versions = simulate(
+        corpus.train, run.need_model_config(), run.initial, sim, scored, run.out / "sim", progress=run.progress
+    )
+    write_run_dir(run.out / "sim", run.need_model_config(), run.sim_versions[config.rounds], run.tokenizer)
+    (run.out / "sim" / "rounds.json").write_text(json.dumps(run.sim_rows, indent=1) + "\n")
+
+
+def _central(run: DemoRun) -> None:
+    """The pretrained model trained centrally on the federated users' pooled text, for the simulation's tokens."""
+    from fedkeys.baselines import split_rows
+
+    config = run.config
+    sim_tokens = sum(int(r["tokens"]) for r in run.sim_rows)
+    _, targets = split_rows(run.need_corpus().train, run.need_model_config(), config.seq_len)  # (R, T)
+    tokens_per_batch = _CENTRAL_BATCH * np.count_nonzero(targets != run.need_model_config().pad_id) / len(targets)
+    steps = max(1, round(sim_tokens / tokens_per_batch))
+    central = CentralRunConfig(
+        preset=config.preset,
+        seq_len=config.seq_len,
+        init_seed=config.seed,
+        init_from=run.pretrained_dir / "checkpoint",
+        training=CentralConfig(
+            batch_size=_CENTRAL_BATCH, max_epochs=1, max_steps_per_epoch=steps, learning_rate=config.pretrain_lr
+        ),
+    )
+    run.central = run_central(run.data_dir, run.out / "central", central, progress=run.progress, overwrite=True)
+
+
+def _export(run: DemoRun) -> None:
+    from fedkeys.export import ExportConfig, export_tflite
+
+    config = run.config
+    export_config = ExportConfig(batch_size=config.batch_size, seq_len=config.seq_len, learning_rate=config.client_lr)
+    run.exported = export_tflite(run.pretrained_dir, run.out / "plan", export_config, overwrite=True)
+
+
+def _deployment(run: DemoRun) -> None:
+    config = run.config
+    assert run.phases is not None
+    corpus = run.need_corpus()
+    with coordinator_process(run.out / "coordinator") as server, AdminClient(server.url, server.api_key) as admin:
+        logger.info("demo: coordinator at %s (status page %s/status, log %s)", server.url, server.url, server.log_path)
+        admin.create_task(
+            run.out / "plan",
+            run.initial,
+            population=POPULATION,
+            goal_count=config.clients_per_round,
+            over_selection=1.3,
+            selection_seconds=90.0,  # the fleet needs ~20 s to start (TF import, 120 example stores)
+            report_seconds=120.0,
+            codec=config.codec,
             local_epochs=config.local_epochs,
-            client_lr=config.client_lr,
-            batch_size=config.batch_size,
-            seq_len=config.seq_len,
-            max_client_rows=config.max_rows,
-            preset=config.preset,
+            learning_rate=config.client_lr,
+            max_rows=config.max_rows,
+            max_rounds=config.rounds,
             seed=config.seed,
         )
-        sim_rows, sim_versions = simulate(
-            corpus.train, model_config, initial, sim, scored_rounds, out / "sim" / "logs", progress=progress
-        )
-        write_run_dir(out / "sim", model_config, sim_versions[config.rounds], tokenizer)
-        (out / "sim" / "rounds.json").write_text(json.dumps(sim_rows, indent=1) + "\n")
-
-    with phases.step("export", "TFLite training plan of the same initial model"):
-        save_model(out / "initial" / "checkpoint", model_config, initial_model)
-        (out / "initial" / "tokenizer.model").write_bytes(tokenizer.read_bytes())
-        export_config = ExportConfig(
-            batch_size=config.batch_size, seq_len=config.seq_len, learning_rate=config.client_lr
-        )
-        exported = export_tflite(out / "initial", out / "plan", export_config, overwrite=True)
-
-    deployed_versions: dict[int, list[np.ndarray]] = {}
-    parity: dict[str, Any] | None = None
-    with coordinator_process(out / "coordinator") as server, AdminClient(server.url, server.api_key) as admin:
-        logger.info("demo: coordinator at %s (status page %s/status, log %s)", server.url, server.url, server.log_path)
-        with phases.step("task", "create the coordinator task from the plan"):
-            admin.create_task(
-                out / "plan",
-                initial,
-                population=POPULATION,
-                goal_count=config.clients_per_round,
-                over_selection=1.3,
-                selection_seconds=90.0,  # the fleet needs ~20 s to start (TF import, 120 example stores)
-                report_seconds=120.0,
-                codec=config.codec,
-                local_epochs=config.local_epochs,
-                learning_rate=config.client_lr,
-                max_rows=config.max_rows,
-                max_rounds=config.rounds,
-                seed=config.seed,
-            )
-        fleet = f"{config.devices} emulated phones ({config.availability}), {config.rounds} rounds over HTTP"
-        with phases.step("fleet", fleet):
-            fleet_span = _run_fleet(out, data_dir, server.url, server.api_key, config)
+        run.fleet_span = _run_fleet(run.out, run.data_dir, server.url, server.api_key, config)
         status = admin.status(POPULATION)
-        rounds = [r.model_dump() for r in sorted(admin.rounds(POPULATION), key=lambda r: r.round)]
+        run.deployed_rounds = [r.model_dump() for r in sorted(admin.rounds(POPULATION), key=lambda r: r.round)]
         for version in range(status.model_version + 1):
-            deployed_versions[version] = admin.model(POPULATION, version)
+            run.deployed_versions[version] = admin.model(POPULATION, version)
         if config.parity_clients:
             from fedkeys.parity import ParityConfig, run_parity
 
-            with phases.step("parity", f"one float32 round deployed vs simulated, {config.parity_clients} clients"):
+            with run.phases.step("parity", f"one float32 round deployed vs simulated, {config.parity_clients} clients"):
                 parity_config = ParityConfig(
                     clients=tuple(range(min(config.parity_clients, corpus.train.num_clients))),
                     local_epochs=1,
@@ -200,110 +284,167 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
                     max_rows=min(config.max_rows, 16),
                     data_seed=config.seed,
                 )
-                parity = run_parity(
-                    server.url, server.api_key, out / "plan", initial, data_dir, parity_config, out / "parity"
-                ).to_dict()
+                run.parity = run_parity(
+                    server.url, server.api_key, run.out / "plan", run.initial, run.data_dir, parity_config,
+                    run.out / "parity",
+                ).to_dict()  # fmt: skip
 
-    def score() -> dict[str, Any]:
-        validation = WeightScorer(
-            model_config, corpus.validation, config.seq_len, max_users=config.eval_users, seed=config.seed
-        )
-        test = WeightScorer(model_config, corpus.test, config.seq_len)
-        last = max(deployed_versions)
-        chosen = sorted({v for v in deployed_versions if v % config.eval_every == 0} | {last})
-        deployed_curve = {v: validation.score(deployed_versions[v], f"version {v}")["recall_at_1"] for v in chosen}
-        sim_curve = {0: deployed_curve[0]}  # both start from the same weights
-        sim_curve |= {r: validation.score(w, f"round {r}")["recall_at_1"] for r, w in sorted(sim_versions.items())}
-        write_run_dir(out / "deployed", model_config, deployed_versions[last], tokenizer)
-        return {
-            "curves": {"simulation (TFF)": sim_curve, "deployment (devices)": deployed_curve},
-            "validation_users": validation.users,
-            "test": {
-                "central": central["test"],
-                f"{config.ngram_order}-gram": ngram["test"],
-                f"simulation, {config.rounds} rounds": test.score(sim_versions[config.rounds], "simulation"),
-                f"deployment, {last} rounds": test.score(deployed_versions[last], "deployment"),
-            },
-        }
 
-    with phases.step("evaluate", "validation recall per round, test metrics"):
-        scores = score()
-    activity = fleet_activity(
-        out / "devices", start=fleet_span[0], end=fleet_span[1], availability=config.availability, seed=config.seed
+def _evaluate(run: DemoRun) -> None:
+    from fedkeys.demo_eval import WeightScorer, write_run_dir
+
+    config, corpus, model_config = run.config, run.need_corpus(), run.need_model_config()
+    validation = WeightScorer(
+        model_config, corpus.validation, config.seq_len, max_users=config.eval_users, seed=config.seed
     )
+    test = WeightScorer(model_config, corpus.test, config.seq_len)
+    versions = run.deployed_versions
+    last = max(versions)
+    chosen = sorted({v for v in versions if v % config.eval_every == 0} | {last})
+    deployed_curve = {v: validation.score(versions[v], f"version {v}")["recall_at_1"] for v in chosen}
+    sim_curve = {0: deployed_curve[0]}  # both start from the same pretrained weights
+    sim_curve |= {r: validation.score(w, f"round {r}")["recall_at_1"] for r, w in sorted(run.sim_versions.items())}
+    write_run_dir(run.out / "deployed", model_config, versions[last], run.tokenizer)
+    run.scores = {
+        "curves": {"simulation (TFF)": sim_curve, "deployment (devices)": deployed_curve},
+        "validation_users": validation.users,
+        "test": {
+            f"{config.ngram_order}-gram": run.ngram["test"],
+            "pretrained (proxy users)": test.score(run.initial, "pretrained"),
+            "central (same tokens)": run.central["test"],
+            f"simulation, {config.rounds} rounds": test.score(run.sim_versions[config.rounds], "simulation"),
+            f"deployment, {last} rounds": test.score(versions[last], "deployment"),
+        },
+    }
+
+
+def _write_report(run: DemoRun) -> None:
+    """report.json and report.html: every model's test metrics, the curves, the fleet, parity and timings."""
+    out, config, stats, scores = run.out, run.config, run.stats, run.scores
+    assert run.phases is not None
+    phases = run.phases
+    activity = fleet_activity(
+        out / "devices", start=run.fleet_span[0], end=run.fleet_span[1], availability=config.availability,
+        seed=config.seed,
+    )  # fmt: skip
     runs = {
-        "central": out / "central",
+        "pretrained": run.pretrained_dir,
         "n-gram": out / "ngram",
         "simulation": out / "sim",
         "deployment": out / "deployed",
     }
-    suggestions = [(c, [suggest(run, c) for run in runs.values()]) for c in SUGGEST_CONTEXTS]
+    suggestions = [(c, [suggest(r, c) for r in runs.values()]) for c in SUGGEST_CONTEXTS]
+    references = {
+        "pretrained (validation)": float(run.pretrained["validation"]["recall_at_1"])
+        if "validation" in run.pretrained
+        else float("nan"),
+        f"{config.ngram_order}-gram (validation)": float(run.ngram["validation"]["recall_at_1"]),
+    }
     plot_recall_by_round(out / "recall.png", scores["curves"], references)
-    states = {int(r["round"]): str(r["state"]) for r in rounds}
+    states = {int(r["round"]): str(r["state"]) for r in run.deployed_rounds}
     plot_upload_bytes(out / "upload_bytes.png", activity.upload_bytes_by_round, activity.uploads_by_round, states)
     plot_participation(
         out / "participation.png", activity.hours, activity.uploads_by_hour, activity.interrupted_by_hour,
-        activity.eligible_fraction_by_hour, time.strftime("%a %H:%M UTC", time.gmtime(fleet_span[0])),
+        activity.eligible_fraction_by_hour, time.strftime("%a %H:%M UTC", time.gmtime(run.fleet_span[0])),
     )  # fmt: skip
     uploads = sum(activity.uploads_by_round.values())
+    trained_on = run.pretrained.get("trained_on") or {}
     report: dict[str, Any] = {
         "corpus": {k: stats.get(k) for k in _CORPUS_KEYS},
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()},
         "test": scores["test"],
+        "pretrained_on": trained_on or str(run.pretrained_dir),
         "validation_recall_at_1_by_round": {k: {str(r): v for r, v in c.items()} for k, c in scores["curves"].items()},
         "references_validation_recall_at_1": references,
         "fleet": dataclasses.asdict(activity),
         "deployed_rounds": [
-            {k: r[k] for k in ("round", "state", "assigned", "target", "received", "goal", "aborted")} for r in rounds
+            {k: r[k] for k in ("round", "state", "assigned", "target", "received", "goal", "aborted")}
+            for r in run.deployed_rounds
         ],
-        "parity": parity,
-        "export": exported,
-        "simulation_rounds": sim_rows,
+        "parity": run.parity,
+        "export": run.exported,
+        "simulation_rounds": run.sim_rows,
         "validation_users_scored": scores["validation_users"],
-        "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
+        "load_average_1m": {"start": run.load_start, "end": round(os.getloadavg()[0], 2)},
         "suggestions": {c: dict(zip(runs, words, strict=True)) for c, words in suggestions},
         "phases_s": phases.seconds,
     }
     report["wall_time_s"] = phases.total()
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    pretrained_note = (
+        f"Pretrained centrally (Adam) on {trained_on.get('users')} proxy users ({trained_on.get('tokens')} words), "
+        "users never trained on federated and never evaluated on"
+        if trained_on.get("split") == "proxy"
+        else f"Started from {run.pretrained_dir}"
+    )
     page = render_report(
         out,
         {
             "corpus_name": str(stats.get("corpus", config.corpus)),
             "corpus": stats,
             "preset": config.preset,
-            "parameters": exported["parameters"],
+            "parameters": run.exported["parameters"],
             "wall_time_s": report["wall_time_s"],
             "metric_keys": METRIC_KEYS,
             "test_table": list(scores["test"].items()),
-            "test_note": f"Central: {config.central_epochs} epoch(s) capped at {config.central_max_steps} steps "
-            f"(a short reference, not converged). Simulation and deployment start from the same initial weights, "
-            f"{config.clients_per_round} clients a round, {config.local_epochs} local epoch(s), client lr "
-            f"{config.client_lr}, at most {config.max_rows} rows a client; deployment uses codec {config.codec}. "
-            f"Vocabulary {config.vocab_size} words (smaller than data prepare's default, for time).",
+            "test_note": f"{pretrained_note}. Simulation and deployment start from that model on the other "
+            f"training users: {config.clients_per_round} clients a round, {config.local_epochs} local epoch(s), "
+            f"client lr {config.client_lr}, at most {config.max_rows} rows a client; deployment uses codec "
+            f"{config.codec}. Central: the pretrained model trained on the same users' pooled text for as many "
+            f"tokens as the simulation. The n-gram model saw every training and proxy user. Vocabulary "
+            f"{config.vocab_size} words (smaller than data prepare's default, for time).",
             "recall_note": f"Every point is recall@1 on the same {scores['validation_users']} validation users "
             "(a fixed sample), scored by the same Keras evaluator; dotted lines are the references on all "
-            "validation users. Round 0 is the shared initial model. The deployed fleet samples devices "
+            "validation users. Round 0 is the shared pretrained model. The deployed fleet samples devices "
             "by availability and arrival, the simulation uniformly, so the curves agree in trend, not point for "
             "point (the parity section shows the exact agreement under identical clients).",
             "codec": config.codec,
             "mean_upload_bytes": sum(activity.upload_bytes_by_round.values()) / max(uploads, 1),
-            "raw_bytes": 4 * int(exported["parameters"]),
+            "raw_bytes": 4 * int(run.exported["parameters"]),
             "fleet_note": f"{activity.devices} emulated phones ({config.availability} availability, dropout "
             f"{config.dropout}), {activity.emulated_hours} emulated hours at {config.speedup:g}x; the line is the "
             "share of phones idle, charging and on Wi-Fi (their local night), bars are sessions from the phones' "
             f"own event logs. Deployed rounds: {sum(st == 'committed' for st in states.values())} committed, "
             f"{sum(st == 'abandoned' for st in states.values())} abandoned (goal not reached in time).",
-            "parity": parity,
+            "parity": run.parity,
             "suggestion_models": list(runs),
             "suggestions": suggestions,
             "phases": list(phases.seconds.items()),
-            "load_note": f"Load average (1 min) {load_start} at the start and {report['load_average_1m']['end']} at "
-            f"the end on {os.cpu_count()} CPUs: on a shared machine the times above include other work.",
+            "load_note": f"Load average (1 min) {run.load_start} at the start and {report['load_average_1m']['end']} "
+            f"at the end on {os.cpu_count()} CPUs: on a shared machine the times above include other work.",
             "settings": json.dumps(report["config"]),
         },
     )
-    return _summary(report, page)
+    run.report = _summary(report, page)
+
+
+STEPS: tuple[tuple[str, str, Callable[[DemoRun], None]], ...] = (
+    ("prepare", "fetch and prepare the corpus, proxy users set aside", _prepare),
+    ("ngram", "the n-gram reference", _ngram),
+    ("pretrain", "central pretraining on the proxy users", _pretrain),
+    ("simulation", "TFF FedAvg rounds from the pretrained model", _simulation),
+    ("central", "the pretrained model trained centrally for the simulation's tokens", _central),
+    ("export", "TFLite training plan of the pretrained model", _export),
+    ("deployment", "coordinator, task and emulated phones over HTTP", _deployment),
+    ("evaluate", "validation recall per round, test metrics", _evaluate),
+    ("report", "report.html with the plots, suggestions and timings", _write_report),
+)
+"""The demo's steps in order: (name, what it does, the function of a DemoRun)."""
+
+
+def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool = True) -> str:
+    """Run every step of ``STEPS`` into ``out``; return a printable summary pointing at ``out/report.html``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in _FRESH_EACH_RUN:  # a rerun into the same OUT starts a new coordinator and fleet
+        shutil.rmtree(out / stale, ignore_errors=True)
+    run = DemoRun(out=out, config=config, cache_dir=cache_dir, progress=progress)
+    run.phases = phases = _Phases(len(STEPS) + (1 if config.parity_clients else 0))
+    run.load_start = round(os.getloadavg()[0], 2)  # the machine may be shared: the report says how busy it was
+    for name, what, step in STEPS:
+        with phases.step(name, what):
+            step(run)
+    return run.report
 
 
 def _run_fleet(out: Path, data_dir: Path, url: str, api_key: str, config: DemoConfig) -> tuple[float, float]:

@@ -1,8 +1,9 @@
 """The demo's settings (``fedkeys demo``): typed, validated when built, defaults in this one place.
 
 Sized so the whole demo runs in under 15 minutes on two CPU cores: a smaller
-vocabulary than ``data prepare``'s default, a capped central reference, a few
-rounds of ten clients. Imports nothing heavy, so the CLI can read the defaults.
+vocabulary than ``data prepare``'s default, a short central pretraining on
+users set aside as proxy data (Xu et al. 2023), then a few rounds of ten
+clients from that model. Imports nothing heavy, so the CLI can read the defaults.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import dataclasses
 from pathlib import Path
 
 _POSITIVE_INTS = (
-    "vocab_size", "seq_len", "batch_size", "ngram_order", "central_epochs", "rounds", "clients_per_round",
+    "vocab_size", "seq_len", "batch_size", "ngram_order", "pretrain_epochs", "rounds", "clients_per_round",
     "local_epochs", "max_rows", "eval_every", "devices", "concurrency",
 )  # fmt: skip
 
@@ -28,8 +29,11 @@ class DemoConfig:
     seq_len: int = 20
     batch_size: int = 16
     ngram_order: int = 3
-    central_epochs: int = 1
-    central_max_steps: int | None = 300
+    proxy_fraction: float = 0.4  # users set aside as public/proxy data for pretraining (never evaluated)
+    pretrain_epochs: int = 2
+    pretrain_max_steps: int | None = None  # per epoch
+    pretrain_lr: float = 3e-3  # Adam
+    init_from: Path | None = None  # a pretrained run instead of the pretraining step
     rounds: int = 8
     clients_per_round: int = 10
     local_epochs: int = 1
@@ -54,11 +58,13 @@ class DemoConfig:
                 raise ValueError(f"DemoConfig.{name} must be a positive integer, got {value!r}")
         if self.eval_users is not None and self.eval_users < 1:
             raise ValueError(f"DemoConfig.eval_users must be positive, got {self.eval_users!r}")
-        if self.central_max_steps is not None and self.central_max_steps < 1:
-            raise ValueError(f"DemoConfig.central_max_steps must be positive, got {self.central_max_steps!r}")
+        if self.pretrain_max_steps is not None and self.pretrain_max_steps < 1:
+            raise ValueError(f"DemoConfig.pretrain_max_steps must be positive, got {self.pretrain_max_steps!r}")
+        if not 0.0 <= self.proxy_fraction < 0.8:
+            raise ValueError(f"DemoConfig.proxy_fraction must be in [0, 0.8), got {self.proxy_fraction!r}")
         if self.parity_clients < 0:
             raise ValueError(f"DemoConfig.parity_clients must be >= 0, got {self.parity_clients!r}")
-        for name in ("client_lr", "speedup", "fleet_timeout_s"):
+        for name in ("client_lr", "pretrain_lr", "speedup", "fleet_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"DemoConfig.{name} must be positive, got {getattr(self, name)!r}")
         if not 0.0 <= self.dropout <= 1.0:

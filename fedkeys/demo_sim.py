@@ -13,6 +13,7 @@ tokens, server rate 1.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,29 +33,46 @@ def simulate(
     initial: Sequence[np.ndarray],
     sim: Any,  # tff_sim.config.SimConfig (imported lazily: it loads TFF)
     keep: set[int],
-    log_dir: Path,
+    run_dir: Path,
     *,
     progress: bool = True,
 ) -> tuple[list[dict[str, float]], dict[int, list[np.ndarray]]]:
-    """Run ``sim.rounds`` rounds; (one row per round, the weights after each round in ``keep``)."""
+    """Run ``sim.rounds`` rounds; (one row per round, the weights after each round in ``keep``).
+
+    ``run_dir`` gets ``metrics.csv`` and ``tensorboard/`` (``tff_sim.run_log``, as ``sim run`` writes them)
+    and the TFF workers' ``logs/``.
+    """
     from tff_sim.algorithms import build_process, model_fn_for
+    from tff_sim.run_log import RunLog
     from tff_sim.runtime import RuntimeConfig, tff_runtime
-    from tff_sim.simulation import sampled_round
+    from tff_sim.simulation import round_learning_rates, sampled_round, set_round_rates
 
     process = build_process(sim, model_fn_for(model_config, sim.seq_len, sim.seed))
     rows: list[dict[str, float]] = []
     kept: dict[int, list[np.ndarray]] = {}
-    with tff_runtime(RuntimeConfig(log_dir=log_dir), default_num_clients=sim.clients_per_round):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = RunLog(run_dir)
+    with tff_runtime(RuntimeConfig(log_dir=run_dir / "logs"), default_num_clients=sim.clients_per_round):
         state = process.initialize()
         template = process.get_model_weights(state)
         state = process.set_model_weights(state, template._replace(trainable=[np.asarray(w) for w in initial]))
         bar = tqdm(range(1, sim.rounds + 1), desc="TFF FedAvg rounds", unit="round", disable=not progress)
         for round_num in bar:
+            started = time.perf_counter()
             sampled = sampled_round(train, sim, model_config, round_num)
+            state = set_round_rates(process, state, sim, round_num)
             result = process.next(state, sampled.datasets)
             state = result.state
             loss = float(result.metrics["client_work"]["train"]["loss"])
             rows.append({"round": round_num, "clients": len(sampled.clients), "tokens": sampled.tokens, "loss": loss})
+            client_lr, server_lr = round_learning_rates(sim, round_num)
+            log.append(
+                {
+                    "round": round_num, "loss": loss, "train_tokens": sampled.tokens, "clients": len(sampled.clients),
+                    "eligible": sampled.eligible, "client_lr": client_lr, "server_lr": server_lr,
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            )  # fmt: skip
             bar.set_postfix(loss=f"{loss:.3f}")
             if round_num in keep:
                 kept[round_num] = [np.asarray(w, np.float32) for w in process.get_model_weights(state).trainable]

@@ -117,3 +117,14 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
         == 0
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def prepared_with_proxy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same corpus with a third of the users set aside as proxy (public) data for pretraining."""
+    root = tmp_path_factory.mktemp("corpus_proxy")
+    corpus = write_corpus(root / "logs.jsonl", users=60)
+    out = root / "prepared"
+    argv = ["data", "prepare", "--corpus", f"jsonl:{corpus}", "--out", str(out), "--vocab-size", "60"]
+    assert main([*argv, "--min-words", "5", "--proxy-fraction", "0.3", "--no-progress"]) == 0
+    return out

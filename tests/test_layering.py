@@ -3,7 +3,8 @@
 model/ imports TensorFlow and numpy only; data_tools/ none of the project's
 packages; tff_sim/ uses model and data_tools; device_runtime/ model and the wire
 format; wire/ numpy and pydantic only; coordinator/ the wire format, never TensorFlow
-(Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it).
+(Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it); privacy/
+numpy and dp-accounting only (tff_sim and coordinator both account epsilon with it).
 fedkeys_errors/ (the root class of every domain error) imports nothing at all, so that
 every package, data_tools and wire included, may import it without depending on another.
 """
@@ -28,6 +29,7 @@ PROJECT = {
     "fedkeys",
     "bench",
     "secagg",
+    "privacy",
 }
 
 # package -> (project packages it may import, third-party packages it may import; None = any)
@@ -36,11 +38,12 @@ RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "fedkeys_errors": (set(), set()),
     "model": ({"model", _ROOT}, {"tensorflow", "numpy"}),
     "data_tools": ({"data_tools", _ROOT}, None),
-    "tff_sim": ({"tff_sim", "model", "data_tools", _ROOT}, None),
+    "tff_sim": ({"tff_sim", "model", "data_tools", "privacy", _ROOT}, None),
     "wire": ({"wire", _ROOT}, {"numpy", "pydantic"}),
     "device_runtime": ({"device_runtime", "model", "wire", "secagg", _ROOT}, None),
-    "coordinator": ({"coordinator", "wire", "secagg", _ROOT}, None),
+    "coordinator": ({"coordinator", "wire", "secagg", "privacy", _ROOT}, None),
     "secagg": ({"secagg", _ROOT}, {"numpy", "cryptography"}),
+    "privacy": ({"privacy", _ROOT}, {"numpy", "dp_accounting"}),
 }
 FORBIDDEN = {
     "coordinator": {"tensorflow_federated", "tensorflow", "model", "tff_sim"},

@@ -5,7 +5,7 @@
 - ``fedsgd``: the FedAvg paper's baseline, one gradient per client per round.
 - ``fedavgm``: FedAvg with server momentum (Hsu et al. 2019).
 - ``fedadam`` / ``fedyogi``: adaptive server optimizers (Reddi et al. 2021,
-  "Adaptive Federated Optimization"), epsilon 1e-3 as in that paper.
+  "Adaptive Federated Optimization"), epsilon ``SimConfig.server_epsilon``.
 - ``fedprox``: FedAvg plus a proximal term (Li et al. 2020).
 """
 
@@ -21,8 +21,6 @@ from model import MaskedCrossEntropy, ModelConfig, build_model, keyboard_metrics
 from tff_sim.aggregators import build_aggregator
 from tff_sim.client_datasets import element_spec
 from tff_sim.config import SimConfig
-
-_ADAPTIVE_EPSILON = 1e-3
 
 # Clients iterate their dataset in a tf.while_loop, not in ``dataset.reduce``
 # (TFF's default): on TFF's C++ worker the reduce loop runs the model step as a
@@ -65,9 +63,9 @@ def _server_optimizer(sim: SimConfig) -> Any:
     if sim.algorithm == "fedavgm":
         return tff.learning.optimizers.build_sgdm(learning_rate=lr, momentum=sim.server_momentum)
     if sim.algorithm == "fedadam":
-        return tff.learning.optimizers.build_adam(learning_rate=lr, epsilon=_ADAPTIVE_EPSILON)
+        return tff.learning.optimizers.build_adam(learning_rate=lr, epsilon=sim.server_epsilon)
     if sim.algorithm == "fedyogi":
-        return tff.learning.optimizers.build_yogi(learning_rate=lr, epsilon=_ADAPTIVE_EPSILON)
+        return tff.learning.optimizers.build_yogi(learning_rate=lr, epsilon=sim.server_epsilon)
     return tff.learning.optimizers.build_sgdm(learning_rate=lr)
 
 

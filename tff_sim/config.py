@@ -6,6 +6,7 @@ import dataclasses
 from typing import Literal, get_args
 
 from tff_sim.availability import AvailabilityConfig
+from tff_sim.schedules import Schedule
 
 AGGREGATORS: tuple[str, ...] = ("mean", "quant8", "quant4", "quant2", "dp", "secure")  # see tff_sim.aggregators
 _DP_ALGORITHMS = ("fedavg", "fedavgm", "fedadam", "fedyogi")
@@ -23,6 +24,12 @@ DEFAULT_SERVER_LR: dict[str, float] = {
     "fedyogi": 0.01,
     "fedprox": 1.0,
 }
+
+
+RECIPE_SOURCE = (
+    "FedAvg, client SGD lr 0.5, 10 clients a round, 1 local epoch (not yet re-measured; see bench/quality.py)"
+)
+"""Where the default recipe below comes from, shown in ``sim run --help``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +52,9 @@ class SimConfig:
     max_eval_clients: int | None = None
     aggregator: str = "mean"
     dp_noise_multiplier: float = 1.0
+    server_epsilon: float = 1e-3  # fedadam / fedyogi (Reddi et al. 2021 tune 1e-3 .. 1e-5)
+    client_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
+    server_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
     availability: AvailabilityConfig = dataclasses.field(default_factory=AvailabilityConfig)
 
     def __post_init__(self) -> None:
@@ -62,7 +72,7 @@ class SimConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"SimConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("client_lr", "prox_strength"):
+        for name in ("client_lr", "prox_strength", "server_epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)!r}")
         if self.server_lr is not None and not self.server_lr > 0:

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
 COLUMNS = (
-    "round", "loss", "train_tokens", "clients", "eligible", "upload_bytes", "seconds",
+    "round", "loss", "train_tokens", "clients", "eligible", "upload_bytes", "seconds", "client_lr", "server_lr",
     "val_recall_at_1", "val_recall_at_3", "val_recall_at_1_no_oov", "val_recall_at_3_no_oov",
     "val_perplexity", "val_tokens",
 )  # fmt: skip

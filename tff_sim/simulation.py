@@ -21,21 +21,23 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_federated as tff
 from tqdm.auto import tqdm
 
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, load_prepared
 from fedkeys_errors import FedkeysError
-from model import ModelConfig, build_model, save_model
+from model import ModelConfig, build_model, load_checkpoint, save_model
+from privacy import SAMPLING_ASSUMPTION, default_delta, dp_epsilon
 from tff_sim.aggregators import upload_bytes
 from tff_sim.algorithms import build_evaluation, build_process, model_fn_for
 from tff_sim.availability import eligible_clients
 from tff_sim.client_datasets import client_rows, round_datasets, to_dataset
 from tff_sim.config import SimConfig
-from tff_sim.privacy import default_delta, dp_epsilon
 from tff_sim.program_state import RoundCheckpoints
 from tff_sim.run_log import RunLog, plot_recall
 from tff_sim.runtime import RuntimeConfig, tff_runtime
 from tff_sim.sampling import sample_clients
+from tff_sim.schedules import scale_at
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,64 @@ def divergence(train_metrics: Mapping[str, Any], update_non_finite: int) -> str 
     if not math.isfinite(float(train_metrics["loss"])):
         return f"the training loss is {float(train_metrics['loss'])}"
     return None
+
+
+def log_tokens(rows: Sequence[Mapping[str, str]]) -> int:
+    """Training tokens summed over a run's logged rounds (what federated training saw)."""
+    return sum(int(float(r["train_tokens"])) for r in rows if r.get("train_tokens"))
+
+
+def round_learning_rates(sim: SimConfig, round_num: int) -> tuple[float, float]:
+    """(client lr, server lr) of a round: the base rates scaled by their schedules."""
+    return (
+        sim.client_lr * scale_at(sim.client_lr_schedule, round_num, sim.rounds),
+        sim.effective_server_lr * scale_at(sim.server_lr_schedule, round_num, sim.rounds),
+    )
+
+
+def set_round_rates(process: Any, state: Any, sim: SimConfig, round_num: int) -> Any:
+    """Write the round's scheduled rates into the optimizers' hyperparameters in the TFF state."""
+    if sim.client_lr_schedule.is_constant and sim.server_lr_schedule.is_constant:
+        return state
+    client_lr, server_lr = round_learning_rates(sim, round_num)
+    hparams = process.get_hparams(state)
+    if "learning_rate" in hparams["client_work"]:  # fedsgd has no client optimizer
+        hparams["client_work"]["learning_rate"] = np.float32(client_lr)
+    hparams["finalizer"]["learning_rate"] = np.float32(server_lr)
+    return process.set_hparams(state, hparams)
+
+
+@dataclasses.dataclass(frozen=True)
+class InitialModel:
+    """Weights a run starts from instead of its seeded initialization, and where they came from."""
+
+    weights: list[np.ndarray]
+    provenance: dict[str, Any]
+
+
+def load_initial_model(run_or_checkpoint: Path, config: ModelConfig) -> InitialModel:
+    """The checkpoint of a run directory (central, simulation, downloaded) or a checkpoint directory.
+
+    Pretraining on public or proxy data, then training federated on users'
+    phones is how production keyboards start (Xu et al. 2023; Nguyen et al.
+    2023, "Where to Begin?"). The provenance (the run's ``trained_on`` and
+    ``kind``) goes into this run's summary.
+    """
+    directory = run_or_checkpoint / "checkpoint"
+    if not directory.is_dir():
+        directory = run_or_checkpoint
+    init_config, weights = load_checkpoint(directory)
+    if init_config != config:
+        raise SimulationError(
+            f"--init-from {run_or_checkpoint}: its model ({init_config.to_dict()}) is not this run's "
+            f"({config.to_dict()}); use the same --model and prepared data"
+        )
+    provenance: dict[str, Any] = {"run": str(run_or_checkpoint)}
+    summary_path = run_or_checkpoint / "summary.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        provenance |= {k: summary[k] for k in ("kind", "trained_on", "rounds", "test") if k in summary}
+    return InitialModel(weights, provenance)
 
 
 def sim_model_config(vocab_size: int, preset: str) -> ModelConfig:
@@ -140,19 +200,32 @@ def run_simulation(
     overwrite: bool = False,
     progress: bool = True,
     references: dict[str, float] | None = None,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
-    """Run ``sim.rounds`` rounds into ``out`` and return the summary."""
+    """Run ``sim.rounds`` rounds into ``out`` and return the summary.
+
+    ``init_from``: start from that run's (or checkpoint's) weights, e.g. a
+    model pretrained with ``central train --split proxy``.
+    """
     corpus = load_prepared(data_dir)
     if corpus.train.num_clients == 0 or corpus.test.num_clients == 0:
         raise SimulationError(f"{data_dir}: the simulation needs training and test users")
-    _prepare_out(out, resume, overwrite)
     config = sim_model_config(corpus.tokenizer.vocab_size, sim.preset)
+    initial = None if init_from is None else load_initial_model(init_from, config)
+    _prepare_out(out, resume, overwrite)
     process = build_process(sim, model_fn_for(config, sim.seq_len, sim.seed))
     evaluation = build_evaluation(model_fn_for(config, sim.seq_len, sim.seed, with_metrics=True))
     checkpoints = RoundCheckpoints(out / _STATE_DIR)
     (out / "config.json").write_text(
         json.dumps(
-            {"sim": sim.to_dict(), "model": config.to_dict(), "data": str(corpus.data_dir)}, indent=2, default=str
+            {
+                "sim": sim.to_dict(),
+                "model": config.to_dict(),
+                "data": str(corpus.data_dir),
+                "init_from": None if initial is None else initial.provenance,
+            },
+            indent=2,
+            default=str,
         )
         + "\n"
     )
@@ -165,6 +238,10 @@ def run_simulation(
 
     with tff_runtime(dataclasses.replace(runtime, log_dir=out / "logs"), default_num_clients=sim.clients_per_round):
         state = process.initialize()
+        if initial is not None:
+            state = process.set_model_weights(
+                state, tff.learning.models.ModelWeights(trainable=initial.weights, non_trainable=[])
+            )
         first_round = 1
         if resume:
             restored = checkpoints.load_latest(state)
@@ -189,6 +266,7 @@ def run_simulation(
             sampled = sampled_round(corpus.train, sim, config, round_num)
             row: dict[str, Any] = {"round": round_num, "clients": len(sampled.clients), "eligible": sampled.eligible}
             if len(sampled.clients):
+                state = set_round_rates(process, state, sim, round_num)
                 result = process.next(state, sampled.datasets)
                 train = result.metrics["client_work"]["train"]
                 why = divergence(train, int(result.metrics.get("finalizer", {}).get("update_non_finite", 0)))
@@ -199,8 +277,11 @@ def run_simulation(
                         f"{sim.effective_server_lr:g}; lower the learning rates"
                     )
                 state = result.state
+                client_lr, server_lr = round_learning_rates(sim, round_num)
                 row |= {
                     "loss": float(train["loss"]),
+                    "client_lr": round(client_lr, 6),
+                    "server_lr": round(server_lr, 6),
                     "train_tokens": sampled.tokens,
                     "upload_bytes": upload_bytes_per_client * len(sampled.clients),
                 }
@@ -233,6 +314,13 @@ def run_simulation(
         "upload_bytes_per_client": upload_bytes_per_client,
         "float32_bytes_per_client": upload_bytes("mean", tensor_sizes),
         "config": sim.to_dict(),
+        "trained_on": {
+            "data": str(corpus.data_dir),
+            "split": "train",
+            "users": corpus.train.num_clients,
+            "tokens": int(log_tokens(log.rows())),
+        },
+        "init_from": None if initial is None else initial.provenance,
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
     if sim.aggregator == "dp":
@@ -248,7 +336,7 @@ def run_simulation(
                 rounds=sim.rounds,
                 delta=delta,
             ),
-            "accounting": "RDP, K-of-N sampling without replacement, uniform availability assumed",
+            "accounting": SAMPLING_ASSUMPTION + "; uniform availability assumed",
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     tf.keras.backend.clear_session()

@@ -34,6 +34,14 @@ API_PREFIX = "/v1"
 API_KEY_HEADER = "X-API-Key"
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# The server-side L2 bound of an update when a task names none. Finite, so that one device cannot move the
+# model arbitrarily far (issue 14: one upload of 1e30 values moved it to |w| = 9.7e29); large, so that it does
+# not bite honest updates: the small preset's deltas on Shakespeare (5k words, initial model, client rate 0.5,
+# up to 256 rows in batches of 16) measured 0.06 / 0.12 / 0.54 (min / median / max of 20 clients), so 10 leaves
+# a margin of about 20 for larger rates, more local epochs and the gboard preset. A bound only clips (or
+# refuses, with norm_policy "reject"); tasks that know their update norms (the commit log's `norm`) should set
+# a tighter one, and a DP task's bound S also sets its noise.
+DEFAULT_NORM_BOUND = 10.0
 MAX_METRIC = 1e12  # reported metric values are bounded so that per-round sums stay finite
 # Population and task names appear in URLs and logs: keep them plain.
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -275,7 +283,12 @@ class TaskCreate(_Message):
     report_seconds: float = Field(default=600.0, gt=0, le=7 * 86_400, description="from the round's start")
     codec: Literal["float32", "quant8", "quant4", "quant2"] = "quant8"
     client_clip_norm: float | None = Field(default=None, gt=0, description="clip on device before encoding")
-    norm_bound: float | None = Field(default=None, gt=0, description="server-side L2 bound of a decoded update")
+    norm_bound: float = Field(
+        default=DEFAULT_NORM_BOUND,
+        gt=0,
+        description="server-side L2 bound S of a decoded update (null: the default); a commit whose mean or step "
+        "exceeds what S allows is abandoned. With DP the noise std is dp_noise_multiplier * S: set S deliberately",
+    )
     norm_policy: Literal["clip", "reject"] = "clip"
     max_update_bytes: int = Field(default=64 * 2**20, ge=1024)
     server_optimizer: Literal["fedavg", "fedadam"] = "fedavg"
@@ -284,7 +297,17 @@ class TaskCreate(_Message):
     adam_beta2: float = Field(default=0.999, ge=0, lt=1)
     adam_epsilon: float = Field(default=1e-3, gt=0)
     dp_noise_multiplier: float = Field(
-        default=0.0, ge=0, description="central DP (McMahan et al. 2018): needs norm_bound with norm_policy 'clip'"
+        default=0.0, ge=0, description="central DP (McMahan et al. 2018): needs norm_policy 'clip'"
+    )
+    dp_population_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=10**10,
+        description="N, the users devices are drawn from (the server cannot know it): with it the status reports "
+        "the (epsilon, delta) spent by the committed rounds, assuming uniform sampling (privacy.SAMPLING_ASSUMPTION)",
+    )
+    dp_delta: float | None = Field(
+        default=None, gt=0, lt=1, description="the delta of the reported epsilon (default 1 / N^1.1)"
     )
     local_epochs: int = Field(default=1, ge=1, le=100)
     learning_rate: float = Field(default=0.5, gt=0, le=100)
@@ -300,14 +323,22 @@ class TaskCreate(_Message):
     secagg_bits: int = Field(default=16, ge=1, le=24, description="bits a coordinate in a secure round")
     secagg_clip: float = Field(default=1.0, gt=0, le=1e6, description="L2 clip of a secure round's deltas")
 
+    @field_validator("norm_bound", mode="before")
+    @classmethod
+    def _bounded(cls, value: object) -> object:
+        """There is no unbounded mode: null (and configs stored before the bound existed) means the default."""
+        return DEFAULT_NORM_BOUND if value is None else value
+
     @model_validator(mode="after")
     def _coherent(self) -> TaskCreate:
         if self.min_reports is not None and self.min_reports > self.goal_count:
             raise ValueError(f"min_reports {self.min_reports} > goal_count {self.goal_count}")
         if self.selection_seconds >= self.report_seconds:
             raise ValueError(f"selection_seconds {self.selection_seconds} >= report_seconds {self.report_seconds}")
-        if self.dp_noise_multiplier > 0 and (self.norm_bound is None or self.norm_policy != "clip"):
-            raise ValueError("dp_noise_multiplier > 0 needs norm_bound and norm_policy 'clip'")
+        if self.dp_noise_multiplier > 0 and self.norm_policy != "clip":
+            raise ValueError("dp_noise_multiplier > 0 needs norm_policy 'clip'")
+        if self.dp_population_size is not None and self.dp_population_size < self.goal_count:
+            raise ValueError(f"dp_population_size {self.dp_population_size} < goal_count {self.goal_count}")
         if self.secure_aggregation and self.dp_noise_multiplier > 0:
             raise ValueError("secure_aggregation with dp_noise_multiplier is not supported")
         if self.secagg_threshold is not None and self.secagg_threshold > math.ceil(
@@ -336,6 +367,18 @@ class RoundInfo(_Message):
     weight_sum: float
 
 
+class PrivacySpent(_Message):
+    """The (epsilon, delta) that a DP task's committed rounds have spent (``privacy.dp_epsilon_of_rounds``)."""
+
+    noise_multiplier: float
+    norm_bound: float
+    rounds: int = Field(description="committed rounds, each a released noised sum")
+    population: int | None = Field(description="N as the task declared it (dp_population_size)")
+    delta: float | None
+    epsilon: float | None = Field(description="None when the task declared no population size")
+    accounting: str = Field(description="the sampling assumption the epsilon rests on")
+
+
 class TaskStatus(_Message):
     population: str
     task: str
@@ -346,6 +389,7 @@ class TaskStatus(_Message):
     rounds_abandoned: int
     current: RoundInfo | None
     config: TaskCreate
+    privacy: PrivacySpent | None = Field(default=None, description="set for DP tasks")
 
 
 class ModelInfo(_Message):

@@ -21,6 +21,7 @@ TASK_REASONS: dict[str, int] = {
     "missing_blob": 422,
     "bad_plan": 422,
     "bad_checkpoint": 422,
+    "bad_secure_config": 422,  # secure-aggregation parameters that cannot work (e.g. the ring would overflow)
 }
 _STATUS = {**UPLOAD_REASONS, **SESSION_REASONS, **TASK_REASONS, **SECAGG_REASONS}
 

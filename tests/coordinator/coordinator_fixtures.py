@@ -57,6 +57,14 @@ def admin_headers() -> dict[str, str]:
 
 def create_task(client: Any, population: str = "keyboard", **overrides: Any) -> dict[str, Any]:
     """Upload the plan, its file and the checkpoint as blobs, then create the task (any httpx-like client)."""
+    response = post_task(client, population, **overrides)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def post_task(client: Any, population: str = "keyboard", **overrides: Any) -> Any:
+    """:func:`create_task`'s request, whatever its answer."""
     h = admin_headers()
     plan = client.put("/v1/admin/blobs", content=manifest_json(), headers=h).json()["sha256"]
     client.put("/v1/admin/blobs", content=TRAIN_TFLITE, headers=h).raise_for_status()
@@ -72,10 +80,7 @@ def create_task(client: Any, population: str = "keyboard", **overrides: Any) -> 
         "report_seconds": 600,
         "max_rows": 8,
     } | overrides
-    response = client.post("/v1/admin/tasks", json=body, headers=h)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return client.post("/v1/admin/tasks", json=body, headers=h)
 
 
 CHECKIN = {"client_version": "test-1", "runtime": "litert-2.3", "codecs": ["float32", "quant8"], "example_count": 10}

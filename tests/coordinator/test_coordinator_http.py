@@ -373,9 +373,16 @@ def test_ops_endpoints(client: TestClient) -> None:
     assert client.get("/v1/admin/populations/nope", headers=admin_headers()).status_code == 404
 
 
-def test_dp_task_clips_weighs_uniformly_and_adds_seeded_noise(client: TestClient) -> None:
-    from coordinator.optimizers import dp_noised_mean
+def test_dp_task_clips_weighs_uniformly_and_adds_noise(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import coordinator.lifecycle
 
+    drawn: list[tuple[int, float]] = []
+
+    def known_noise(size: int, std: float) -> np.ndarray:
+        drawn.append((size, std))
+        return np.linspace(-1.0, 1.0, size)
+
+    monkeypatch.setattr(coordinator.lifecycle, "dp_noise", known_noise)
     create_task(client, goal_count=2, over_selection=1.0, norm_bound=0.5, dp_noise_multiplier=0.8, seed=11)
     a1, a2 = (checkin(client)["assignment"] for _ in range(2))
     big, small = deltas(1, scale=10.0), deltas(2, scale=0.001)
@@ -384,9 +391,9 @@ def test_dp_task_clips_weighs_uniformly_and_adds_seeded_noise(client: TestClient
     flat = lambda ts: np.concatenate([t.astype(np.float64).ravel() for t in ts])  # noqa: E731
     norm = float(np.linalg.norm(flat(big)))
     clipped = flat([t * np.float32(0.5 / norm) for t in big])
-    total = clipped + flat(small)
-    mean = dp_noised_mean(total, goal=2, norm_bound=0.5, noise_multiplier=0.8, seed=11, round=0)
-    want = (flat(initial_weights()) + mean).astype(np.float32)
+    size = clipped.size
+    assert drawn == [(size, 0.8 * 0.5)]  # std z * S over the model's P coordinates
+    want = (flat(initial_weights()) + (clipped + flat(small) + np.linspace(-1.0, 1.0, size)) / 2).astype(np.float32)
     got = np.concatenate([w.ravel() for w in model(client, 1)])
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 

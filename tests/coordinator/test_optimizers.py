@@ -5,7 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from coordinator.optimizers import AdamState, ServerOptimizerConfig, dp_noised_mean, fedadam_step, fedavg_step
+from coordinator.optimizers import (
+    AdamState,
+    ServerOptimizerConfig,
+    dp_noise,
+    dp_noised_mean,
+    fedadam_max_step,
+    fedadam_step,
+    fedavg_step,
+)
 
 
 def test_fedavg_step_adds_lr_times_mean_delta() -> None:
@@ -44,11 +52,47 @@ def test_adam_state_from_bad_bytes_raises() -> None:
         AdamState.from_bytes(b"\0" * 9, 2)
 
 
-def test_dp_noised_mean_is_reproducible_per_round_with_std_z_s_over_goal() -> None:
-    total = np.zeros(200_000)
-    a = dp_noised_mean(total, goal=10, norm_bound=2.0, noise_multiplier=0.5, seed=1, round=3)
-    b = dp_noised_mean(total, goal=10, norm_bound=2.0, noise_multiplier=0.5, seed=1, round=3)
-    c = dp_noised_mean(total, goal=10, norm_bound=2.0, noise_multiplier=0.5, seed=1, round=4)
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    assert a.std() == pytest.approx(0.5 * 2.0 / 10, rel=0.01)
+def test_fedadam_max_step_is_lr_at_first_step_and_hand_computed_later() -> None:
+    cfg = ServerOptimizerConfig(name="fedadam", learning_rate=0.5, beta1=0.9, beta2=0.99)
+    assert fedadam_max_step(cfg, 1) == pytest.approx(0.5, rel=1e-15)
+    # t=2: sqrt(1-0.99^2)/(1-0.9^2) * 0.1/0.1 * sqrt(1 + 0.81/0.99) = 1.0011325744522
+    assert fedadam_max_step(cfg, 2) == pytest.approx(0.5 * 1.0011325744522115, rel=1e-12)
+    # t -> inf with TFF's betas: (1-b1) / sqrt((1-b2)(1 - b1^2/b2)) = 7.2702918 lr
+    assert fedadam_max_step(ServerOptimizerConfig(name="fedadam"), 10**6) == pytest.approx(7.2702918, rel=1e-7)
+    assert fedadam_max_step(ServerOptimizerConfig(name="fedadam", beta2=0.0), 3) == math.inf
+    with pytest.raises(ValueError, match="from 1"):
+        fedadam_max_step(cfg, 0)
+
+
+def test_fedadam_max_step_bounds_every_step_of_wild_gradients() -> None:
+    cfg = ServerOptimizerConfig(name="fedadam", learning_rate=0.01, epsilon=1e-12)
+    rng = np.random.default_rng(3)
+    w, state = np.zeros(64), AdamState.zeros(64)
+    worst = 0.0
+    for _ in range(300):  # gradients whose scale jumps by 20 orders of magnitude, the worst case for |m|/sqrt(v)
+        delta = rng.normal(size=64) * 10.0 ** rng.integers(-10, 10)
+        new, state = fedadam_step(w, delta, state, cfg)
+        ratio = float(np.max(np.abs(new - w))) / fedadam_max_step(cfg, state.step)
+        assert ratio <= 1 + 1e-9
+        worst, w = max(worst, ratio), new
+    assert worst > 0.5  # the bound is not vacuous: some step comes near it
+
+
+def test_dp_noise_is_fresh_at_every_call_with_std() -> None:
+    np.random.seed(0)  # no global or task seed reaches it
+    a = dp_noise(200_000, 0.1)
+    np.random.seed(0)
+    b = dp_noise(200_000, 0.1)
+    assert not np.array_equal(a, b)
+    assert a.shape == (200_000,) and a.std() == pytest.approx(0.1, rel=0.01) and abs(a.mean()) < 1e-3
+    with pytest.raises(ValueError, match="std"):
+        dp_noise(3, float("nan"))
+
+
+def test_dp_noised_mean_adds_noise_then_divides_by_goal() -> None:
+    got = dp_noised_mean(np.array([1.0, 2.0]), np.array([0.5, -1.0]), goal=2)
+    np.testing.assert_array_equal(got, [0.75, 0.5])
+    with pytest.raises(ValueError, match="goal"):
+        dp_noised_mean(np.zeros(2), np.zeros(2), goal=0)
+    with pytest.raises(ValueError, match="shape"):
+        dp_noised_mean(np.zeros(2), np.zeros(3), goal=1)

@@ -49,3 +49,8 @@ def test_prepare_config_invalid_value_named(field: str, value: Any) -> None:
 def test_prepare_config_fractions_sum_below_one() -> None:
     with pytest.raises(ValueError, match="0.5 \\+ 0.5"):
         PrepareConfig(validation_fraction=0.5, test_fraction=0.5)
+
+
+def test_prepare_config_proxy_counts_in_the_fraction_sum() -> None:
+    with pytest.raises(ValueError, match="0.1 \\+ 0.1 \\+ 0.8"):
+        PrepareConfig(validation_fraction=0.1, test_fraction=0.1, proxy_fraction=0.8)

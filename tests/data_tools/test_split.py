@@ -50,3 +50,20 @@ def test_drop_small_users_threshold_inclusive() -> None:
     kept, dropped = drop_small_users({"b": 20, "a": 19, "c": 100}, 20)
     assert kept == ["b", "c"]
     assert dropped == ["a"]
+
+
+def test_split_users_proxy_taken_from_training_users_only() -> None:
+    plain = split_users(USERS, seed=0, validation_fraction=0.1, test_fraction=0.1)
+    with_proxy = split_users(USERS, seed=0, validation_fraction=0.1, test_fraction=0.1, proxy_fraction=0.3)
+    assert with_proxy["test"] == plain["test"] and with_proxy["validation"] == plain["validation"]
+    assert sorted(with_proxy["proxy"] + with_proxy["train"]) == plain["train"]
+    assert plain["proxy"] == []
+    assert 500 <= len(with_proxy["proxy"]) <= 700  # about 0.3 of 2,000
+
+
+def test_assign_split_proxy_band_follows_validation() -> None:
+    unit = user_hash_unit("user7", 0)
+    # with bands test [0, .1), validation [.1, .2), proxy [.2, .5): the user lands where its unit falls
+    expected = "test" if unit < 0.1 else "validation" if unit < 0.2 else "proxy" if unit < 0.5 else "train"
+    got = assign_split("user7", seed=0, validation_fraction=0.1, test_fraction=0.1, proxy_fraction=0.3)
+    assert got == expected

@@ -191,6 +191,7 @@ def test_cli_internal_error_shows_traceback_and_exits_1() -> None:
 
 
 def test_cli_domain_errors_share_one_root() -> None:
+    from coordinator.commit_checks import CommitRefused
     from coordinator.errors import CoordinatorRefusal
     from data_tools import CorpusError
     from device_runtime import CoordinatorError, HashMismatchError, LiteRTModelError
@@ -202,12 +203,14 @@ def test_cli_domain_errors_share_one_root() -> None:
     from model import CheckpointError, ConversionError
     from secagg.errors import SecAggError
     from tff_sim.runtime import WorkerDiedError
+    from tff_sim.schedules import ScheduleError
     from tff_sim.simulation import SimulationError
     from wire.manifest import ManifestError
     from wire.update import WireError
 
-    errors = [CoordinatorRefusal, CorpusError, CoordinatorError, HashMismatchError, LiteRTModelError, EmulatorError,
-              AdminError, CoordinatorProcessError, ParityError, RunDirError, CheckpointError, ConversionError,
-              SecAggError, WorkerDiedError, SimulationError, ManifestError, WireError]  # fmt: skip
+    errors = [CoordinatorRefusal, CommitRefused, ScheduleError, CorpusError, CoordinatorError, HashMismatchError,
+              LiteRTModelError, EmulatorError, AdminError, CoordinatorProcessError, ParityError, RunDirError,
+              CheckpointError, ConversionError, SecAggError, WorkerDiedError, SimulationError, ManifestError,
+              WireError]  # fmt: skip
     assert [e.__name__ for e in errors if not issubclass(e, FedkeysError)] == []
     assert len({e.__name__ for e in errors}) == len(errors)  # one name per class

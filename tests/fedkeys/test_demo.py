@@ -10,28 +10,37 @@ import pytest
 from fedkeys.cli import main
 from fedkeys.demo_config import DemoConfig
 
-TINY = ["--model", "tiny", "--seq-len", "8", "--batch-size", "4", "--central-max-steps", "5", "--rounds", "2",
+TINY = ["--model", "tiny", "--seq-len", "8", "--batch-size", "4", "--pretrain-max-steps", "5", "--rounds", "2",
         "--clients-per-round", "3", "--devices", "8", "--availability", "always", "--speedup", "200",
         "--dropout", "0", "--max-rows", "8", "--eval-every", "1", "--parity-clients", "2", "--concurrency", "2",
         "--fleet-timeout-s", "400", "--no-progress"]  # fmt: skip
 
 
 def test_demo_tiny_end_to_end_writes_the_report(
-    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prepared_with_proxy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "demo"
+    prepared = prepared_with_proxy
     assert main(["demo", "--out", str(out), "--data", str(prepared), *TINY]) == 0
     printed = capsys.readouterr().out
     assert f"report: {out / 'report.html'}" in printed
     report = json.loads((out / "report.json").read_text())
     # both federated models were trained and scored with the references' metrics on test users
-    assert set(report["test"]) == {"central", "3-gram", "simulation, 2 rounds", "deployment, 2 rounds"}
+    assert set(report["test"]) == {
+        "3-gram", "pretrained (proxy users)", "central (same tokens)", "simulation, 2 rounds", "deployment, 2 rounds",
+    }  # fmt: skip
+    assert report["pretrained_on"]["split"] == "proxy" and report["pretrained_on"]["users"] > 0
+    assert (out / "sim" / "metrics.csv").read_text().count("\n") == 3  # header + 2 rounds
     for metrics in report["test"].values():
         assert 0.0 <= metrics["recall_at_1"] <= 1.0
     curves = report["validation_recall_at_1_by_round"]
     assert set(curves["simulation (TFF)"]) == {"0", "1", "2"}
     assert set(curves["deployment (devices)"]) == {"0", "1", "2"}
-    assert curves["simulation (TFF)"]["0"] == curves["deployment (devices)"]["0"]  # the same initial model
+    assert curves["simulation (TFF)"]["0"] == curves["deployment (devices)"]["0"]  # the same pretrained model
+    pretrained = json.loads((out / "pretrained" / "summary.json").read_text())
+    assert report["test"]["pretrained (proxy users)"]["recall_at_1"] == pytest.approx(
+        pretrained["test"]["recall_at_1"], abs=1e-6
+    )
     # the fleet uploaded in both rounds; the parity round matched the simulation
     assert sorted(report["fleet"]["upload_bytes_by_round"]) == ["0", "1"] or sorted(
         int(r) for r in report["fleet"]["upload_bytes_by_round"]
@@ -48,8 +57,8 @@ def test_demo_tiny_end_to_end_writes_the_report(
     assert main(["demo", "--out", str(out), "--data", str(prepared), *rerun, "--parity-clients", "0"]) == 0
     again = json.loads((out / "report.json").read_text())
     assert again["parity"] is None and set(again["test"]) >= {"simulation, 1 rounds", "deployment, 1 rounds"}
-    assert set(report["phases_s"]) == {"prepare", "ngram", "central", "simulation", "export", "task", "fleet",
-                                       "parity", "evaluate"}  # fmt: skip
+    assert list(report["phases_s"]) == ["prepare", "ngram", "pretrain", "simulation", "central", "export", "parity",
+                                        "deployment", "evaluate"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -62,7 +71,9 @@ def test_demo_tiny_end_to_end_writes_the_report(
         ({"availability": "sometimes"}, "availability"),
         ({"codec": "zip"}, "codec"),
         ({"clients_per_round": 50, "devices": 10}, "clients_per_round"),
-        ({"central_max_steps": 0}, "central_max_steps"),
+        ({"pretrain_max_steps": 0}, "pretrain_max_steps"),
+        ({"proxy_fraction": 0.9}, "proxy_fraction"),
+        ({"pretrain_lr": 0.0}, "pretrain_lr"),
         ({"parity_clients": -1}, "parity_clients"),
     ],
 )

@@ -8,11 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from data_tools import load_prepared
 from tff_sim.config import ALGORITHMS, DEFAULT_SERVER_LR, SimConfig
 from tff_sim.runtime import RuntimeConfig
 from tff_sim.simulation import run_simulation
 
 pytest.importorskip("tensorflow_federated")
+
+_TRAIN_CLIENTS = 32  # users of the test corpus's train split (tests/conftest.py's ``prepared``)
+_DP_EPSILON = 98.3849150842565  # privacy.dp_epsilon(z=0.2, K=3, N=_TRAIN_CLIENTS, 1 round, delta=N^-1.1), computed once
 
 
 @pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS if a != "fedavg"])  # fedavg: test_simulation
@@ -36,7 +40,11 @@ def test_aggregator_runs_a_round(aggregator: str, prepared: Path, tmp_path: Path
     assert summary["aggregator"] == aggregator
     if aggregator == "dp":
         assert summary["upload_bytes_per_client"] == summary["float32_bytes_per_client"]
-        assert summary["privacy"]["epsilon"] > 0 and 0 < summary["privacy"]["delta"] < 1
+        population = load_prepared(prepared).train.num_clients
+        assert population == _TRAIN_CLIENTS
+        # the run's own K=3 of N, 1 round, z=0.2, delta=N^-1.1: a doubled or halved z at the accountant moves it
+        assert summary["privacy"]["delta"] == pytest.approx(_TRAIN_CLIENTS**-1.1, rel=1e-12)
+        assert summary["privacy"]["epsilon"] == pytest.approx(_DP_EPSILON, rel=1e-9)
     else:
         assert summary["upload_bytes_per_client"] < summary["float32_bytes_per_client"] / 3
     assert 0.0 <= summary["test"]["recall_at_1"] <= 1.0

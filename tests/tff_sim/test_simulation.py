@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -17,7 +18,8 @@ import pytest
 
 from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig
-from tff_sim.simulation import DivergedError, SimulationError, divergence, run_simulation
+from tff_sim.schedules import Schedule
+from tff_sim.simulation import DivergedError, SimulationError, divergence, round_learning_rates, run_simulation
 
 pytest.importorskip("tensorflow_federated")
 
@@ -193,3 +195,52 @@ def test_run_simulation_two_workers_same_model(
     for a, b in zip(_weights(out), _weights(tmp_path / "two"), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
     assert len(list((tmp_path / "two" / "logs").glob("tff_worker_*.log"))) == 2
+
+
+def test_run_simulation_init_from_starts_at_that_model(
+    full_run: tuple[Path, dict[str, Any]], prepared: Path, tmp_path: Path
+) -> None:
+    source, _ = full_run
+    # A vanishing learning rate leaves the model where it started: the source run's weights, not the seeded ones.
+    sim = dataclasses.replace(SIM, rounds=1, client_lr=1e-12, eval_every=1, checkpoint_every=1)
+    summary = run_simulation(prepared, tmp_path / "run", sim, RuntimeConfig(), progress=False, init_from=source)
+    for got, want in zip(_weights(tmp_path / "run"), _weights(source), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert summary["init_from"]["run"] == str(source)
+    assert summary["init_from"]["kind"] == "simulation"
+    assert summary["trained_on"]["split"] == "train"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["init_from"]["run"] == str(source)
+
+
+def test_run_simulation_init_from_another_model_size_is_refused(
+    full_run: tuple[Path, dict[str, Any]], prepared: Path, tmp_path: Path
+) -> None:
+    source, _ = full_run
+    sim = dataclasses.replace(SIM, preset="small", rounds=1)
+    with pytest.raises(SimulationError, match="is not this run's"):
+        run_simulation(prepared, tmp_path / "run", sim, RuntimeConfig(), progress=False, init_from=source)
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_simulation_schedules_set_each_rounds_rates(prepared: Path, tmp_path: Path) -> None:
+    sim = dataclasses.replace(
+        SIM,
+        rounds=3,
+        eval_every=3,
+        checkpoint_every=3,
+        client_lr_schedule=Schedule(warmup_rounds=2),
+        server_lr_schedule=Schedule(decay="linear", final_scale=0.5),
+    )
+    run_simulation(prepared, tmp_path / "run", sim, RuntimeConfig(), progress=False)
+    with (tmp_path / "run" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["client_lr"]) for r in rows] == [0.5, 1.0, 1.0]
+    assert [float(r["server_lr"]) for r in rows] == [1.0, 0.75, 0.5]
+
+
+def test_round_learning_rates_scale_both_sides() -> None:
+    sim = dataclasses.replace(
+        SIM, algorithm="fedadam", rounds=4, client_lr_schedule=Schedule(decay="linear", final_scale=0.25)
+    )
+    assert round_learning_rates(sim, 1) == (1.0, 0.01)
+    assert round_learning_rates(sim, 4) == (0.25, 0.01)

@@ -1,0 +1,211 @@
+"""Does the federated keyboard model beat the n-gram it replaces? (issue 13's quality bench)
+
+One command, one corpus: it trains (or reuses, when a run's summary.json
+exists) a central model with Adam, FedAvg, FedAdam and FedYogi from scratch,
+and federated training from a model pretrained on proxy users (Xu et al. 2023;
+Nguyen et al. 2023), scores the 3-gram Kneser-Ney model, and writes
+
+- ``quality.png``: validation recall@1 against training tokens and against
+  wall seconds, the 3-gram as a line;
+- ``quality.md``: one row a run (test recall@1/@3, perplexity, tokens, wall
+  seconds, ratio to the 3-gram, federated/central at equal training tokens).
+
+The federated runs train on the ``train`` users; the central run on the same
+users (so federated/central compares equal data); the pretrained run first
+trains centrally on the ``proxy`` users (prepare with ``--proxy-fraction``),
+which are never evaluated on. Test users are never trained on by any run.
+
+    .venv/bin/fedkeys data prepare --corpus shakespeare --proxy-fraction 0.4 --out D
+    .venv/bin/python bench/quality.py --data D --out R --rounds 150 --central-epochs 5
+    .venv/bin/python bench/quality.py --data D --out R --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+import numpy as np
+
+FEDERATED = ("fedavg", "fedadam", "fedyogi")
+RUNS = ("ngram", "central", *FEDERATED, "pretrained")
+COLORS = {"central": "black", "fedavg": "tab:blue", "fedadam": "tab:orange", "fedyogi": "tab:green"}
+
+
+def _summary(run: Path) -> dict[str, Any] | None:
+    path = run / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _sim_config(args: argparse.Namespace, algorithm: Any) -> Any:
+    from tff_sim.config import SimConfig
+
+    recipe = SimConfig()
+    return dataclasses.replace(
+        recipe,
+        algorithm=algorithm,
+        server_lr=None,  # the algorithm's measured default
+        rounds=args.rounds,
+        clients_per_round=args.clients,
+        preset=args.model,
+        eval_every=args.eval_every,
+        checkpoint_every=args.eval_every,
+        max_eval_clients=args.max_eval_clients,
+    )
+
+
+def _train(args: argparse.Namespace, name: str) -> None:
+    from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
+    from model import CentralConfig
+    from tff_sim.runtime import RuntimeConfig
+    from tff_sim.simulation import run_simulation
+
+    out = args.out / name
+    if _summary(out) is not None:
+        logging.info("%s: reusing %s", name, out)
+        return
+    central = CentralConfig(max_epochs=args.central_epochs, learning_rate=args.central_lr, patience=args.central_epochs)
+    if name == "ngram":
+        run_ngram(args.data, out, NgramRunConfig(order=3), overwrite=True)
+    elif name == "central":
+        run_central(args.data, out, CentralRunConfig(preset=args.model, curve=True, training=central), overwrite=True)
+    elif name in FEDERATED:
+        run_simulation(args.data, out, _sim_config(args, name), RuntimeConfig(), overwrite=True, progress=False)
+    else:  # pretrained: central on proxy users, then the default recipe from there
+        pre = args.out / "pretrain"
+        if _summary(pre) is None:
+            run_central(
+                args.data, pre, CentralRunConfig(preset=args.model, split="proxy", training=central), overwrite=True
+            )
+        sim = _sim_config(args, args.pretrained_algorithm)
+        run_simulation(args.data, out, sim, RuntimeConfig(), overwrite=True, progress=False, init_from=pre)
+
+
+def _federated_curve(run: Path) -> dict[str, list[float]]:
+    import csv
+
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    tokens = np.cumsum([float(r["train_tokens"] or 0) for r in rows])
+    seconds = np.cumsum([float(r["seconds"] or 0) for r in rows])
+    scored = [i for i, r in enumerate(rows) if r["val_recall_at_1"]]
+    return {
+        "tokens": [float(tokens[i]) for i in scored],
+        "seconds": [float(seconds[i]) for i in scored],
+        "recall": [float(rows[i]["val_recall_at_1"]) for i in scored],
+    }
+
+
+def _central_curve(summary: dict[str, Any]) -> dict[str, list[float]]:
+    points = summary.get("curve") or []
+    return {
+        "tokens": [float(p["tokens"]) for p in points],
+        "seconds": [float(p["seconds"]) for p in points],
+        "recall": [float(p["val_recall_at_1"]) for p in points],
+    }
+
+
+def equal_token_ratio(federated: dict[str, list[float]], central: dict[str, list[float]]) -> float | None:
+    """Federated validation recall@1 at its last point over central's at the same training tokens (interpolated)."""
+    if not federated["tokens"] or not central["tokens"]:
+        return None
+    tokens = federated["tokens"][-1]
+    xs = [0.0, *central["tokens"]]
+    ys = [0.0, *central["recall"]]
+    central_at = float(np.interp(tokens, xs, ys))
+    return federated["recall"][-1] / central_at if central_at > 0 else None
+
+
+def report(args: argparse.Namespace) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ngram = _summary(args.out / "ngram")
+    central = _summary(args.out / "central")
+    central_curve = _central_curve(central) if central else None
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
+    rows = []
+    ngram_r1 = float(ngram["test"]["recall_at_1"]) if ngram else float("nan")
+    for name in ("central", *FEDERATED, "pretrained"):
+        summary = _summary(args.out / name)
+        if summary is None:
+            continue
+        curve = _central_curve(summary) if name == "central" else _federated_curve(args.out / name)
+        offset_tokens = offset_seconds = 0.0
+        if name == "pretrained":
+            pre = _summary(args.out / "pretrain") or {}
+            offset_seconds = float(pre.get("wall_time_s", 0.0))
+            offset_tokens = float((pre.get("trained_on") or {}).get("tokens", 0)) * int(pre.get("epochs_run", 1))
+        style = {"color": COLORS.get(name, "tab:red"), "marker": "o", "markersize": 3, "label": name}
+        axes[0].plot([t + offset_tokens for t in curve["tokens"]], curve["recall"], **style)
+        axes[1].plot([s + offset_seconds for s in curve["seconds"]], curve["recall"], **style)
+        test = summary["test"]
+        ratio = None if name == "central" or central_curve is None else equal_token_ratio(curve, central_curve)
+        rows.append(
+            f"| {name} | {test['recall_at_1']:.4f} | {test['recall_at_3']:.4f} | {test['perplexity']:.1f} | "
+            f"{(curve['tokens'] or [0])[-1] + offset_tokens:,.0f} | {summary.get('wall_time_s', 0):,.0f} | "
+            f"{test['recall_at_1'] / ngram_r1:.3f} | {'' if ratio is None else f'{ratio:.3f}'} |"
+        )
+    for ax, xlabel in zip(axes, ("training tokens", "wall seconds"), strict=True):
+        if ngram:
+            ax.axhline(float(ngram["validation"]["recall_at_1"]), color="grey", linestyle=":", label="3-gram")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("validation recall@1")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{args.data.name}: {args.model} model")
+    fig.tight_layout()
+    fig.savefig(args.out / "quality.png", dpi=110)
+    header = (
+        "| run | test recall@1 | recall@3 | perplexity | training tokens | wall s | / 3-gram | "
+        "federated/central (val, equal tokens) |\n|---|---|---|---|---|---|---|---|"
+    )
+    ngram_row = (
+        f"| 3-gram | {ngram_r1:.4f} | {ngram['test']['recall_at_3']:.4f} | {ngram['test']['perplexity']:.1f} "
+        f"| {(ngram.get('trained_on') or {}).get('tokens', '')} | | 1.000 | |"
+        if ngram
+        else ""
+    )
+    table = "\n".join([header, ngram_row, *rows])
+    (args.out / "quality.md").write_text(table + "\n")
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="a prepared corpus (with --proxy-fraction)")
+    parser.add_argument("--out", type=Path, required=True, help="one run directory per run, plus the outputs")
+    parser.add_argument("--model", default="small", help="model preset (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=150, help="federated rounds (default %(default)s)")
+    parser.add_argument("--clients", type=int, default=10, help="clients per round (default %(default)s)")
+    parser.add_argument("--eval-every", type=int, default=10, help="validation every R rounds (default %(default)s)")
+    parser.add_argument("--max-eval-clients", type=int, default=30, help="validation users (default %(default)s)")
+    parser.add_argument("--central-epochs", type=int, default=5, help="central epochs (default %(default)s)")
+    parser.add_argument("--central-lr", type=float, default=3e-3, help="central Adam lr (default %(default)s)")
+    parser.add_argument("--pretrained-algorithm", default="fedavg", help="recipe after pretraining (%(default)s)")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (default all)")
+    parser.add_argument("--report-only", action="store_true", help="only redraw the outputs from the runs")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        for name in args.runs:
+            _train(args, name)
+    print(report(args))
+
+
+if __name__ == "__main__":
+    main()
