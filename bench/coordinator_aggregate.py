@@ -61,6 +61,7 @@ def numpy_bandwidth(params: int, repeats: int) -> float:
 def db_path(shapes: list[tuple[int, ...]], blobs: list[bytes], url: str, codec: str) -> tuple[float, float]:
     """(seconds per upload, seconds per commit) through ``Coordinator.upload`` on a real database."""
     from coordinator import Admin, Coordinator, Database
+    from coordinator.enrollment import Enrollment, EnrollmentConfig
     from coordinator.metrics import Metrics
     from coordinator.pace import PaceConfig
     from wire.manifest import PlanManifest, TensorSpec
@@ -100,9 +101,15 @@ def db_path(shapes: list[tuple[int, ...]], blobs: list[bytes], url: str, codec: 
             }
         )
     )
-    coord = Coordinator(db, clock=time.time, metrics=Metrics(), pace=PaceConfig())
-    req = CheckinRequest(client_version="b", runtime="b", codecs=[codec], example_count=1)
-    assignments = [coord.checkin("bench", req).assignment for _ in range(goal)]
+    enrollment = Enrollment(os.urandom(32), EnrollmentConfig(None, 10**6, 1e6, 86400.0, 0.0))
+    coord = Coordinator(db, clock=time.time, metrics=Metrics(), pace=PaceConfig(), enrollment=enrollment)
+    req = CheckinRequest(client_version="b", runtime="b", codecs=[codec], example_count=1, token_count=100)
+    assignments = [
+        coord.checkin(
+            "bench", req.model_copy(update={"credential": enrollment.issue("bench", time.time())[0]})
+        ).assignment
+        for _ in range(goal)
+    ]
     per_upload = []
     for a, blob in zip(assignments, blobs, strict=True):
         assert a is not None

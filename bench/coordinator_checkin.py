@@ -39,6 +39,7 @@ from wire.manifest import PlanManifest, TensorSpec
 from wire.update import encode_weights
 
 API_KEY = "bench-key"
+CREDENTIAL_KEY = b"bench-credential-key-32-bytes-ok"  # the server's key file: the load mints one device a request
 CHECKIN = {"client_version": "bench", "runtime": "bench", "codecs": ["quant8"], "example_count": 100}
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -55,6 +56,8 @@ def server(db_url: str, workers: int, workdir: Path) -> Iterator[str]:
     key = workdir / "key"
     key.write_text(API_KEY)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEDKEYS_")}
+    (workdir / "credential-key").write_bytes(CREDENTIAL_KEY)
+    env["FEDKEYS_CREDENTIAL_KEY_FILE"] = str(workdir / "credential-key")
     cmd = [
         sys.executable,
         "-m",
@@ -133,7 +136,14 @@ def create_tasks(url: str) -> None:
         for population, goal in (("accept", 100_000), ("reject", 1)):
             r = c.post("/v1/admin/tasks", json=common | long | {"population": population, "goal_count": goal})
             r.raise_for_status()
-        c.post("/v1/populations/reject/checkin", json=CHECKIN).raise_for_status()  # fills the one slot
+        c.post("/v1/populations/reject/checkin", json=device("reject")).raise_for_status()  # fills the one slot
+
+
+def device(population: str) -> dict[str, object]:
+    """A check-in of a fresh device (its own credential: one session a round, one check-in per interval)."""
+    from coordinator.credentials import issue
+
+    return CHECKIN | {"credential": issue(CREDENTIAL_KEY, population, time.time() + 86400)[0]}
 
 
 def handler_buckets(text: str) -> dict[float, float]:
@@ -171,7 +181,7 @@ async def load(
             while time.perf_counter() < stop:
                 start = time.perf_counter()
                 try:
-                    r = await client.post(f"/v1/populations/{population}/checkin", json=CHECKIN)
+                    r = await client.post(f"/v1/populations/{population}/checkin", json=device(population))
                 except httpx.HTTPError as err:  # e.g. a kept-alive connection the server closed: count it
                     key = type(err).__name__
                 else:

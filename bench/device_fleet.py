@@ -119,6 +119,8 @@ class _Coordinator:
                 self.upload_bytes.append(message.nbytes)
             ack = {"session_id": "s", "round": message.round, "clipped": False, "received": 1, "goal": 1}
             return httpx.Response(200, json=ack)
+        if path.endswith("/enroll"):
+            return httpx.Response(200, json={"credential": "bench", "expires_unix": 4e9})
         return httpx.Response(200, json={"ok": True})  # report, abort
 
 

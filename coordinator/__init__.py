@@ -15,7 +15,11 @@ Public API:
 - :class:`Coordinator` (device side), :class:`SecureRounds` (secure phases) and
   :class:`Admin` (tasks) without HTTP;
 - the pure core: ``rounds`` (state machine), ``pace`` (retry windows),
-  ``aggregation.WeightedSum``, ``optimizers``, ``validation``.
+  ``aggregation.WeightedSum``, ``optimizers``, ``validation``;
+- who may do what (docs/threat-model.md): ``gatekeeper`` (the one session
+  policy for upload, report, abort and the secure phases), ``credentials`` and
+  ``enrollment`` (device credentials, one session per credential per round),
+  ``ratelimit`` (in-memory limits), ``secure_admission`` (secure-phase body bounds).
 
 It imports ``wire`` and ``secagg`` and never TensorFlow (Federated) or ``model``.
 """

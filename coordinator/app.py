@@ -22,9 +22,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from coordinator.admin import Admin
+from coordinator.credentials import load_key
 from coordinator.db import Database
+from coordinator.enrollment import Enrollment
 from coordinator.errors import CoordinatorRefusal
-from coordinator.logs import configure_logging
+from coordinator.logs import configure_logging, install_access_log_filter
 from coordinator.metrics import Metrics
 from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, secagg_router, sessions_router
 from coordinator.routes.deps import status_of
@@ -55,6 +57,7 @@ def create_app(
         clock=clock,
         metrics=metrics,
         pace=settings.pace,
+        enrollment=Enrollment(load_key(db, settings.credential_key_file), settings.enrollment),
         workers=settings.workers,
         max_upload_bytes=settings.max_upload_bytes,
     )
@@ -113,5 +116,6 @@ def app_from_env() -> FastAPI:
     """The uvicorn factory used by ``fedkeys serve`` (settings from ``FEDKEYS_*``; schema made by the CLI)."""
     settings = CoordinatorSettings()
     configure_logging(json_lines=settings.log_json, level=settings.log_level)
+    install_access_log_filter()  # session ids out of access-log URLs (fedkeys serve --access-log)
     db = Database(settings.db, pool_size=settings.db_pool_size)
     return create_app(settings, db=db)

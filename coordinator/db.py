@@ -5,8 +5,8 @@ coordinator processes, ``postgresql+psycopg://...``). Everything a round needs
 survives a crash: tasks, models (checkpoint blobs, content-addressed), rounds
 with their running example-weighted sum (float64 bytes, Bonawitz et al. 2019
 §4: aggregate as updates arrive and never persist an individual update) and
-sessions (a random id and the sha256 of the upload token; nothing that
-identifies a device).
+sessions (a random id, the sha256 of the upload token and a per-round
+pseudonym of the device's credential; nothing that identifies a device).
 
 Concurrency: writers take row locks in one fixed order, task -> sum ->
 round -> session (``SELECT ... FOR UPDATE`` on PostgreSQL); on SQLite every
@@ -122,6 +122,20 @@ sessions = sa.Table(
     sa.Column("reported", sa.Boolean, nullable=False, default=False),
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("deadline", sa.Float, nullable=False),
+    # coordinator.credentials.participant: a per-round pseudonym of the device's credential. Unique per round,
+    # so one credential never holds two sessions of a round (Sybil resistance, issue 14 point 5).
+    sa.Column("participant", sa.String(32), nullable=False),
+    sa.Column("max_weight", sa.Float, nullable=False),  # the FedAvg weight bound from what the device declared
+    sa.UniqueConstraint("round_id", "participant"),
+)
+
+# Coordinator secrets generated once and shared by every worker (the credential HMAC key). A database reader
+# can read them: a deployment that must keep credentials unforgeable against one passes a key file instead.
+secrets_table = sa.Table(
+    "fk_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
 )
 
 # Secure rounds (coordinator.secure_rounds): the protocol's record of a round (secagg.encoding bytes,

@@ -3,12 +3,12 @@
 A completed report adds each metric (e.g. ``loss_before``, ``loss_after``) and the
 durations to the round's sums; a session reports once. An abort frees nothing
 (over-selection absorbs dropouts, Bonawitz et al. 2019 §2.2) but is counted.
-Sessions are identified by their unguessable id; a bearer token, if sent, must match.
+Both need the session's upload token (``coordinator.gatekeeper``): a session id alone
+neither aborts a victim nor forges its metrics (issue 14 point 7).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from typing import Any
@@ -17,10 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator.db import ROUND_FIELDS, Database, rounds, sessions
-from coordinator.errors import SessionError
-from coordinator.logs import event
+from coordinator.gatekeeper import Action, SessionRecord, admit
+from coordinator.logs import event, session_ref
 from coordinator.metrics import Metrics
-from coordinator.records import load_session, token_sha256
 from wire.protocol import AbortRequest, ReportRequest
 
 logger = logging.getLogger(__name__)
@@ -30,10 +29,10 @@ _REPORT_FIELDS = ("example_count", "download_seconds", "train_seconds")
 
 
 def record_report(db: Database, metrics: Metrics, session_id: str, token: str | None, req: ReportRequest) -> None:
+    with db.read() as conn:  # refusals cost a read, never a write transaction
+        admit(conn, session_id, token, Action.REPORT)
     with db.write() as conn:
-        round_row, s = _lock_session(conn, session_id, token)
-        if s["reported"]:
-            raise SessionError("already_reported", f"session {session_id!r} already reported")
+        round_row, _s = _lock_session(conn, session_id, token, Action.REPORT)  # a concurrent second report loses
         r = round_row._mapping
         values = {k: float(getattr(req, k)) for k in _REPORT_FIELDS} | req.metrics
         sums = json.loads(r["metrics"] or "{}")
@@ -49,32 +48,27 @@ def record_report(db: Database, metrics: Metrics, session_id: str, token: str | 
         )
         conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(reported=True))
     metrics.reports.labels(req.status).inc()
-    event(logger, "report", round=r["number"], session=session_id, status=req.status, metrics=req.metrics)
+    event(logger, "report", round=r["number"], session=session_ref(session_id), status=req.status, metrics=req.metrics)
 
 
 def record_abort(db: Database, metrics: Metrics, session_id: str, token: str | None, req: AbortRequest) -> None:
+    with db.read() as conn:
+        if admit(conn, session_id, token, Action.ABORT).state != "assigned":
+            return  # already uploaded or aborted: nothing to undo, and no write
     with db.write() as conn:
-        round_row, s = _lock_session(conn, session_id, token)
-        if s["state"] != "assigned":
-            return  # already uploaded or aborted: nothing to undo
+        round_row, s = _lock_session(conn, session_id, token, Action.ABORT)
+        if s.state != "assigned":
+            return
         conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="aborted"))
-        conn.execute(sa.update(rounds).where(rounds.c.id == s["round_id"]).values(aborted=rounds.c.aborted + 1))
+        conn.execute(sa.update(rounds).where(rounds.c.id == s.round_id).values(aborted=rounds.c.aborted + 1))
     metrics.aborts.inc()
-    event(logger, "abort", round=round_row._mapping["number"], session=session_id, reason=req.reason)
+    event(logger, "abort", round=round_row._mapping["number"], session=session_ref(session_id), reason=req.reason)
 
 
-def _lock_session(conn: Connection, session_id: str, token: str | None) -> tuple[sa.Row[Any], sa.RowMapping]:
-    """Lock the session's round, then the session (the lock order of ``coordinator.db``)."""
-    found = load_session(conn, session_id)
-    if found is None:
-        raise SessionError("unknown_session", f"no session {session_id!r}")
-    round_row = conn.execute(
-        sa.select(*ROUND_FIELDS).where(rounds.c.id == found._mapping["round_id"]).with_for_update()
-    ).one()
-    session = load_session(conn, session_id, lock=True)
-    if session is None:
-        raise SessionError("unknown_session", f"no session {session_id!r}")
-    s = session._mapping
-    if token is not None and not hmac.compare_digest(token_sha256(token), s["token_sha256"]):
-        raise SessionError("bad_token", "the token does not match the session")
-    return round_row, s
+def _lock_session(
+    conn: Connection, session_id: str, token: str | None, action: Action
+) -> tuple[sa.Row[Any], SessionRecord]:
+    """Lock the session's round, then the session (the lock order of ``coordinator.db``), and re-check it."""
+    found = admit(conn, session_id, token, None)
+    round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == found.round_id).with_for_update()).one()
+    return round_row, admit(conn, session_id, token, action, lock=True)

@@ -14,7 +14,6 @@ Parameters and storage: ``coordinator.secure_records``.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -23,9 +22,10 @@ from sqlalchemy.engine import Connection
 from coordinator.aggregation import WeightedSum
 from coordinator.db import Database, rounds, secagg_devices, sums
 from coordinator.errors import UpdateRejected
+from coordinator.gatekeeper import Action, admit
 from coordinator.lifecycle import abandon_round, commit_round
 from coordinator.metrics import Metrics
-from coordinator.records import TaskRow, load_session, token_sha256
+from coordinator.records import TaskRow
 from coordinator.rounds import TERMINAL, RoundState
 from coordinator.secure_records import load_record, round_params, store_record
 from secagg import encoding, phases
@@ -85,25 +85,14 @@ class SecureRounds:
 
     def _session(self, conn: Connection, session_id: str, token: str | None) -> tuple[int, int, int, str]:
         """(device, round id, task id, round state) of an authorized session."""
-        session = load_session(conn, session_id)
-        if session is None:
-            raise UpdateRejected("unknown_session", f"no session {session_id!r}")
-        s = session._mapping
-        if not token:
-            raise UpdateRejected("missing_token", "secure-aggregation requests need 'Authorization: Bearer <token>'")
-        if not hmac.compare_digest(token_sha256(token), s["token_sha256"]):
-            raise UpdateRejected("bad_token", "the token does not match the session")
-        if s["state"] == "aborted":
-            raise UpdateRejected("session_aborted", "this session was aborted")
+        round_id = admit(conn, session_id, token, Action.SECAGG).round_id  # the one policy: coordinator.gatekeeper
         device = conn.execute(
             sa.select(secagg_devices.c.device).where(secagg_devices.c.session_id == session_id)
         ).scalar()
         if device is None:
             raise UpdateRejected("not_secure", f"session {session_id!r} is not in a secure round")
-        task_id, state = conn.execute(
-            sa.select(rounds.c.task_id, rounds.c.state).where(rounds.c.id == s["round_id"])
-        ).one()
-        return int(device), int(s["round_id"]), int(task_id), str(state)
+        task_id, state = conn.execute(sa.select(rounds.c.task_id, rounds.c.state).where(rounds.c.id == round_id)).one()
+        return int(device), round_id, int(task_id), str(state)
 
     def submit(self, session_id: str, token: str | None, phase: str, body: bytes) -> None:
         """Add the device's message of ``phase`` to the round (refusals: UpdateRejected naming why)."""

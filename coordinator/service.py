@@ -8,7 +8,6 @@ drive deadlines without sleeping. See ``coordinator.db`` for the lock order
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import statistics
@@ -20,10 +19,21 @@ import sqlalchemy as sa
 
 from coordinator.aggregation import WeightedSum
 from coordinator.clock import needs_write, tick_task
+from coordinator.credentials import participant
 from coordinator.db import ROUND_FIELDS, Database, fetch_shard, lock_free_shard, rounds, sessions, sums, tasks
-from coordinator.errors import UpdateRejected
+from coordinator.enrollment import Enrollment
+from coordinator.errors import CoordinatorRefusal, SessionError, UpdateRejected
+from coordinator.gatekeeper import (
+    UNAUTHENTICATED,
+    Action,
+    SessionRecord,
+    admit,
+    authorize,
+    declared_weight_bound,
+    permit,
+)
 from coordinator.lifecycle import add_counts
-from coordinator.logs import event
+from coordinator.logs import event, session_ref
 from coordinator.metrics import Metrics
 from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
 from coordinator.records import (
@@ -47,6 +57,7 @@ from wire.protocol import (
     Assignment,
     CheckinRequest,
     CheckinResponse,
+    EnrollResponse,
     Hyperparameters,
     ReportRequest,
     Resource,
@@ -90,6 +101,13 @@ _COUNT_UPDATE = (
 )
 
 
+def _has_session(conn: sa.Connection, round_id: int, device_id: str) -> bool:
+    """Whether the device already holds a session of the round (an index lookup; the unique key decides)."""
+    key = participant(round_id, device_id)
+    query = sa.select(sessions.c.id).where(sessions.c.round_id == round_id, sessions.c.participant == key)
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def blob_url(digest: str) -> str:
     """Blob URLs are relative to the coordinator's base URL."""
     return f"{API_PREFIX}/blobs/{digest}"
@@ -109,6 +127,7 @@ class Coordinator:
         clock: Callable[[], float],
         metrics: Metrics,
         pace: PaceConfig,
+        enrollment: Enrollment,
         workers: int = 1,
         max_upload_bytes: int = 256 * 2**20,
     ) -> None:
@@ -116,6 +135,7 @@ class Coordinator:
         self.clock = clock
         self.metrics = metrics
         self.pace = pace
+        self.enrollment = enrollment
         self.max_upload_bytes = max_upload_bytes
         self._workers = workers
         self._rates: dict[int, ArrivalRate] = {}
@@ -126,11 +146,31 @@ class Coordinator:
         with self.metrics.handler_seconds.labels("checkin").time():
             return self._checkin(population, req)
 
+    def enroll(self, population: str, enroll_key: str | None, address: str) -> EnrollResponse:
+        """A credential for a device of ``population``, behind the enrollment guard (``coordinator.enrollment``)."""
+        now = self.clock()
+        self.enrollment.admit_enrollment(enroll_key, address, now)
+        with self.db.read() as conn:
+            if load_task(conn, population) is None:
+                raise SessionError("unknown_population", f"no population {population!r}")
+        token, cred = self.enrollment.issue(population, now)
+        self.metrics.checkins.labels("enrolled", "").inc()
+        return EnrollResponse(credential=token, expires_unix=cred.expires_at)
+
     def _checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
         now = self.clock()
+        try:  # the credential and its rate limit first: no database access for a refused or too-frequent device
+            cred, verdict = self.enrollment.check(req.credential, population, now)
+        except SessionError as err:
+            self.metrics.checkins.labels("rejected", err.reason).inc()
+            raise
+        if not verdict.allowed:
+            wait = max(verdict.retry_after, self.pace.min_retry_seconds)
+            return self._reject("checkin_too_soon", (wait, 2 * wait))
         with self.db.read() as conn:
             task = load_task(conn, population)
             current = None if task is None else load_round(conn, task.id, task.current_round)
+            joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
         if task is None:
             return self._reject("unknown_population", unavailable_window(self.pace))
         rate = self._rates.setdefault(task.id, ArrivalRate(scale=self._workers))
@@ -139,19 +179,38 @@ class Coordinator:
             return self._reject("finished" if task.finished else "paused", unavailable_window(self.pace))
         if task.config.codec not in req.codecs:
             return self._reject("codec", unavailable_window(self.pace))
-        if req.example_count < 1:
+        if req.example_count < 1 or req.token_count == 0:  # nothing to train on: its weight bound would be 0
             return self._reject("no_examples", unavailable_window(self.pace))
         if needs_write(task, current, now):  # a deadline passed or no round is open: move the clock first
             self.tick_task(task.id, now)
             with self.db.read() as conn:
                 current = load_round(conn, task.id, load_task_by_id(conn, task.id).current_round)
+                joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
+        if joined:  # this credential already holds a session of the open round: one slot per device
+            return self._reject("already_assigned", self._retry_window(task, now, rate.rate(now)))
         # Only a round that looks open is worth a write; the conditional UPDATE is what decides.
         open_now = current is not None and can_assign(round_record(current), now)
-        assignment = self._try_assign(task, now) if open_now else None
+        bound = declared_weight_bound(
+            plan_max=task.max_weight,
+            local_epochs=task.config.local_epochs,
+            seq_len=task.seq_len,
+            example_count=req.example_count,
+            token_count=req.token_count,
+        )
+        try:
+            assignment = self._try_assign(task, now, cred.device_id, bound) if open_now else None
+        except sa.exc.IntegrityError:  # a concurrent check-in with the same credential won the round's slot
+            return self._reject("already_assigned", self._retry_window(task, now, rate.rate(now)))
         if assignment is None:
             return self._reject("round_full", self._retry_window(task, now, rate.rate(now)))
         self.metrics.checkins.labels("accepted", "").inc()
-        event(logger, "assigned", population=population, round=assignment.round, session=assignment.session_id)
+        event(
+            logger,
+            "assigned",
+            population=population,
+            round=assignment.round,
+            session=session_ref(assignment.session_id),
+        )
         return CheckinResponse(outcome="accepted", assignment=assignment)
 
     def _reject(self, reason: str, window: tuple[float, float]) -> CheckinResponse:
@@ -162,7 +221,7 @@ class Coordinator:
             retry_window=RetryWindow(min_seconds=round(window[0], 3), max_seconds=round(window[1], 3)),
         )
 
-    def _try_assign(self, task: TaskRow, now: float) -> Assignment | None:
+    def _try_assign(self, task: TaskRow, now: float, device_id: str, max_weight: float) -> Assignment | None:
         session_id = secrets.token_urlsafe(18)
         token = secrets.token_urlsafe(32)
         with self.db.write() as conn:
@@ -174,7 +233,13 @@ class Coordinator:
             round_id, number, index, version, deadline = row
             c = task.config
             seed = int(np.random.SeedSequence([c.seed, _SEED_SALT, number, index]).generate_state(1)[0])
-            session = {"id": session_id, "round_id": round_id, "token_sha256": token_sha256(token)}
+            session = {
+                "id": session_id,
+                "round_id": round_id,
+                "token_sha256": token_sha256(token),
+                "participant": participant(round_id, device_id),
+                "max_weight": max_weight,
+            }
             conn.execute(
                 _NEW_SESSION, session | {"state": "assigned", "reported": False, "seed": seed, "deadline": deadline}
             )
@@ -244,28 +309,30 @@ class Coordinator:
         return self._upload_context(session_id, token, self.clock())[3].max_bytes
 
     def oversized(self, session_id: str, message: str) -> UpdateRejected:
-        """The refusal of a body above the bound (found while streaming it), counted in the session's round."""
+        """The refusal of a body above the bound (found while streaming it), counted in the session's round.
+
+        Only called after ``admit_upload`` authenticated the session, so the database count is earned.
+        """
         err = UpdateRejected("too_large", message)
         with self.db.read() as conn:
             session = load_session(conn, session_id)
         if session is None:
-            self.metrics.uploads.labels("rejected").inc()
-            self.metrics.rejections.labels("too_large").inc()
+            self._count_unauthenticated(err)
         else:
             self._count_rejection(session._mapping["round_id"], err.reason)
         return err
 
     def _upload_context(
         self, session_id: str, token: str | None, now: float
-    ) -> tuple[sa.RowMapping, sa.RowMapping, TaskRow, UpdateLimits]:
+    ) -> tuple[SessionRecord, sa.RowMapping, TaskRow, UpdateLimits]:
+        """The gatekeeper's verdict, then the round's: refusals before authentication cost no write."""
         with self.db.read() as conn:
-            session = load_session(conn, session_id)
-            if session is None:
-                self.metrics.uploads.labels("rejected").inc()
-                self.metrics.rejections.labels("unknown_session").inc()
-                raise UpdateRejected("unknown_session", f"no session {session_id!r}")
-            s = session._mapping
-            round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == s["round_id"])).one()
+            try:
+                s = admit(conn, session_id, token, None)  # authentication only: refusals here are never written
+            except SessionError as refused:
+                self._count_unauthenticated(refused)
+                raise
+            round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == s.round_id)).one()
             task = load_task_by_id(conn, round_row._mapping["task_id"])
         r = round_row._mapping
         if task.config.secure_aggregation:
@@ -273,9 +340,9 @@ class Coordinator:
             self._rejected(task, r, session_id, err)
             raise err
         try:
-            self._check_session(s, token)
-            check_upload(round_record(round_row), now, s["deadline"])
-        except UpdateRejected as err:
+            permit(s, Action.UPLOAD)
+            check_upload(round_record(round_row), now, s.deadline)
+        except CoordinatorRefusal as err:
             self._rejected(task, r, session_id, err)
             raise
         limits = UpdateLimits(
@@ -283,22 +350,30 @@ class Coordinator:
             base_version=r["model_version"],
             codec=task.config.codec,
             shapes=task.shapes,
-            max_weight=task.max_weight,
+            max_weight=min(task.max_weight, s.max_weight),  # what the device declared at check-in bounds it
             max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
             norm_bound=task.config.norm_bound,
             norm_policy=task.config.norm_policy,
         )
         return s, r, task, limits
 
-    def _rejected(self, task: TaskRow, r: sa.RowMapping, session_id: str, err: UpdateRejected) -> None:
-        self._count_rejection(r["id"], err.reason)
+    def _count_unauthenticated(self, err: CoordinatorRefusal) -> None:
+        """A refusal of a request that proved nothing: process metrics only, never a database write."""
+        self.metrics.uploads.labels("rejected").inc()
+        self.metrics.rejections.labels(err.reason).inc()
+
+    def _rejected(self, task: TaskRow, r: sa.RowMapping, session_id: str, err: CoordinatorRefusal) -> None:
+        if err.reason in UNAUTHENTICATED:
+            self._count_unauthenticated(err)
+        else:
+            self._count_rejection(r["id"], err.reason)  # authenticated: worth a write in the round's counts
         event(
             logger,
             "upload_rejected",
             logging.WARNING,
             population=task.population,
             round=r["number"],
-            session=session_id,
+            session=session_ref(session_id),
             reason=err.reason,
         )
 
@@ -312,7 +387,7 @@ class Coordinator:
         try:
             valid = decode_and_validate(body, limits)  # CPU work outside any transaction
             received = self._add_update(task, r["id"], session_id, token, valid.tensors, valid.weight, now)
-        except UpdateRejected as err:
+        except CoordinatorRefusal as err:
             self._rejected(task, r, session_id, err)
             raise
         self.metrics.uploads.labels("accepted").inc()
@@ -322,7 +397,7 @@ class Coordinator:
             "upload_accepted",
             population=task.population,
             round=r["number"],
-            session=session_id,
+            session=session_ref(session_id),
             weight=valid.weight,
             norm=round(valid.norm, 6),
             clipped=valid.clipped,
@@ -334,14 +409,8 @@ class Coordinator:
 
     @staticmethod
     def _check_session(s: sa.RowMapping, token: str | None) -> None:
-        if not token:
-            raise UpdateRejected("missing_token", "the upload needs an 'Authorization: Bearer <token>' header")
-        if not hmac.compare_digest(token_sha256(token), s["token_sha256"]):
-            raise UpdateRejected("bad_token", "the upload token does not match the session")
-        if s["state"] == "uploaded":
-            raise UpdateRejected("token_used", "this session already uploaded its update")
-        if s["state"] == "aborted":
-            raise UpdateRejected("session_aborted", "this session was aborted")
+        """The gatekeeper's upload rule on a (locked) session row: a concurrent replay loses here."""
+        authorize(SessionRecord.of(s), token, Action.UPLOAD, s["id"])
 
     def _add_update(
         self,

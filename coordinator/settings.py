@@ -8,9 +8,12 @@ settings.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coordinator.enrollment import EnrollmentConfig
 from coordinator.pace import PaceConfig
 
 
@@ -28,6 +31,19 @@ class CoordinatorSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=100)
     log_json: bool = Field(default=False, description="one JSON object per log line (coordinator.logs)")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # Device credentials (coordinator.enrollment, docs/threat-model.md)
+    enroll_key_file: Path | None = Field(
+        default=None, description="file with the enrollment key devices present (X-Enroll-Key); else open enrollment"
+    )
+    enroll_burst: int = Field(default=10_000, ge=1, description="open enrollment: credentials an address gets at once")
+    enroll_per_minute: float = Field(default=600.0, gt=0, description="open enrollment: refill rate per address")
+    credential_key_file: Path | None = Field(
+        default=None, description="file with the credential HMAC key; else one is generated into the database"
+    )
+    credential_ttl_seconds: float = Field(default=30 * 86400.0, gt=0, description="devices enroll again after")
+    checkin_min_seconds: float = Field(
+        default=2.0, ge=0, description="a credential checks in at most once this often (per worker process)"
+    )
 
     @field_validator("db")
     @classmethod
@@ -38,6 +54,19 @@ class CoordinatorSettings(BaseSettings):
         if not (url.startswith("sqlite") or url.startswith("postgresql+")):
             raise ValueError(f"db must be a sqlite:/// or postgresql:// URL, got {url!r}")
         return url
+
+    @property
+    def enrollment(self) -> EnrollmentConfig:
+        key = None if self.enroll_key_file is None else Path(self.enroll_key_file).read_bytes().strip()
+        if key is not None and not key:
+            raise ValueError(f"enroll key file {self.enroll_key_file} is empty")
+        return EnrollmentConfig(
+            enroll_key=key,
+            enroll_burst=self.enroll_burst,
+            enroll_per_minute=self.enroll_per_minute,
+            credential_ttl_seconds=self.credential_ttl_seconds,
+            checkin_min_seconds=self.checkin_min_seconds,
+        )
 
     @property
     def pace(self) -> PaceConfig:

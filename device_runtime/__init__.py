@@ -12,6 +12,8 @@ coordinator cannot tell an emulated phone from a real one:
 - ``scheduler``: retry windows, exponential backoff with jitter on transient
   errors, a long wait on permanent ones, state persisted across restarts;
 - :class:`CoordinatorClient`: the HTTP protocol of ``wire.protocol`` (httpx);
+- ``credential_store``: the credential from enrollment, kept across restarts and
+  presented at every check-in (one session per device per round);
 - :class:`BlobCache`: plans and checkpoints by content hash, verified;
 - :func:`client_rows` / :func:`train_locally`: the contract's row order and
   FedAvg's client update through the export's :class:`LiteRTTrainer`;

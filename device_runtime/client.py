@@ -21,10 +21,13 @@ from device_runtime.scheduler import is_transient_status
 from fedkeys_errors import FedkeysError
 from wire.protocol import (
     API_PREFIX,
+    ENROLL_KEY_HEADER,
     AbortRequest,
     Ack,
     CheckinRequest,
     CheckinResponse,
+    EnrollRequest,
+    EnrollResponse,
     ErrorBody,
     ReportRequest,
     UploadResponse,
@@ -96,6 +99,17 @@ class CoordinatorClient:
                 reason="bad_response",
             ) from err
 
+    def enroll(self, population: str, request: EnrollRequest, enroll_key: str | None = None) -> EnrollResponse:
+        """The device's credential (once; ``enroll_key`` stands in for a platform attestation verdict)."""
+        headers = {"Content-Type": "application/json"} | ({ENROLL_KEY_HEADER: enroll_key} if enroll_key else {})
+        return self._json(
+            EnrollResponse,
+            "POST",
+            f"{API_PREFIX}/populations/{population}/enroll",
+            content=request.model_dump_json(),
+            headers=headers,
+        )
+
     def checkin(self, population: str, request: CheckinRequest) -> CheckinResponse:
         return self._json(
             CheckinResponse,
@@ -133,20 +147,25 @@ class CoordinatorClient:
         url = f"{API_PREFIX}/sessions/{session_id}/secagg/{phase}"
         return self._request("GET", url, headers={"Authorization": f"Bearer {token}"}).content
 
-    def report(self, session_id: str, request: ReportRequest) -> Ack:
+    def report(self, session_id: str, token: str, request: ReportRequest) -> Ack:
         return self._json(
             Ack,
             "POST",
             f"{API_PREFIX}/sessions/{session_id}/report",
             content=request.model_dump_json(),
-            headers={"Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
 
-    def abort(self, session_id: str, reason: str) -> Ack:
+    def abort(self, session_id: str, token: str, reason: str) -> Ack:
         return self._json(
             Ack,
             "POST",
             f"{API_PREFIX}/sessions/{session_id}/abort",
-            content=AbortRequest(reason=reason[:200]).model_dump_json(),
-            headers={"Content-Type": "application/json"},
+            content=AbortRequest(reason=_printable(reason)[:200]).model_dump_json(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
+
+
+def _printable(text: str) -> str:
+    """The coordinator takes printable ASCII only in free text (no control character reaches its logs)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text) or "unknown"

@@ -32,6 +32,7 @@ from device_runtime import event_log as ev
 from device_runtime._sqlite import connect
 from device_runtime.blob_cache import BlobCache, HashMismatchError
 from device_runtime.client import CoordinatorClient, CoordinatorError
+from device_runtime.credential_store import CredentialStore, StoredCredential
 from device_runtime.eligibility import (
     TOO_SOON,
     DeviceConditions,
@@ -56,7 +57,14 @@ from device_runtime.secure_session import HttpSecAggTransport, run_secure_sessio
 from device_runtime.training import LocalResult, Trainer, TrainingInterrupted, train_locally
 from wire.codec import CODECS
 from wire.manifest import ManifestError, PlanManifest
-from wire.protocol import API_PREFIX, Assignment, CheckinRequest, ReportRequest
+from wire.protocol import (
+    API_PREFIX,
+    CREDENTIAL_REASONS,
+    Assignment,
+    CheckinRequest,
+    EnrollRequest,
+    ReportRequest,
+)
 from wire.update import WireError, decode_weights, encode_update, raw_nbytes
 
 logger = logging.getLogger(__name__)
@@ -89,6 +97,7 @@ class DeviceConfig:
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     codecs: tuple[str, ...] = CODECS
     tokenizer_sha256: str | None = None  # if set, refuse plans trained with another tokenizer
+    enroll_key: str | None = None  # X-Enroll-Key, if the coordinator guards enrollment with one
     seed: int = 0  # jitter of this device's delays
 
     def __post_init__(self) -> None:
@@ -136,6 +145,7 @@ class Device:
         self.examples = ExampleStore(self._conn, config.retention_seconds)
         self.events = ev.EventLog(self._conn)
         self._state_store = StateStore(self._conn)
+        self._credentials = CredentialStore(self._conn)
         self.state = self._state_store.load()
         self.cache = BlobCache(config.cache_directory or Path(config.directory) / "cache")
         self._rng = np.random.default_rng([config.seed, _JITTER_SALT, config.client])
@@ -146,8 +156,10 @@ class Device:
     def add_examples(self, examples: list[StoredExample]) -> int:
         return self.examples.add(examples)
 
-    def _schedule(self, delay: float, *, failures: int = 0, open_session: str | None = None) -> float:
-        self.state = SchedulerState(self._clock() + delay, failures, open_session)
+    def _schedule(
+        self, delay: float, *, failures: int = 0, open_session: str | None = None, open_token: str | None = None
+    ) -> float:
+        self.state = SchedulerState(self._clock() + delay, failures, open_session, open_token)
         self._state_store.save(self.state)
         return self.state.next_checkin
 
@@ -168,13 +180,27 @@ class Device:
             if reason == TOO_SOON and last is not None:
                 delay = max(last + policy.min_separation_seconds - now, 0.0) + jittered(1.0, 0.5, self._rng)
             return StepOutcome("ineligible", reason, self._schedule(delay))
+        credential = self._credential(now)
+        if isinstance(credential, StepOutcome):
+            return credential
         self.events.record(now, ev.CHECKIN, examples=count)
         request = CheckinRequest(
-            client_version=CLIENT_VERSION, runtime=RUNTIME, codecs=list(self.config.codecs), example_count=count
+            client_version=CLIENT_VERSION,
+            runtime=RUNTIME,
+            codecs=list(self.config.codecs),
+            example_count=count,
+            token_count=self.examples.token_count(now),
+            credential=credential,
         )
         try:
             response = self._client.checkin(self.config.population, request)
         except CoordinatorError as err:
+            if err.reason in CREDENTIAL_REASONS:  # expired, or the coordinator's key changed: enroll again soon
+                self._credentials.clear()
+                self.events.record(
+                    now, ev.ERROR, during="checkin", transient=False, status=err.status, reason=err.reason
+                )
+                return StepOutcome(ev.ERROR, str(err), self._schedule(transient_delay(1, self.config.retry, self._rng)))
             return self._failed(now, err, "checkin")
         if response.outcome == "rejected" or response.assignment is None:
             window = response.retry_window
@@ -187,8 +213,22 @@ class Device:
             return StepOutcome(ev.REJECTED, response.reason or "", self._schedule(delay))
         assignment = response.assignment
         self.events.record(now, ev.ACCEPTED, session=assignment.session_id, round=assignment.round)
-        self._schedule(0.0, open_session=assignment.session_id)
+        self._schedule(0.0, open_session=assignment.session_id, open_token=assignment.upload_token)
         return self._run_session(assignment, before_batch)
+
+    def _credential(self, now: float) -> str | StepOutcome:
+        """The stored credential, enrolling first if there is none usable (a failed enrollment is a failed step)."""
+        stored = self._credentials.load()
+        if stored is not None and stored.usable(self.config.population, now):
+            return stored.credential
+        try:
+            enrolled = self._client.enroll(
+                self.config.population, EnrollRequest(client_version=CLIENT_VERSION), self.config.enroll_key
+            )
+        except CoordinatorError as err:
+            return self._failed(now, err, "enroll")
+        self._credentials.save(StoredCredential(self.config.population, enrolled.credential, enrolled.expires_unix))
+        return enrolled.credential
 
     def _failed(self, now: float, err: CoordinatorError, during: str) -> StepOutcome:
         self.events.record(now, ev.ERROR, during=during, transient=err.transient, status=err.status, reason=err.reason)
@@ -202,9 +242,11 @@ class Device:
             )
         return StepOutcome(ev.ERROR, str(err), self._schedule(permanent_delay(self.config.retry, self._rng)))
 
-    def _abort(self, session_id: str, reason: str) -> None:
+    def _abort(self, session_id: str, token: str | None, reason: str) -> None:
+        if token is None:  # a session from before tokens were kept: it times out on the coordinator
+            return
         try:
-            self._client.abort(session_id, reason)
+            self._client.abort(session_id, token, reason)
         except CoordinatorError as err:  # best effort: the session times out on the coordinator anyway
             logger.info("device %d: abort of %s failed: %s", self.config.client, session_id, err)
 
@@ -213,7 +255,7 @@ class Device:
         session = self.state.open_session
         assert session is not None
         self.events.record(now, ev.INTERRUPTED, session=session, reason="restarted")
-        self._abort(session, "restarted")
+        self._abort(session, self.state.open_token, "restarted")
         self._schedule(0.0)
 
     # -- a session ----------------------------------------------------------------------------------------------
@@ -229,22 +271,22 @@ class Device:
             now = self._clock()
             self.events.record(now, ev.REFUSED, session=session, reason=refusal.reason, message=str(refusal))
             logger.warning("device %d refused session %s: %s", self.config.client, session, refusal)
-            self._abort(session, refusal.reason)
+            self._abort(session, assignment.upload_token, refusal.reason)
             return StepOutcome(ev.REFUSED, str(refusal), self._schedule(permanent_delay(self.config.retry, self._rng)))
         except TrainingInterrupted as stop:
             now = self._clock()
             self.events.record(now, ev.INTERRUPTED, session=session, reason=stop.reason, batches=stop.batches_done)
-            self._abort(session, stop.reason)
+            self._abort(session, assignment.upload_token, stop.reason)
             return StepOutcome(
                 ev.INTERRUPTED, stop.reason, self._schedule(ineligible_delay(self.config.retry, self._rng))
             )
         except CoordinatorError as err:
-            self._abort(session, "download_failed")
+            self._abort(session, assignment.upload_token, "download_failed")
             return self._failed(self._clock(), err, "download")
         if not all(np.all(np.isfinite(d)) for d in result.delta):
             # diverged (e.g. a learning rate far too high): nothing worth sending, and the coordinator would refuse it
             self.events.record(self._clock(), ev.INTERRUPTED, session=session, reason="not_finite")
-            self._abort(session, "not_finite")
+            self._abort(session, assignment.upload_token, "not_finite")
             return StepOutcome(
                 ev.INTERRUPTED, "not_finite", self._schedule(ineligible_delay(self.config.retry, self._rng))
             )
@@ -376,7 +418,7 @@ class Device:
             return self._failed(self._clock(), err, "secagg")
         except ValueError as err:  # secagg.SecAggError: this device must not take part (unsafe request, ...)
             self.events.record(self._clock(), ev.REFUSED, session=session, reason="secagg", message=str(err))
-            self._abort(session, "secagg")
+            self._abort(session, assignment.upload_token, "secagg")
             return StepOutcome(ev.REFUSED, str(err), self._schedule(permanent_delay(self.config.retry, self._rng)))
         raw = raw_nbytes([d.shape for d in result.delta])
         return self._completed(assignment, result, download_seconds, 4 * secure.params.length, raw, self._clock())
@@ -401,7 +443,7 @@ class Device:
             metrics=_metrics(result, nbytes, raw),
         )
         try:
-            self._client.report(session, report)
+            self._client.report(session, assignment.upload_token, report)
         except CoordinatorError as err:
             logger.info("device %d: report of %s failed: %s", self.config.client, session, err)
         next_time = self._schedule(

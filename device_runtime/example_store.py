@@ -62,6 +62,13 @@ class ExampleStore:
         row = self._conn.execute("SELECT COUNT(*) FROM examples WHERE timestamp >= ?", (self._cutoff(now),)).fetchone()
         return int(row[0])
 
+    def token_count(self, now: float) -> int:
+        """Word ids in the examples within the retention window (what bounds the device's FedAvg weight)."""
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(LENGTH(tokens)), 0) FROM examples WHERE timestamp >= ?", (self._cutoff(now),)
+        ).fetchone()
+        return int(row[0]) // 4  # int32 each
+
     def examples(self, now: float) -> list[np.ndarray]:
         """Word ids of the examples within the retention window, in storage order."""
         cursor = self._conn.execute(

@@ -103,6 +103,7 @@ class SchedulerState:
     next_checkin: float = 0.0
     failures: int = 0
     open_session: str | None = None  # a session accepted but neither uploaded nor aborted
+    open_token: str | None = None  # its upload token: aborting it needs the token (issue 14 point 7)
 
 
 class StateStore:
@@ -118,7 +119,9 @@ class StateStore:
         if row is None:
             return SchedulerState()
         data = json.loads(row[0])
-        return SchedulerState(float(data["next_checkin"]), int(data["failures"]), data.get("open_session"))
+        return SchedulerState(
+            float(data["next_checkin"]), int(data["failures"]), data.get("open_session"), data.get("open_token")
+        )
 
     def save(self, state: SchedulerState) -> None:
         self._conn.execute(

@@ -55,8 +55,7 @@ def write_run_dir(out: Path, config: ModelConfig, weights: Sequence[np.ndarray],
     """A run directory (checkpoint + tokenizer) of ``weights``, so ``fedkeys suggest`` and export accept it."""
     model = build_model(config)
     assign_weights(model, [np.asarray(w, np.float32) for w in weights], str(out))
-    if out.exists():
-        shutil.rmtree(out)
+    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)  # the rest (metrics.csv, logs) stays
     save_model(out / CHECKPOINT_DIR, config, model)
     shutil.copyfile(tokenizer, out / TOKENIZER_FILE)
     return out

@@ -27,14 +27,17 @@ DEFAULT_SERVER_LR: dict[str, float] = {
 
 
 RECIPE_SOURCE = (
-    "FedAvg, client SGD lr 0.5, 10 clients a round, 1 local epoch (not yet re-measured; see bench/quality.py)"
+    "FedAdam (Reddi et al. 2021): server lr 0.01, epsilon 1e-5; client SGD lr 0.5, batch 8, 1 local epoch, "
+    "10 clients a round. Measured on Shakespeare (vocab 10k, small model, 60 rounds): test recall@1 0.0520 "
+    "and perplexity 537, against FedAvg's 0.0426 and 600 (client lr 1.0, batch 8); FedAdam leaves the unigram "
+    "plateau by round 40, FedAvg by round 60. Starting from a pretrained model (--init-from) matters more."
 )
 """Where the default recipe below comes from, shown in ``sim run --help``."""
 
 
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
-    algorithm: Algorithm = "fedavg"
+    algorithm: Algorithm = "fedadam"
     rounds: int = 20
     clients_per_round: int = 10
     local_epochs: int = 1
@@ -42,7 +45,7 @@ class SimConfig:
     server_lr: float | None = None  # None: DEFAULT_SERVER_LR[algorithm]
     server_momentum: float = 0.9  # fedavgm
     prox_strength: float = 0.01  # fedprox (mu)
-    batch_size: int = 16
+    batch_size: int = 8
     seq_len: int = 20
     max_client_rows: int | None = 256  # cap on a client's rows per round (long-tailed users)
     preset: str = "small"
@@ -52,7 +55,7 @@ class SimConfig:
     max_eval_clients: int | None = None
     aggregator: str = "mean"
     dp_noise_multiplier: float = 1.0
-    server_epsilon: float = 1e-3  # fedadam / fedyogi (Reddi et al. 2021 tune 1e-3 .. 1e-5)
+    server_epsilon: float = 1e-5  # fedadam / fedyogi (Reddi et al. 2021 tune 1e-3 .. 1e-5; 1e-3 barely moved here)
     client_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
     server_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
     availability: AvailabilityConfig = dataclasses.field(default_factory=AvailabilityConfig)

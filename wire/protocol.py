@@ -11,16 +11,20 @@ data (plans, checkpoints, updates) is binary.
 
 Paths (all relative to the coordinator's base URL):
 
+- ``POST /v1/populations/{population}/enroll``: :class:`EnrollRequest` -> :class:`EnrollResponse` (once per
+  device: the credential it presents at every check-in; header ``X-Enroll-Key`` if the coordinator has one).
 - ``POST /v1/populations/{population}/checkin``: :class:`CheckinRequest` -> :class:`CheckinResponse`.
 - ``GET /v1/blobs/{sha256}``: plan / checkpoint bytes, gzip-encoded, ``ETag`` = sha256, immutable.
 - ``PUT /v1/sessions/{session_id}/update``: ``Authorization: Bearer <upload_token>``, body
   ``application/octet-stream`` (``wire.update.encode_update``) -> :class:`UploadResponse`.
-- ``POST /v1/sessions/{session_id}/report``: :class:`ReportRequest` -> :class:`Ack`.
-- ``POST /v1/sessions/{session_id}/abort``: :class:`AbortRequest` -> :class:`Ack`.
+- ``POST /v1/sessions/{session_id}/report``: ``Authorization: Bearer <upload_token>``, :class:`ReportRequest`
+  -> :class:`Ack`.
+- ``POST /v1/sessions/{session_id}/abort``: ``Authorization: Bearer <upload_token>``, :class:`AbortRequest`
+  -> :class:`Ack`.
 - Admin under ``/v1/admin/...`` with header ``X-API-Key`` (:class:`TaskCreate`, :class:`TaskStatus`, ...).
 
 Refusals are 4xx with :class:`ErrorBody` ``{"detail": {"reason": ..., "message": ...}}``; the
-``reason`` codes are listed in :data:`UPLOAD_REASONS` and :data:`SESSION_REASONS`.
+``reason`` codes are listed in :data:`UPLOAD_REASONS`, :data:`SESSION_REASONS` and :data:`CREDENTIAL_REASONS`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 API_PREFIX = "/v1"
 API_KEY_HEADER = "X-API-Key"
+ENROLL_KEY_HEADER = "X-Enroll-Key"  # the stand-in for a platform attestation verdict (docs/threat-model.md)
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 # The server-side L2 bound of an update when a task names none. Finite, so that one device cannot move the
@@ -45,6 +50,10 @@ DEFAULT_NORM_BOUND = 10.0
 MAX_METRIC = 1e12  # reported metric values are bounded so that per-round sums stay finite
 # Population and task names appear in URLs and logs: keep them plain.
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+# Free text a device sends (abort reasons, metric names) ends up in logs: printable ASCII only, so no
+# control character can forge a log line (issue 14, point 9).
+PRINTABLE_PATTERN = r"^[\x20-\x7e]+$"
+CREDENTIAL_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 # Why an upload was refused (``ErrorDetail.reason``), with the HTTP status the coordinator uses.
 UPLOAD_REASONS: dict[str, int] = {
@@ -86,8 +95,19 @@ SECAGG_PHASES: tuple[str, ...] = ("advertise_keys", "share_keys", "masked_input"
 
 SESSION_REASONS: dict[str, int] = {
     "unknown_session": 404,
+    "missing_token": 401,  # report / abort / secagg need ``Authorization: Bearer <upload_token>`` too
+    "bad_token": 403,
     "already_reported": 409,
     "unknown_population": 404,
+}
+# Why an enrollment or a check-in's credential was refused.
+CREDENTIAL_REASONS: dict[str, int] = {
+    "missing_credential": 401,  # a check-in without the credential from POST .../enroll
+    "bad_credential": 403,  # not issued by this coordinator (forged, altered, another coordinator's key)
+    "credential_expired": 401,  # enroll again
+    "wrong_population": 403,  # a credential issued for another population
+    "bad_enroll_key": 403,  # the enrollment guard refused (missing or wrong X-Enroll-Key)
+    "enroll_rate": 429,  # too many enrollments from this address: retry later
 }
 
 
@@ -111,13 +131,24 @@ class ErrorBody(_Message):
 class CheckinRequest(_Message):
     """A device that decided it is eligible (idle, charging, on unmetered network) asks for work.
 
-    Carries capabilities, not identity: nothing here identifies the device.
+    Carries capabilities and the credential from enrollment (:class:`EnrollResponse`), which says only
+    "an enrolled device": the coordinator uses it to give one device at most one session a round and to
+    rate-limit its check-ins (Sybil resistance, issue 14 point 5), and stores only a per-round hash of it.
     """
 
     client_version: str = Field(min_length=1, max_length=64)
     runtime: str = Field(min_length=1, max_length=64, description="e.g. 'litert-2.3'")
     codecs: list[str] = Field(min_length=1, max_length=16, description="update codecs the device can encode")
     example_count: int = Field(ge=0, le=10**9, description="examples the device holds for this population")
+    token_count: int | None = Field(
+        default=None,
+        ge=0,
+        le=10**12,
+        description="tokens in those examples; bounds the update's FedAvg weight (else example_count * seq_len)",
+    )
+    credential: str | None = Field(
+        default=None, min_length=1, max_length=512, pattern=CREDENTIAL_PATTERN, description="from POST .../enroll"
+    )
 
     @field_validator("codecs")
     @classmethod
@@ -126,6 +157,19 @@ class CheckinRequest(_Message):
             if not 0 < len(name) <= 32:
                 raise ValueError(f"codec name of bad length: {name!r}")
         return value
+
+
+class EnrollRequest(_Message):
+    """A device asks for its credential once (a real deployment would attach a platform attestation here)."""
+
+    client_version: str = Field(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)
+
+
+class EnrollResponse(_Message):
+    """The device keeps ``credential`` (opaque, signed by the coordinator) and presents it at every check-in."""
+
+    credential: str
+    expires_unix: float = Field(description="enroll again after this time")
 
 
 class RetryWindow(_Message):
@@ -239,15 +283,17 @@ class ReportRequest(_Message):
     @classmethod
     def _finite(cls, value: dict[str, float]) -> dict[str, float]:
         for key, number in value.items():
-            if not 0 < len(key) <= 64:
-                raise ValueError(f"metric name of bad length: {key!r}")
+            if not (0 < len(key) <= 64 and key.isascii() and key.isprintable()):
+                raise ValueError(f"metric name of bad length or with non-printable characters: {key!r}")
             if not (math.isfinite(number) and abs(number) <= MAX_METRIC):
                 raise ValueError(f"metric {key!r} is not a finite number within +-{MAX_METRIC:g}: {number}")
         return value
 
 
 class AbortRequest(_Message):
-    reason: str = Field(min_length=1, max_length=200, description="e.g. 'not_idle', 'battery_low'")
+    reason: str = Field(
+        min_length=1, max_length=200, pattern=PRINTABLE_PATTERN, description="e.g. 'not_idle', 'battery_low'"
+    )
 
 
 class Ack(_Message):

@@ -12,7 +12,7 @@ from coordinator.errors import CoordinatorRefusal
 from coordinator.metrics import Metrics
 from coordinator.service import Coordinator
 from coordinator.settings import CoordinatorSettings
-from wire.protocol import API_KEY_HEADER, SECAGG_REASONS, SESSION_REASONS, UPLOAD_REASONS
+from wire.protocol import API_KEY_HEADER, CREDENTIAL_REASONS, SECAGG_REASONS, SESSION_REASONS, UPLOAD_REASONS
 
 TASK_REASONS: dict[str, int] = {
     "unknown_population": 404,
@@ -23,7 +23,7 @@ TASK_REASONS: dict[str, int] = {
     "bad_checkpoint": 422,
     "bad_secure_config": 422,  # secure-aggregation parameters that cannot work (e.g. the ring would overflow)
 }
-_STATUS = {**UPLOAD_REASONS, **SESSION_REASONS, **TASK_REASONS, **SECAGG_REASONS}
+_STATUS = {**UPLOAD_REASONS, **SESSION_REASONS, **TASK_REASONS, **SECAGG_REASONS, **CREDENTIAL_REASONS}
 
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from coordinator.errors import UpdateRejected
 from coordinator.routes.deps import bearer, get_settings
+from coordinator.secure_admission import admit_phase
 from coordinator.secure_rounds import SecureRounds
 from wire.protocol import Ack, ErrorBody
 
@@ -41,16 +42,25 @@ def _secure(request: Request) -> SecureRounds:
     openapi_extra=_BINARY,
 )
 async def post_phase(session_id: Annotated[str, _SESSION], phase: Annotated[str, _PHASE], request: Request) -> Ack:
-    """The device's message of ``phase`` (advertise_keys, share_keys, masked_input, unmask)."""
-    limit = get_settings(request).max_upload_bytes
+    """The device's message of ``phase`` (advertise_keys, share_keys, masked_input, unmask).
+
+    Authenticated before the body is read, which is then bounded by what the phase can hold (issue 14 point 6).
+    """
+    token = bearer(request)
+    secure = _secure(request)
+    bound = await run_in_threadpool(admit_phase, secure.db, session_id, token, phase)
+    limit = min(get_settings(request).max_upload_bytes, bound)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UpdateRejected("too_large", f"Content-Length {declared} > {limit} bytes for {phase}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in request.stream():  # stop reading as soon as the bound is passed
         size += len(chunk)
         if size > limit:
-            raise UpdateRejected("too_large", f"body exceeds {limit} bytes")
+            raise UpdateRejected("too_large", f"body exceeds {limit} bytes for {phase}")
         chunks.append(chunk)
-    await run_in_threadpool(_secure(request).submit, session_id, bearer(request), phase, b"".join(chunks))
+    await run_in_threadpool(secure.submit, session_id, token, phase, b"".join(chunks))
     return Ack()
 
 

@@ -58,7 +58,7 @@ def report(
     request: Request,
     coordinator: Annotated[Coordinator, Depends(get_coordinator)],
 ) -> Ack:
-    """Status, durations and metrics (e.g. loss_before, loss_after) of the device's training."""
+    """Status, durations and metrics (e.g. loss_before, loss_after) of the device's training (needs the token)."""
     coordinator.report(session_id, bearer(request), req)
     return Ack()
 
@@ -70,6 +70,9 @@ def abort(
     request: Request,
     coordinator: Annotated[Coordinator, Depends(get_coordinator)],
 ) -> Ack:
-    """The device was interrupted (no longer idle, battery low, ...); its slot is not refilled this round."""
+    """The device was interrupted (no longer idle, battery low, ...); its slot is not refilled this round.
+
+    Needs the session's upload token: a session id alone cannot knock a device out of its round.
+    """
     coordinator.abort(session_id, bearer(request), req)
     return Ack()

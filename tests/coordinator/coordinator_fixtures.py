@@ -86,6 +86,18 @@ def post_task(client: Any, population: str = "keyboard", **overrides: Any) -> An
 CHECKIN = {"client_version": "test-1", "runtime": "litert-2.3", "codecs": ["float32", "quant8"], "example_count": 10}
 
 
+def enroll(client: Any, population: str = "keyboard", *, base: str = "") -> str:
+    """A fresh device credential (any httpx-like client, or the httpx module with ``base``; open enrollment)."""
+    response = client.post(f"{base}/v1/populations/{population}/enroll", json={"client_version": "test-1"})
+    assert response.status_code == 200, response.text
+    return str(response.json()["credential"])
+
+
+def checkin_body(client: Any, population: str = "keyboard", *, base: str = "", **changes: Any) -> dict[str, Any]:
+    """CHECKIN with a freshly enrolled device's credential (one device a check-in)."""
+    return CHECKIN | {"credential": enroll(client, population, base=base)} | changes
+
+
 # ---------------------------------------------------------------- real servers (subprocesses)
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -17,11 +17,11 @@ import httpx
 import numpy as np
 import pytest
 from coordinator_fixtures import (
-    CHECKIN,
     SHAPES,
     PostgresSchema,
     Server,
     admin_headers,
+    checkin_body,
     create_task,
     initial_weights,
     postgres_available,
@@ -73,7 +73,7 @@ def _upload(url: str, a: dict[str, Any], i: int) -> int | None:
 def _checkins(url: str, n: int) -> list[dict[str, Any]]:
     out = []
     for _ in range(n):
-        r = httpx.post(f"{url}/v1/populations/keyboard/checkin", json=CHECKIN, timeout=30).json()
+        r = httpx.post(f"{url}/v1/populations/keyboard/checkin", json=checkin_body(httpx, base=url), timeout=30).json()
         assert r["outcome"] == "accepted", r
         out.append(r["assignment"])
     return out

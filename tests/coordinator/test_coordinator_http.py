@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from coordinator_fixtures import CHECKIN, SHAPES, Clock, admin_headers, create_task, initial_weights
+from coordinator_fixtures import CHECKIN, SHAPES, Clock, admin_headers, checkin_body, create_task, initial_weights
 from fastapi.testclient import TestClient
 
 from coordinator.optimizers import AdamState, ServerOptimizerConfig, fedadam_step
@@ -15,7 +15,7 @@ from wire.update import decode_weights, encode_update
 
 
 def checkin(client: TestClient, population: str = "keyboard", **changes: Any) -> dict[str, Any]:
-    response = client.post(f"/v1/populations/{population}/checkin", json=CHECKIN | changes)
+    response = client.post(f"/v1/populations/{population}/checkin", json=checkin_body(client, population, **changes))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -50,6 +50,10 @@ def model(client: TestClient, version: int) -> list[np.ndarray]:
 def status(client: TestClient) -> dict[str, Any]:
     body: dict[str, Any] = client.get("/v1/admin/populations/keyboard", headers=admin_headers()).json()
     return body
+
+
+def bearer(a: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {a['upload_token']}"}
 
 
 def reason(response: Any) -> str:
@@ -133,7 +137,8 @@ def test_checkin_assigns_up_to_target_then_rejects_with_retry_window(client: Tes
 
 
 def test_checkin_rejections_without_work(client: TestClient) -> None:
-    assert checkin(client, "nobody")["reason"] == "unknown_population"
+    r = client.post("/v1/populations/nobody/enroll", json={"client_version": "t"})
+    assert (r.status_code, reason(r)) == (404, "unknown_population")
     create_task(client)
     assert checkin(client, codecs=["quant2"])["reason"] == "codec"
     assert checkin(client, example_count=0)["reason"] == "no_examples"
@@ -247,7 +252,8 @@ def test_bad_uploads_refused_with_reason_and_never_change_the_model(client: Test
     assert (r.status_code, reason(r)) == (404, "unknown_session")
     current = status(client)["current"]
     assert (current["received"], current["weight_sum"]) == (0, 0.0)
-    assert sum(current["rejections"].values()) == len(cases) + 2  # unknown sessions have no round to count in
+    # unauthenticated refusals (bad or missing token, unknown session) cost no write: process metrics only
+    assert sum(current["rejections"].values()) == len(cases)
     # the session is still usable after refusals; a replay of a good upload is refused
     assert upload(client, a, encode(a, deltas(1), 2.0)).status_code == 200
     r = upload(client, a, encode(a, deltas(1), 2.0))
@@ -308,15 +314,17 @@ def test_report_and_abort_aggregate_per_round(client: TestClient) -> None:
         r = client.post(
             f"/v1/sessions/{a['session_id']}/report",
             json=rep | {"metrics": {"loss_before": before, "loss_after": after}},
+            headers=bearer(a),
         )
         assert r.json() == {"ok": True}
-    again = client.post(f"/v1/sessions/{a1['session_id']}/report", json=rep)
+    again = client.post(f"/v1/sessions/{a1['session_id']}/report", json=rep, headers=bearer(a1))
     assert (again.status_code, reason(again)) == (409, "already_reported")
-    assert client.post(f"/v1/sessions/{a3['session_id']}/abort", json={"reason": "not_idle"}).status_code == 200
+    abort = client.post(f"/v1/sessions/{a3['session_id']}/abort", json={"reason": "not_idle"}, headers=bearer(a3))
+    assert abort.status_code == 200
     r = upload(client, a3, encode(a3, deltas(3), 1.0))
     assert (r.status_code, reason(r)) == (409, "session_aborted")
-    assert client.post("/v1/sessions/unknown/report", json=rep).status_code == 404
-    bad = client.post(f"/v1/sessions/{a2['session_id']}/report", json=rep | {"status": "meh"})
+    assert client.post("/v1/sessions/unknown/report", json=rep, headers=bearer(a1)).status_code == 404
+    bad = client.post(f"/v1/sessions/{a2['session_id']}/report", json=rep | {"status": "meh"}, headers=bearer(a2))
     assert bad.status_code == 422
     cur = status(client)["current"]
     assert (cur["reports_completed"], cur["aborted"]) == (2, 1)
@@ -360,6 +368,7 @@ def test_ops_endpoints(client: TestClient) -> None:
             "train_seconds": 0,
             "metrics": {"loss_before": 2.0, "loss_after": 1.5},
         },
+        headers=bearer(a),
     )
     assert client.get("/healthz").json() == {"ok": True}
     text = client.get("/metrics").text
@@ -415,11 +424,13 @@ def test_non_finite_json_numbers_refused(client: TestClient) -> None:
     a = checkin(client)["assignment"]
     body = '{"status": "completed", "example_count": 1, "download_seconds": 0, "train_seconds": Infinity}'
     r = client.post(
-        f"/v1/sessions/{a['session_id']}/report", content=body, headers={"Content-Type": "application/json"}
+        f"/v1/sessions/{a['session_id']}/report", content=body, headers={"Content-Type": "application/json"} | bearer(a)
     )
     assert (r.status_code, reason(r)) == (422, "invalid_request")
     rep = {"status": "completed", "example_count": 1, "download_seconds": 0, "train_seconds": 0}
-    r = client.post(f"/v1/sessions/{a['session_id']}/report", json=rep | {"metrics": {"loss": 1e300}})
+    r = client.post(
+        f"/v1/sessions/{a['session_id']}/report", json=rep | {"metrics": {"loss": 1e300}}, headers=bearer(a)
+    )
     assert r.status_code == 422
     r = client.get("/v1/admin/populations/keyboard/models/99999999999", headers=admin_headers())
     assert r.status_code == 422

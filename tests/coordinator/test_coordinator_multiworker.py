@@ -15,11 +15,11 @@ import httpx
 import numpy as np
 import pytest
 from coordinator_fixtures import (
-    CHECKIN,
     SHAPES,
     PostgresSchema,
     Server,
     admin_headers,
+    checkin_body,
     create_task,
     initial_weights,
     postgres_available,
@@ -64,7 +64,7 @@ def test_multiworker_postgres_no_over_assignment_and_no_lost_update(pg_server: S
         create_task(client, goal_count=20, over_selection=1.5, selection_seconds=120, report_seconds=300)
 
     def checkin(_: int) -> dict[str, Any]:
-        r = httpx.post(f"{url}/v1/populations/keyboard/checkin", json=CHECKIN, timeout=60)
+        r = httpx.post(f"{url}/v1/populations/keyboard/checkin", json=checkin_body(httpx, base=url), timeout=60)
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         return body

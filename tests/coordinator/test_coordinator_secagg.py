@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from coordinator_fixtures import CHECKIN, SHAPES, admin_headers, create_task, initial_weights
+from coordinator_fixtures import SHAPES, admin_headers, checkin_body, create_task, initial_weights
 from fastapi.testclient import TestClient
 
 from secagg import client as sa_client
@@ -27,7 +27,7 @@ SECURE: dict[str, Any] = {
 def _checkin(client: TestClient, n: int) -> list[dict[str, Any]]:
     out = []
     for _ in range(n):
-        body = client.post("/v1/populations/keyboard/checkin", json=CHECKIN).json()
+        body = client.post("/v1/populations/keyboard/checkin", json=checkin_body(client)).json()
         assert body["outcome"] == "accepted", body
         out.append(body["assignment"])
     return out

@@ -109,6 +109,10 @@ class FakeCoordinator:
         self.retry = RetryWindow(min_seconds=100.0, max_seconds=200.0)
         self.tamper: dict[str, bytes] = {}  # sha -> bytes served instead
         self.checkins = 0
+        self.enrollments = 0
+        self.credentials: list[str] = []  # presented at each check-in
+        self.checkin_bodies: list[dict[str, Any]] = []
+        self.checkin_reason = "x"
         self.fetches: list[str] = []
         self.uploads: list[tuple[str, str, bytes]] = []
         self.reports: list[dict[str, Any]] = []
@@ -135,10 +139,16 @@ class FakeCoordinator:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
+        if path.endswith("/enroll"):
+            self.enrollments += 1
+            return httpx.Response(200, json={"credential": f"cred{self.enrollments}", "expires_unix": 2e9})
         if path.endswith("/checkin"):
             self.checkins += 1
+            self.checkin_bodies.append(json.loads(request.content))
+            self.credentials.append(self.checkin_bodies[-1]["credential"])
             if self.checkin_status != 200:
-                return httpx.Response(self.checkin_status, json={"detail": {"reason": "x", "message": "down"}})
+                refusal = {"detail": {"reason": self.checkin_reason, "message": "down"}}
+                return httpx.Response(self.checkin_status, json=refusal)
             if self.outcome == "accepted":
                 body = CheckinResponse(outcome="accepted", assignment=self.assignment())
             else:
@@ -159,9 +169,11 @@ class FakeCoordinator:
                 200, json={"session_id": session, "round": 7, "clipped": False, "received": 1, "goal": 1}
             )
         if path.endswith("/report"):
+            assert request.headers["authorization"].startswith("Bearer token"), "reports need the upload token"
             self.reports.append(json.loads(request.content))
             return httpx.Response(200, json={"ok": True})
         if path.endswith("/abort"):
+            assert request.headers["authorization"].startswith("Bearer token"), "aborts need the upload token"
             self.aborts.append((path.split("/")[3], json.loads(request.content)["reason"]))
             return httpx.Response(200, json={"ok": True})
         return httpx.Response(404)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from device_runtime.client import CoordinatorClient, CoordinatorError
-from wire.protocol import CheckinRequest
+from wire.protocol import CheckinRequest, EnrollRequest, ReportRequest
 
 REQUEST = CheckinRequest(client_version="t", runtime="litert", codecs=["quant8"], example_count=3)
 
@@ -66,3 +66,31 @@ def test_client_upload_sends_token_and_bytes() -> None:
 
     assert _client(handler).upload("s", "tok", b"\x00\x01").received == 1
     assert seen == [("PUT", "/v1/sessions/s/update", "Bearer tok", b"\x00\x01")]
+
+
+def test_client_enroll_sends_the_enroll_key() -> None:
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.headers.get("x-enroll-key")))
+        return httpx.Response(200, json={"credential": "c", "expires_unix": 5.0})
+
+    got = _client(handler).enroll("pop", EnrollRequest(client_version="t"), "secret")
+    assert (got.credential, got.expires_unix) == ("c", 5.0)
+    _client(handler).enroll("pop", EnrollRequest(client_version="t"))
+    assert seen == [("/v1/populations/pop/enroll", "secret"), ("/v1/populations/pop/enroll", None)]
+
+
+def test_client_report_and_abort_send_the_token_and_printable_reasons() -> None:
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.headers["authorization"], request.content))
+        return httpx.Response(200, json={"ok": True})
+
+    client = _client(handler)
+    client.report("s", "tok", ReportRequest(status="failed", example_count=0, download_seconds=0, train_seconds=0))
+    client.abort("s", "tok", "battery\nlow")
+    paths = [(path, auth) for path, auth, _ in seen]
+    assert paths == [("/v1/sessions/s/report", "Bearer tok"), ("/v1/sessions/s/abort", "Bearer tok")]
+    assert seen[1][2] == b'{"reason":"battery?low"}'

@@ -303,3 +303,41 @@ def test_device_diverged_training_is_aborted_not_uploaded(tmp_path: Path) -> Non
     outcome = device.step()
     assert (outcome.kind, outcome.detail) == (ev.INTERRUPTED, "not_finite")
     assert coordinator.uploads == [] and coordinator.aborts == [("s1", "not_finite")]
+
+
+def test_device_enrolls_once_and_presents_its_credential_across_restarts(tmp_path: Path) -> None:
+    coordinator = FakeCoordinator()
+    coordinator.outcome = "rejected"
+    clock = FakeClock()
+    device = make_device(tmp_path, coordinator, clock=clock)
+    device.step()
+    clock.now += 1000
+    device.step()
+    device.close()
+    clock.now += 1000
+    make_device(tmp_path, coordinator, clock=clock).step()
+    assert coordinator.enrollments == 1
+    assert coordinator.credentials == ["cred1", "cred1", "cred1"]
+
+
+def test_device_enrolls_again_after_its_credential_is_refused(tmp_path: Path) -> None:
+    coordinator = FakeCoordinator()
+    clock = FakeClock()
+    device = make_device(tmp_path, coordinator, clock=clock)
+    coordinator.checkin_status = 403  # e.g. the coordinator's credential key changed
+    coordinator.checkin_reason = "bad_credential"
+    outcome = device.step()
+    assert outcome.kind == ev.ERROR and outcome.next_checkin - clock.now < 3600  # soon, not the permanent delay
+    coordinator.checkin_status = 200
+    clock.now = outcome.next_checkin
+    assert device.step().kind == ev.UPLOADED
+    assert coordinator.credentials == ["cred1", "cred2"]
+
+
+def test_device_declares_its_tokens_at_checkin(tmp_path: Path) -> None:
+    coordinator = FakeCoordinator()
+    device = make_device(tmp_path, coordinator)
+    device.step()
+    tokens = sum(len(e) for e in device.examples.examples(1_700_000_000.0))
+    [body] = coordinator.checkin_bodies
+    assert (body["example_count"], body["token_count"], body["credential"]) == (5, tokens, "cred1")

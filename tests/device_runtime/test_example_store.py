@@ -37,6 +37,14 @@ def test_example_store_retention_window(tmp_path: Path) -> None:
     assert store.total() == 2 and store.count(now) == 2
 
 
+def test_example_store_token_count_within_the_window(tmp_path: Path) -> None:
+    store = _store(tmp_path, retention=10 * DAY)
+    assert store.token_count(20 * DAY) == 0
+    store.add([StoredExample(np.array([1, 2, 3]), 5 * DAY), StoredExample(np.array([4, 5]), 15 * DAY)])
+    assert store.token_count(15 * DAY) == 5
+    assert store.token_count(20 * DAY) == 2  # the day-5 message expired
+
+
 def test_example_store_persists(tmp_path: Path) -> None:
     _store(tmp_path).add([StoredExample(np.array([1, 2, 3]), 5.0)])
     assert [e.tolist() for e in _store(tmp_path).examples(6.0)] == [[1, 2, 3]]

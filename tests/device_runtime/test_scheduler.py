@@ -103,3 +103,5 @@ def test_state_store_round_trip(tmp_path: Path) -> None:
     store.save(SchedulerState(123.5, 3, "s9"))
     store.save(SchedulerState(124.5, 4, None))
     assert StateStore(connect(tmp_path / "d.sqlite")).load() == SchedulerState(124.5, 4, None)
+    store.save(SchedulerState(125.5, 0, "s10", "tok10"))  # the open session's token, to abort it after a restart
+    assert StateStore(connect(tmp_path / "d.sqlite")).load() == SchedulerState(125.5, 0, "s10", "tok10")

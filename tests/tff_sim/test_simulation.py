@@ -24,6 +24,7 @@ from tff_sim.simulation import DivergedError, SimulationError, divergence, round
 pytest.importorskip("tensorflow_federated")
 
 SIM = SimConfig(
+    algorithm="fedavg",
     rounds=4,
     clients_per_round=4,
     local_epochs=2,
