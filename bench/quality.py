@@ -78,14 +78,24 @@ def _train(args: argparse.Namespace, name: str) -> None:
     if name == "ngram":
         run_ngram(args.data, out, NgramRunConfig(order=3), overwrite=True)
     elif name == "central":
-        run_central(args.data, out, CentralRunConfig(preset=args.model, curve=True, training=central), overwrite=True)
+        run_central(
+            args.data,
+            out,
+            CentralRunConfig(preset=args.model, curve=True, training=central),
+            progress=False,
+            overwrite=True,
+        )
     elif name in FEDERATED:
         run_simulation(args.data, out, _sim_config(args, name), RuntimeConfig(), overwrite=True, progress=False)
     else:  # pretrained: central on proxy users, then the default recipe from there
         pre = args.out / "pretrain"
         if _summary(pre) is None:
             run_central(
-                args.data, pre, CentralRunConfig(preset=args.model, split="proxy", training=central), overwrite=True
+                args.data,
+                pre,
+                CentralRunConfig(preset=args.model, split="proxy", training=central),
+                progress=False,
+                overwrite=True,
             )
         sim = _sim_config(args, args.pretrained_algorithm)
         run_simulation(args.data, out, sim, RuntimeConfig(), overwrite=True, progress=False, init_from=pre)

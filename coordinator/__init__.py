@@ -19,7 +19,10 @@ Public API:
 - who may do what (docs/threat-model.md): ``gatekeeper`` (the one session
   policy for upload, report, abort and the secure phases), ``credentials`` and
   ``enrollment`` (device credentials, one session per credential per round),
-  ``ratelimit`` (in-memory limits), ``secure_admission`` (secure-phase body bounds).
+  ``ratelimit`` (in-memory limits), ``secure_admission`` (secure-phase body bounds);
+- what an operator sees: ``status_page`` (``/status``) with ``status_charts``
+  (server-side SVG) and ``round_story.explain_round`` (why a round stalled);
+  ``routes.docs`` serves ``/docs`` from local files.
 
 It imports ``wire`` and ``secagg`` and never TensorFlow (Federated) or ``model``.
 """

@@ -30,6 +30,7 @@ from coordinator.logs import configure_logging, install_access_log_filter
 from coordinator.metrics import Metrics
 from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, secagg_router, sessions_router
 from coordinator.routes.deps import status_of
+from coordinator.routes.docs import mount_docs
 from coordinator.secure_rounds import SecureRounds
 from coordinator.service import Coordinator
 from coordinator.settings import CoordinatorSettings
@@ -78,7 +79,10 @@ def create_app(
         version="1",
         description="Federated learning coordinator for a keyboard's next-word model (Bonawitz et al. 2019).",
         lifespan=lifespan,
+        docs_url=None,  # mount_docs serves both from local files, not a CDN
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.settings = settings
     app.state.coordinator = coordinator
     app.state.secure = SecureRounds(db, clock=clock, tick=coordinator.tick_task)

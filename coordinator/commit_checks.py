@@ -13,9 +13,11 @@ advance to lie in a ball, and the server step that follows from it too:
   ``optimizers.fedadam_max_step`` (Adam's step is scale-free); the mean's bound
   still matters, since an outsized mean would poison the stored moments.
 - Secure rounds: the grid step is ``2 clip / (2^bits - 1)`` and stochastic
-  rounding moves a coordinate by less than one step, so the decoded mean lies
-  within ``clip + sqrt(P) * 2 clip / (2^bits - 1)`` (``secagg.updates``); a level
-  that wrapped the ring lands far outside.
+  rounding moves a coordinate by less than one step, so the decoded weighted mean
+  of n devices with weights W (in units of max_weight) lies within
+  ``clip + n sqrt(P) step / W`` (``secagg.bounds.mean_l2_bound``); a level that
+  wrapped the ring lands far outside (and ``secagg.bounds.check_sum`` refused
+  that sum before the commit).
 
 A mean or step outside its bound, or a non-finite model, is not committed:
 :class:`CommitRefused` names why and the round is abandoned instead (Bonawitz et
@@ -25,11 +27,11 @@ with weight 32 used to commit a model with |w| = 9.7e29, issue 14).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from coordinator.errors import CoordinatorRefusal
+from secagg.bounds import mean_l2_bound
+from secagg.ring import RingSpec
 from wire.protocol import TaskCreate
 
 _RTOL = 1e-5  # updates are clipped in float32: a clipped norm can exceed S by a few float32 ulps
@@ -42,16 +44,17 @@ class CommitRefused(CoordinatorRefusal):
     """A round whose mean or next model falls outside what its validated updates allow; it is abandoned."""
 
 
-def update_bound(config: TaskCreate, length: int) -> float:
-    """The L2 norm no update of the task's rounds can exceed once validated (see the module docstring).
+def update_bound(config: TaskCreate, length: int, *, devices: int = 1, weight_units: float = 1.0) -> float:
+    """The L2 norm no mean of the task's validated updates can exceed (see the module docstring).
 
-    ``length`` is the model's coordinate count P.
+    ``length`` is the model's coordinate count P. Secure rounds only: ``devices``
+    averaged with total weight ``weight_units`` (their weight / the task's max weight).
     """
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
     if config.secure_aggregation:
-        grid_step = 2 * config.secagg_clip / ((1 << config.secagg_bits) - 1)
-        return config.secagg_clip + math.sqrt(length) * grid_step
+        spec = RingSpec(bits=config.secagg_bits, clip=config.secagg_clip)
+        return mean_l2_bound(spec, devices, weight_units, length)
     return float(config.norm_bound)
 
 

@@ -58,7 +58,7 @@ def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float,
         raise RuntimeError(f"model version {task.model_version} of task {task.id} has no checkpoint blob")
     old = np.concatenate([w.astype(np.float64).reshape(-1) for w in decode_weights(old_blob)])  # (P,)
     try:
-        new, state_blob, mean = _next_model(task, old, acc.total, acc.weight, r["goal"])
+        new, state_blob, mean = _next_model(task, old, acc.total, acc.weight, r["goal"], r["received"])
     except CommitRefused as err:
         abandon_round(conn, task, round_row, now, metrics, refused=err)
         return None
@@ -121,7 +121,7 @@ def abandon_round(
 
 
 def _next_model(
-    task: TaskRow, old: np.ndarray, total: np.ndarray, weight: float, goal: int
+    task: TaskRow, old: np.ndarray, total: np.ndarray, weight: float, goal: int, received: int
 ) -> tuple[np.ndarray, bytes | None, np.ndarray]:
     """(next weights, optimizer state, applied mean) from the round's sum; CommitRefused if out of bounds.
 
@@ -130,7 +130,7 @@ def _next_model(
     """
     c = task.config
     dp = c.dp_noise_multiplier > 0
-    bound = update_bound(c, old.size)
+    bound = update_bound(c, old.size, devices=received, weight_units=weight / task.max_weight)
     mean = total / (goal if dp else weight)  # (P,)
     check_mean(mean, bound)  # before any noise
     if dp:

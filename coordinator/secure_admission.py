@@ -17,7 +17,7 @@ from coordinator.errors import SessionError
 from coordinator.gatekeeper import Action, admit
 from coordinator.records import load_task_by_id
 from coordinator.secure_records import round_params
-from secagg.keys import KEY_BYTES
+from secagg.encoding import ADVERT_BYTES
 from secagg.messages import RoundParams
 from secagg.shamir import SHARE_BYTES
 from wire.protocol import SECAGG_PHASES
@@ -29,8 +29,8 @@ _CIPHERTEXT_MAX = 1024  # one neighbour's encrypted pair of shares is ~170 bytes
 def phase_body_bound(params: RoundParams, phase: str) -> int:
     """The most bytes a well-formed message of ``phase`` can take in a round with ``params``."""
     k = params.k  # neighbours of a device
-    if phase == "advertise_keys":  # device, two public keys
-        return _U32 + 2 * KEY_BYTES
+    if phase == "advertise_keys":  # device, two public keys, the self-seed commitment
+        return ADVERT_BYTES
     if phase == "share_keys":  # count, then (source, target, length, ciphertext) a neighbour
         return _U32 + k * (3 * _U32 + _CIPHERTEXT_MAX)
     if phase == "masked_input":  # device, length, length uint32

@@ -9,8 +9,6 @@ advertising keys (Bonawitz et al. 2017; SecAgg+ graph of Bell et al. 2020).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,6 +19,7 @@ from coordinator.records import TaskRow
 from secagg import encoding, phases
 from secagg.messages import RoundParams
 from secagg.ring import RingSpec
+from secagg.updates import ring_length
 from wire.protocol import SecureAggregation
 
 _SECAGG_SALT = 0x5EC0A
@@ -31,10 +30,10 @@ def round_params(task: TaskRow, number: int) -> tuple[RoundParams, RingSpec]:
     c = task.config
     target = task.plan.target
     seed = int(np.random.SeedSequence([c.seed, _SECAGG_SALT, number]).generate_state(1)[0])
-    length = sum(math.prod(s) for s in task.shapes)
+    length = ring_length(task.shapes)  # the weight, then every coordinate (``secagg.updates``)
     threshold = max(2, min(c.secagg_threshold or c.min_reports or c.goal_count, target))
     params = RoundParams(round=number, round_seed=seed, n=max(2, target), length=length, threshold=threshold)
-    return params, RingSpec(bits=c.secagg_bits, clip=c.secagg_clip)
+    return params, RingSpec(bits=c.secagg_bits, clip=c.secagg_clip, max_weight=task.max_weight)
 
 
 def phase_deadlines(task: TaskRow) -> phases.PhaseDeadlines:
@@ -78,6 +77,7 @@ def assign_device(
         threshold=params.threshold,
         bits=spec.bits,
         clip=spec.clip,
+        max_weight=spec.max_weight,
     )
 
 

@@ -6,14 +6,18 @@ al. 2020) through ``/v1/sessions/{id}/secagg/{phase}``, and the server learns
 only the ring sum of the masked inputs of at least ``threshold`` devices. The
 round's ``secagg.phases.SecureRound`` lives in one row (``fk_secagg``, locked
 per request); the round clock closes phases at their deadlines and, once the
-sum is unmasked, turns it into the uniform mean delta that the usual commit
-applies. A round whose protocol is abandoned is abandoned whole.
+sum is unmasked, checks it against what in-range inputs can sum to
+(``secagg.bounds``) and turns it into the token-weighted mean delta that the
+usual commit applies. A round whose protocol is abandoned, or whose sum fails
+the check, is abandoned whole, with the reason kept in its record.
 
 Parameters and storage: ``coordinator.secure_records``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -32,6 +36,8 @@ from secagg import encoding, phases
 from secagg.errors import SecAggError
 from secagg.updates import mean_from_ring
 from wire.protocol import SECAGG_PHASES
+
+logger = logging.getLogger(__name__)
 
 _OPEN = {
     "advertise_keys": phases.Phase.ADVERTISE,
@@ -53,7 +59,7 @@ def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metri
     if moved is not record:
         store_record(conn, r["id"], moved)
     if moved.phase is phases.Phase.ABANDONED:
-        abandon_round(conn, task, round_row, now, metrics)
+        _abandon(conn, task, round_row, moved, now, metrics)
         return True
     if moved.phase is not phases.Phase.DONE or moved.total is None or moved.state is None:
         return False
@@ -62,17 +68,32 @@ def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metri
         abandon_round(conn, task, round_row, now, metrics)
         return True
     _, spec = round_params(task, r["number"])
+    try:
+        mean = mean_from_ring(moved.total, count, task.shapes, spec)  # checks the sum first (secagg.bounds)
+    except SecAggError as err:  # a sum no in-range inputs could make: abandon, never commit it
+        refused = dataclasses.replace(moved, phase=phases.Phase.ABANDONED, total=None, reason=f"{err.reason}: {err}")
+        store_record(conn, r["id"], refused)
+        _abandon(conn, task, round_row, refused, now, metrics)
+        return True
     acc = WeightedSum(task.shapes)
-    acc.add(mean_from_ring(moved.total, count, task.shapes, spec), float(count))  # uniform mean, weight = devices
+    acc.add(mean.tensors, mean.weight)  # the token-weighted mean, as a plain round's
     conn.execute(
         sa.update(sums)
         .where(sums.c.round_id == r["id"], sums.c.shard == 0)
         .values(total=acc.to_bytes(), weight=acc.weight, count=count)
     )
-    conn.execute(sa.update(rounds).where(rounds.c.id == r["id"]).values(received=count, weight_sum=float(count)))
+    conn.execute(sa.update(rounds).where(rounds.c.id == r["id"]).values(received=count, weight_sum=mean.weight))
     fresh = conn.execute(sa.select(rounds).where(rounds.c.id == r["id"])).one()
     commit_round(conn, task, fresh, now, metrics)
     return True
+
+
+def _abandon(
+    conn: Connection, task: TaskRow, round_row: sa.Row, record: phases.SecureRound, now: float, metrics: Metrics
+) -> None:
+    """Abandon the round; its secure record keeps the reason (devices see it), the log names it too."""
+    logger.warning("secure round %d of %s abandoned: %s", round_row._mapping["number"], task.population, record.reason)
+    abandon_round(conn, task, round_row, now, metrics)
 
 
 class SecureRounds:

@@ -413,7 +413,9 @@ class Device:
         rng = np.random.default_rng([assignment.seed, _SECAGG_SALT])  # stochastic rounding onto the ring
         try:
             secure = secure_assignment(assignment)
-            run_secure_session(HttpSecAggTransport(self._client, assignment), secure, lambda: result.delta, rng)
+            run_secure_session(
+                HttpSecAggTransport(self._client, assignment), secure, lambda: (result.delta, result.weight), rng
+            )
         except CoordinatorError as err:  # a refusal (e.g. round_abandoned) or the coordinator out of reach
             return self._failed(self._clock(), err, "secagg")
         except ValueError as err:  # secagg.SecAggError: this device must not take part (unsafe request, ...)

@@ -3,8 +3,9 @@
 The four client steps of ``secagg`` (Bonawitz et al. 2017; SecAgg+ neighbours
 of Bell et al. 2020) in order: advertise keys, share keys, masked input,
 unmask. The device trains between sharing keys and sending its input, maps
-its delta to the ring (``secagg.updates``: clipped, quantized on the round's
-shared grid) and only ever uploads the masked vector. The transport moves the
+its delta and token weight to the ring (``secagg.updates``: clipped, scaled by
+the weight, quantized on the round's shared grid) and only ever uploads the
+masked vector. The transport moves the
 messages and waits for the coordinator's phase changes; an HTTP transport
 implements it on the coordinator's routes, tests on ``secagg.phases`` in
 memory. A device that stops at any point (killed, ineligible, out of time) is
@@ -65,10 +66,10 @@ class SecureAssignment:
 def run_secure_session(
     transport: SecAggTransport,
     assignment: SecureAssignment,
-    train: Callable[[], Sequence[np.ndarray]],
+    train: Callable[[], tuple[Sequence[np.ndarray], float]],
     rng: np.random.Generator,
 ) -> None:
-    """Run all four phases for one device; ``train`` returns the float32 delta (weight order).
+    """Run all four phases for one device; ``train`` returns the float32 delta (weight order) and its token weight.
 
     ``rng`` drives the stochastic rounding only (named seed from the session);
     keys and self-mask seeds come from the OS CSPRNG inside ``secagg``.
@@ -81,7 +82,8 @@ def run_secure_session(
     state, shares = client.share_keys(params, state, transport.wait_adverts())
     transport.send_shares(me, shares)
     inbox = transport.wait_inbox(me)
-    vector = delta_to_ring(train(), assignment.spec, rng)  # (length,) uint32
+    delta, weight = train()
+    vector = delta_to_ring(delta, weight, assignment.spec, rng)  # (length,) uint32: [weight, weighted delta]
     state, item = client.masked_input(params, state, inbox, vector)
     transport.send_input(item)
     transport.send_unmask(client.unmask(params, state, transport.wait_unmask_request()))
@@ -154,4 +156,4 @@ def secure_assignment(assignment: Assignment) -> SecureAssignment:
         raise ValueError(f"assignment {assignment.session_id} is not in a secure round")
     params = RoundParams(round=assignment.round, round_seed=s.round_seed, n=s.devices, length=s.length,
                          threshold=s.threshold)  # fmt: skip
-    return SecureAssignment(params, RingSpec(bits=s.bits, clip=s.clip), s.device)
+    return SecureAssignment(params, RingSpec(bits=s.bits, clip=s.clip, max_weight=s.max_weight), s.device)

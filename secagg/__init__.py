@@ -6,9 +6,10 @@ SecAgg+ (Bell et al. 2020), as pure functions over frozen records; transports
 (HTTP, simulation) only sequence them.
 
 - ``secagg.ring``: float values <-> quantized integers in Z_{2^32} (``RingSpec``);
-- ``secagg.updates``: a model delta <-> one ring vector, the ring sum -> the mean delta;
+- ``secagg.updates``: a weighted model delta <-> one ring vector ``[w, w * delta]``, the ring sum -> the weighted mean;
+- ``secagg.bounds``: what n in-range inputs can sum to (the check on the unmasked sum);
 - ``secagg.keys``: X25519 key agreement + HKDF; ``secagg.prg``: ChaCha20 mask expansion;
-- ``secagg.shamir``: Shamir secret sharing of key material;
+- ``secagg.shamir``: Shamir secret sharing of key material (extra shares checked on reconstruction);
 - ``secagg.graph``: the SecAgg+ neighbour graph, k = O(log n);
 - ``secagg.masking``: adding and removing masks;
 - ``secagg.messages``: round parameters and phase messages;
@@ -20,6 +21,7 @@ SecAgg+ (Bell et al. 2020), as pure functions over frozen records; transports
 Imports numpy, cryptography and the standard library only.
 """
 
+from secagg.bounds import check_sum
 from secagg.client import ClientState, advertise, masked_input, share_keys, unmask
 from secagg.errors import REASONS, SecAggError
 from secagg.graph import neighbour_count, neighbours
@@ -28,7 +30,7 @@ from secagg.phases import Phase, PhaseDeadlines, SecureRound, advance, open_roun
 from secagg.ring import RingSpec, decode_sum, encode
 from secagg.server import ServerState, collect_adverts, collect_inputs, route_shares, unmask_request, unmask_sum
 from secagg.simulate import Dropouts, run_round
-from secagg.updates import delta_to_ring, flat_length, mean_from_ring
+from secagg.updates import WeightedMean, delta_to_ring, flat_length, mean_from_ring, ring_length, weight_level
 
 __all__ = [
     "REASONS",
@@ -46,8 +48,10 @@ __all__ = [
     "ServerState",
     "UnmaskRequest",
     "UnmaskResponse",
+    "WeightedMean",
     "advance",
     "advertise",
+    "check_sum",
     "collect_adverts",
     "collect_inputs",
     "decode_sum",
@@ -59,10 +63,12 @@ __all__ = [
     "neighbour_count",
     "neighbours",
     "open_round",
+    "ring_length",
     "route_shares",
     "run_round",
     "share_keys",
     "unmask",
     "unmask_request",
     "unmask_sum",
+    "weight_level",
 ]

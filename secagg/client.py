@@ -9,8 +9,9 @@ seeds never leave the state except as encrypted shares.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from secagg import shamir
 from secagg.errors import SecAggError
-from secagg.keys import SEED_BYTES, KeyPair, agree, generate_keypair
+from secagg.keys import SEED_BYTES, KeyPair, agree, agree_all, generate_keypair
 from secagg.masking import mask_input
 from secagg.messages import AdvertiseKeys, EncryptedShare, MaskedInput, RoundParams, UnmaskRequest, UnmaskResponse
 
@@ -30,9 +31,19 @@ def _info(kind: bytes, params: RoundParams) -> bytes:
     return b"fedkeys-secagg-" + kind + params.round.to_bytes(8, "big")
 
 
-def mask_seed(private: bytes, peer_public: bytes, params: RoundParams) -> bytes:
-    """The pairwise mask seed s_ij of this round (symmetric in i and j)."""
-    return agree(private, peer_public, info=_info(b"mask", params))
+def mask_seeds(private: bytes, peer_publics: Sequence[bytes], params: RoundParams) -> list[bytes]:
+    """The pairwise mask seeds s_ij of this round with each peer (symmetric in i and j)."""
+    return agree_all(private, peer_publics, info=_info(b"mask", params))
+
+
+def commit_self_seed(seed: bytes, device: int, params: RoundParams) -> bytes:
+    """SHA-256 of the self-mask seed, bound to the round and the device: what the advert commits to.
+
+    The seed is 32 uniform bytes, so the hash reveals nothing of it (preimage
+    resistance); after unmasking the server checks each rebuilt seed against it.
+    """
+    label = b"fedkeys-secagg-self-seed" + params.round.to_bytes(8, "big") + device.to_bytes(_ID_BYTES, "big")
+    return hashlib.sha256(label + seed).digest()
 
 
 def _share_key(private: bytes, peer_public: bytes, params: RoundParams) -> bytes:
@@ -53,10 +64,12 @@ class ClientState:
 
 
 def advertise(params: RoundParams, device: int) -> tuple[ClientState, AdvertiseKeys]:
-    """Phase 0: fresh key pairs; upload the public halves."""
+    """Phase 0: fresh key pairs and self-mask seed (OS CSPRNG); upload the public halves and the seed's commitment."""
     params.check_device(device)
     c_keys, s_keys = generate_keypair(), generate_keypair()
-    return ClientState(device, c_keys, s_keys), AdvertiseKeys(device, c_keys.public, s_keys.public)
+    self_seed = secrets.token_bytes(SEED_BYTES)
+    advert = AdvertiseKeys(device, c_keys.public, s_keys.public, commit_self_seed(self_seed, device, params))
+    return ClientState(device, c_keys, s_keys, self_seed=self_seed), advert
 
 
 def share_keys(
@@ -73,9 +86,8 @@ def share_keys(
         raise SecAggError("bad_message", "two advertised public keys are equal")
     if len(peers) < params.t_share:
         raise SecAggError("below_threshold", f"{len(peers)} neighbours advertised, need {params.t_share}")
-    self_seed = secrets.token_bytes(SEED_BYTES)
     points = [j + 1 for j in peers]
-    b_shares = shamir.split(self_seed, points, params.t_share)
+    b_shares = shamir.split(state.self_seed, points, params.t_share)
     s_shares = shamir.split(state.s_keys.private, points, params.t_share)
     out = []
     for j, advert in sorted(peers.items()):
@@ -89,7 +101,7 @@ def share_keys(
         key = _share_key(state.c_keys.private, advert.c_public, params)
         ciphertext = nonce + AESGCM(key).encrypt(nonce, plaintext, params.aad(state.device, j))
         out.append(EncryptedShare(state.device, j, ciphertext))
-    return dataclasses.replace(state, self_seed=self_seed, peers=peers), out
+    return dataclasses.replace(state, peers=peers), out
 
 
 def _open(params: RoundParams, state: ClientState, share: EncryptedShare) -> tuple[int, int]:
@@ -129,7 +141,10 @@ def masked_input(
         held[share.source] = _open(params, state, share)
     if len(held) < params.t_share:  # too few pairwise masks: revealing b later would expose x
         raise SecAggError("below_threshold", f"only {len(held)} neighbours shared keys, need {params.t_share}")
-    seeds = {j: mask_seed(state.s_keys.private, state.peers[j].s_public, params) for j in held}
+    peers = sorted(held)
+    seeds = dict(
+        zip(peers, mask_seeds(state.s_keys.private, [state.peers[j].s_public for j in peers], params), strict=True)
+    )
     y = mask_input(vector, state.device, state.self_seed, seeds)
     return dataclasses.replace(state, held=held, input_sent=True), MaskedInput(state.device, y)
 

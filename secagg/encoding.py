@@ -16,7 +16,7 @@ import numpy as np
 
 from secagg import shamir
 from secagg.errors import SecAggError
-from secagg.keys import KEY_BYTES
+from secagg.keys import COMMITMENT_BYTES, KEY_BYTES
 from secagg.messages import (
     AdvertiseKeys,
     EncryptedShare,
@@ -52,14 +52,17 @@ class _Reader:
             raise SecAggError("bad_message", f"{self.what} has {len(self.data) - self.at} trailing bytes")
 
 
+ADVERT_BYTES = 4 + 2 * KEY_BYTES + COMMITMENT_BYTES  # device, c and s public keys, self-seed commitment
+
+
 def encode_advert(advert: AdvertiseKeys) -> bytes:
-    """device u32, c public 32 bytes, s public 32 bytes."""
-    return _U32.pack(advert.device) + advert.c_public + advert.s_public
+    """device u32, c public 32 bytes, s public 32 bytes, self-seed commitment 32 bytes."""
+    return _U32.pack(advert.device) + advert.c_public + advert.s_public + advert.b_commitment
 
 
 def decode_advert(data: bytes) -> AdvertiseKeys:
     r = _Reader(data, "advertise-keys message")
-    advert = AdvertiseKeys(r.u32(), r.take(KEY_BYTES), r.take(KEY_BYTES))
+    advert = AdvertiseKeys(r.u32(), r.take(KEY_BYTES), r.take(KEY_BYTES), r.take(COMMITMENT_BYTES))
     r.done()
     return advert
 
@@ -72,8 +75,7 @@ def encode_adverts(adverts: Sequence[AdvertiseKeys]) -> bytes:
 def decode_adverts(data: bytes) -> list[AdvertiseKeys]:
     r = _Reader(data, "advert list")
     count = r.u32()
-    size = 4 + 2 * KEY_BYTES
-    adverts = [decode_advert(r.take(size)) for _ in range(count)]
+    adverts = [decode_advert(r.take(ADVERT_BYTES)) for _ in range(count)]
     r.done()
     return adverts
 
@@ -248,4 +250,4 @@ def decode_round(data: bytes) -> SecureRound:
 
 
 def _decode_adverts_from(r: _Reader) -> list[AdvertiseKeys]:
-    return [decode_advert(r.take(4 + 2 * KEY_BYTES)) for _ in range(r.u32())]
+    return [decode_advert(r.take(ADVERT_BYTES)) for _ in range(r.u32())]

@@ -7,6 +7,8 @@ from fedkeys_errors import FedkeysError
 REASONS: tuple[str, ...] = (
     "below_threshold",  # fewer devices left than the round's threshold: nothing is revealed
     "unrecoverable",  # not enough Shamir shares to remove one device's masks
+    "bad_shares",  # shares that disagree, or rebuild a secret other than the one its owner committed to
+    "out_of_range",  # an unmasked sum that no devices with in-range inputs could have produced
     "bad_message",  # a message that does not fit the round (unknown id, wrong length, bad ciphertext)
     "inconsistent",  # a request that would reveal both secrets of one device
     "bad_config",  # parameters that cannot work (ring overflow, threshold out of range)

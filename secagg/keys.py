@@ -10,6 +10,7 @@ one agreement (mask seeds vs. share-encryption keys).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -20,6 +21,7 @@ from secagg.errors import SecAggError
 
 KEY_BYTES = 32
 SEED_BYTES = 32
+COMMITMENT_BYTES = 32  # SHA-256 of a self-mask seed (``secagg.client.commit_self_seed``)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +56,19 @@ def agree(private: bytes, peer_public: bytes, *, info: bytes) -> bytes:
     Symmetric: ``agree(a.private, b.public) == agree(b.private, a.public)``.
     SecAggError("bad_message") for a malformed or low-order peer key.
     """
-    if len(peer_public) != KEY_BYTES:
-        raise SecAggError("bad_message", f"an X25519 public key is {KEY_BYTES} bytes, got {len(peer_public)}")
-    try:
-        shared = X25519PrivateKey.from_private_bytes(private).exchange(X25519PublicKey.from_public_bytes(peer_public))
-    except ValueError as exc:  # all-zero output: a low-order point
-        raise SecAggError("bad_message", f"key agreement failed: {exc}") from exc
-    return HKDF(algorithm=hashes.SHA256(), length=SEED_BYTES, salt=None, info=info).derive(shared)
+    return agree_all(private, [peer_public], info=info)[0]
+
+
+def agree_all(private: bytes, peer_publics: Sequence[bytes], *, info: bytes) -> list[bytes]:
+    """``agree`` with each peer in turn, loading the private key once (the server needs dozens per dropped device)."""
+    key = X25519PrivateKey.from_private_bytes(private)
+    out = []
+    for peer_public in peer_publics:
+        if len(peer_public) != KEY_BYTES:
+            raise SecAggError("bad_message", f"an X25519 public key is {KEY_BYTES} bytes, got {len(peer_public)}")
+        try:
+            shared = key.exchange(X25519PublicKey.from_public_bytes(peer_public))
+        except ValueError as exc:  # all-zero output: a low-order point
+            raise SecAggError("bad_message", f"key agreement failed: {exc}") from exc
+        out.append(HKDF(algorithm=hashes.SHA256(), length=SEED_BYTES, salt=None, info=info).derive(shared))
+    return out

@@ -7,6 +7,7 @@ self-mask seed, ``s_ij`` the seed agreed with neighbour j, and
 pairwise mask appears once with each sign and cancels in the sum. The
 self-mask hides y_i even if j's pairwise seed is later revealed because j
 dropped. numpy's uint32 arithmetic wraps, which is exactly addition mod 2^32.
+Each function expands its masks into one reused buffer (``prg.MaskExpander``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from secagg.prg import expand
+from secagg.prg import MaskExpander
 
 
 def sign(i: int, j: int) -> int:
@@ -33,18 +34,25 @@ def _apply(total: np.ndarray, mask: np.ndarray, positive: bool) -> None:
 def mask_input(x: np.ndarray, me: int, self_seed: bytes, pair_seeds: Mapping[int, bytes]) -> np.ndarray:
     """``(m,) uint32 -> (m,) uint32``: x plus the self mask plus the signed pairwise masks, mod 2^32."""
     y = np.array(x, dtype=np.uint32).ravel()  # (m,), a copy
-    _apply(y, expand(self_seed, y.size), True)
+    expand = MaskExpander(y.size)
+    _apply(y, expand(self_seed), True)
     for j, seed in pair_seeds.items():
-        _apply(y, expand(seed, y.size), sign(me, j) > 0)
+        _apply(y, expand(seed), sign(me, j) > 0)
     return y
 
 
 def remove_self_masks(total: np.ndarray, self_seeds: Iterable[bytes]) -> None:
     """Subtract each surviving device's self mask from the running sum ``(m,) uint32`` in place."""
+    expand = MaskExpander(total.size)
     for seed in self_seeds:
-        _apply(total, expand(seed, total.size), False)
+        _apply(total, expand(seed), False)
 
 
-def remove_pairwise_masks(total: np.ndarray, survivor: int, dropped: int, seed: bytes) -> None:
-    """Take off the pairwise mask a survivor added for a neighbour that dropped before its input, in place."""
-    _apply(total, expand(seed, total.size), sign(survivor, dropped) < 0)
+def remove_pairwise_masks(total: np.ndarray, pairs: Iterable[tuple[int, int, bytes]]) -> None:
+    """Take off, in place, each mask a survivor added for a neighbour that dropped before its input.
+
+    ``pairs``: ``(survivor, dropped, seed)``; the survivor added ``sign(survivor, dropped) PRG(seed)``.
+    """
+    expand = MaskExpander(total.size)
+    for survivor, dropped, seed in pairs:
+        _apply(total, expand(seed), sign(survivor, dropped) < 0)

@@ -4,7 +4,7 @@ The phases of Bonawitz et al. 2017 (§4, Figure 4), with the neighbour graph of
 Bell et al. 2020:
 
 0. advertise keys: each device sends two X25519 public keys (``c`` encrypts its
-   shares, ``s`` derives pairwise masks);
+   shares, ``s`` derives pairwise masks) and a hash committing to its self-mask seed ``b``;
 1. share keys: each device Shamir-shares its self-mask seed ``b`` and its mask
    private key ``s`` among its neighbours, each share encrypted to its holder
    (AES-GCM under a key agreed with that holder's ``c`` key; the server relays
@@ -92,11 +92,18 @@ class RoundParams:
 
 @dataclasses.dataclass(frozen=True)
 class AdvertiseKeys:
-    """Phase 0 upload: the device's two public keys."""
+    """Phase 0 upload: the device's two public keys and a commitment to its self-mask seed.
+
+    ``b_commitment`` (``secagg.client.commit_self_seed``, SHA-256) binds the seed
+    ``b`` before any share of it exists, so the server can tell a correctly
+    rebuilt ``b`` from one that a wrong share corrupted; the ``s`` key needs no
+    extra commitment: its public half is ``s_public``.
+    """
 
     device: int
     c_public: bytes
     s_public: bytes
+    b_commitment: bytes
 
 
 @dataclasses.dataclass(frozen=True)

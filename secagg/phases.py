@@ -100,8 +100,8 @@ def _check_open(r: SecureRound, phase: Phase, device: int, now: float) -> None:
 def submit_advert(r: SecureRound, advert: AdvertiseKeys, now: float) -> SecureRound:
     """Phase 0: keep a device's public keys (one advert per device, keys of 32 bytes)."""
     _check_open(r, Phase.ADVERTISE, advert.device, now)
-    if len(advert.c_public) != 32 or len(advert.s_public) != 32:
-        raise SecAggError("bad_message", f"device {advert.device}'s public keys are not 32 bytes")
+    if len(advert.c_public) != 32 or len(advert.s_public) != 32 or len(advert.b_commitment) != 32:
+        raise SecAggError("bad_message", f"device {advert.device}'s public keys or commitment are not 32 bytes")
     if advert.device in r.adverts:
         raise SecAggError("bad_message", f"device {advert.device} already advertised")
     return _maybe_close(dataclasses.replace(r, adverts={**r.adverts, advert.device: advert}), now)

@@ -30,16 +30,30 @@ RING_BITS = 32
 
 @dataclasses.dataclass(frozen=True)
 class RingSpec:
-    """The shared fixed-point grid: ``bits`` per coordinate over [-clip, clip]."""
+    """The shared fixed-point grid: ``bits`` per coordinate over [-clip, clip]; weights on (0, max_weight].
+
+    ``max_weight`` is the largest FedAvg weight a device may claim (a plain
+    round's bound, ``coordinator.records.TaskRow.max_weight``); a device's
+    weight travels as ``weight / max_weight`` on the same ``2**bits`` levels
+    (``secagg.updates``).
+    """
 
     bits: int = 16
     clip: float = 1.0
+    max_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.bits <= 24:
             raise ValueError(f"RingSpec.bits must be between 1 and 24, got {self.bits!r}")
         if not (math.isfinite(self.clip) and self.clip > 0):
             raise ValueError(f"RingSpec.clip must be a positive finite number, got {self.clip!r}")
+        if not (math.isfinite(self.max_weight) and self.max_weight > 0):
+            raise ValueError(f"RingSpec.max_weight must be a positive finite number, got {self.max_weight!r}")
+
+    @property
+    def step(self) -> float:
+        """The grid's spacing, ``2 clip / top``."""
+        return 2 * self.clip / self.top
 
     @property
     def top(self) -> int:

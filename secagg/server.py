@@ -7,7 +7,9 @@ that shared keys but sent no input (Bonawitz et al. 2017, Figure 4, "Server"
 column; Bell et al. 2020 for the neighbour graph). It never asks for both
 secrets of one device, and every step refuses with SecAggError("below_threshold")
 when fewer than ``threshold`` devices remain, so a round is abandoned whole
-rather than partially revealed.
+rather than partially revealed. Rebuilt secrets are checked (every extra share
+on the same polynomial, each seed against its owner's commitment, each key
+against its public key) before any mask is removed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from secagg import shamir
-from secagg.client import mask_seed
+from secagg.client import commit_self_seed, mask_seeds
 from secagg.errors import SecAggError
 from secagg.keys import keypair_from_private
 from secagg.masking import remove_pairwise_masks, remove_self_masks
@@ -132,19 +134,47 @@ def check_response(state: ServerState, request: UnmaskRequest, r: UnmaskResponse
         raise SecAggError("bad_message", f"device {r.device} sent shares of devices that are not its neighbours")
 
 
-def _gather(responses: Sequence[UnmaskResponse], owner: int, self_seed: bool) -> dict[int, int]:
-    return {
-        r.device + 1: (r.self_shares if self_seed else r.key_shares)[owner]
-        for r in responses
-        if owner in (r.self_shares if self_seed else r.key_shares)
-    }
+def _shares_by_owner(responses: Sequence[UnmaskResponse], self_seed: bool) -> dict[int, dict[int, int]]:
+    """owner -> {holder's Shamir point: share}, for the self-seed shares or the mask-key shares."""
+    out: dict[int, dict[int, int]] = {}
+    for r in responses:
+        for owner, share in (r.self_shares if self_seed else r.key_shares).items():
+            out.setdefault(owner, {})[r.device + 1] = share
+    return out
+
+
+def _rebuild_self_seeds(state: ServerState, request: UnmaskRequest, kept: Sequence[UnmaskResponse]) -> list[bytes]:
+    """Each survivor's self-mask seed, checked against the commitment it advertised before sharing it."""
+    shares = _shares_by_owner(kept, True)
+    seeds = []
+    for i in sorted(request.survivors):
+        seed = shamir.reconstruct(shares.get(i, {}), state.params.t_share)
+        if commit_self_seed(seed, i, state.params) != state.adverts[i].b_commitment:
+            raise SecAggError("bad_shares", f"the shares of device {i}'s self-mask seed do not match its commitment")
+        seeds.append(seed)
+    return seeds
+
+
+def _rebuild_mask_keys(state: ServerState, request: UnmaskRequest, kept: Sequence[UnmaskResponse]) -> dict[int, bytes]:
+    """Each dropped device's mask private key, checked against the public key it advertised."""
+    shares = _shares_by_owner(kept, False)
+    keys = {}
+    for j in sorted(request.dropped):
+        private = shamir.reconstruct(shares.get(j, {}), state.params.t_share)
+        if keypair_from_private(private).public != state.adverts[j].s_public:
+            raise SecAggError("bad_shares", f"the shares of device {j}'s mask key do not match its public key")
+        keys[j] = private
+    return keys
 
 
 def unmask_sum(state: ServerState, responses: Iterable[UnmaskResponse]) -> np.ndarray:
     """Close phase 3: the ring sum of the survivors' inputs, ``(length,) uint32``.
 
-    Every secret is rebuilt before anything is computed; if one cannot be
-    (fewer than ``t_share`` shares), SecAggError("unrecoverable") and no sum.
+    Every secret is rebuilt and checked before anything is computed: fewer than
+    ``t_share`` shares is SecAggError("unrecoverable"); shares that do not lie on
+    one polynomial, or rebuild a secret other than the one its owner committed
+    to (the ``b`` commitment, the ``s`` public key), are ("bad_shares") — one
+    wrong share would otherwise unmask to a garbage sum (issue 14). No sum then.
     """
     params = state.params
     request = unmask_request(state)
@@ -157,16 +187,14 @@ def unmask_sum(state: ServerState, responses: Iterable[UnmaskResponse]) -> np.nd
         seen.add(r.device)
         kept.append(r)
     _require(len(kept), params, "unmask")
-    self_seeds = [shamir.reconstruct(_gather(kept, i, True), params.t_share) for i in sorted(request.survivors)]
-    mask_keys = {}
-    for j in sorted(request.dropped):
-        private = shamir.reconstruct(_gather(kept, j, False), params.t_share)
-        if keypair_from_private(private).public != state.adverts[j].s_public:
-            raise SecAggError("unrecoverable", f"the shares of device {j}'s mask key do not match its public key")
-        mask_keys[j] = private
+    self_seeds = _rebuild_self_seeds(state, request, kept)
+    mask_keys = _rebuild_mask_keys(state, request, kept)
+    pairs = []
+    for j, private in mask_keys.items():
+        survivors = sorted(params.graph[j] & request.survivors)
+        seeds = mask_seeds(private, [state.adverts[i].s_public for i in survivors], params)
+        pairs += [(i, j, seed) for i, seed in zip(survivors, seeds, strict=True)]
     total = np.array(state.masked_sum, dtype=np.uint32)  # (length,), a copy
     remove_self_masks(total, self_seeds)
-    for j, private in mask_keys.items():
-        for i in sorted(params.graph[j] & request.survivors):
-            remove_pairwise_masks(total, i, j, mask_seed(private, state.adverts[i].s_public, params))
+    remove_pairwise_masks(total, pairs)
     return total

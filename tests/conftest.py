@@ -128,3 +128,44 @@ def prepared_with_proxy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = ["data", "prepare", "--corpus", f"jsonl:{corpus}", "--out", str(out), "--vocab-size", "60"]
     assert main([*argv, "--min-words", "5", "--proxy-fraction", "0.3", "--no-progress"]) == 0
     return out
+
+
+class Chromium:
+    """Headless Chromium (Debian's ``chromium``) for the page tests: the DOM after scripts ran, or a screenshot."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
+    def _run(self, url: str, *flags: str, script_ms: int = 0) -> str:
+        import subprocess
+        import tempfile
+
+        # let scripts run that long (not on a page that refreshes itself: it would never settle)
+        budget = [f"--virtual-time-budget={script_ms}"] if script_ms else []
+        with tempfile.TemporaryDirectory(prefix="fedkeys-chromium-") as profile:
+            done = subprocess.run(
+                [self.binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 f"--user-data-dir={profile}", *budget, *flags, url],
+                capture_output=True, text=True, timeout=120, check=True,
+            )  # fmt: skip
+        return done.stdout
+
+    def dump_dom(self, url: str, script_ms: int = 0) -> str:
+        return self._run(url, "--dump-dom", script_ms=script_ms)
+
+    def screenshot(self, url: str, path: Path, width: int = 1400, height: int = 1000, script_ms: int = 0) -> Path:
+        self._run(
+            url, "--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={path}", script_ms=script_ms
+        )
+        return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Chromium:
+    """Skips the test when no ``chromium`` is installed (``apt-get install -y chromium``; ``.ci/run`` does)."""
+    import shutil
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("headless Chromium is not installed: apt-get install -y chromium")
+    return Chromium(binary)

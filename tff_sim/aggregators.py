@@ -9,9 +9,10 @@
 - ``dp``: central differential privacy, DP-FedAvg with adaptive clipping
   (McMahan et al. 2018; Andrew et al. 2021) through ``tff.learning.dp_aggregator``:
   an unweighted mean of clipped updates plus Gaussian noise.
-- ``secure``: secure aggregation (Bonawitz et al. 2017) as TFF models it,
-  ``tff.learning.secure_aggregator``: the token-weighted mean of clipped updates,
-  each coordinate quantized to integers and summed with
+- ``secure``: secure aggregation (Bonawitz et al. 2017) as a deployed secure
+  round computes it (``secagg.updates``): updates clipped to L2 norm
+  ``secure_clip``, then the token-weighted mean (weights bounded by the largest
+  a client can have), each sum quantized to integers and summed with
   ``federated_secure_sum_bitwidth``, lowered with TFF's test-backend compiler
   so the C++ workers run it (``tff_sim.secure``).
 """
@@ -28,14 +29,25 @@ from tff_sim.config import AGGREGATORS
 from tff_sim.secure import secure_aggregator
 
 _RANGE_BYTES = 8  # a float32 min and max per quantized tensor
+SECURE_MAX_WEIGHT = float(2**20 - 1)  # tokens, when a client's rows are not capped (TFF's own weight bound)
 
 
 def quantization_bits(name: str) -> int | None:
     return int(name.removeprefix("quant")) if name.startswith("quant") else None
 
 
-def build_aggregator(name: str, *, clients_per_round: int, noise_multiplier: float) -> Any:
-    """The TFF aggregation factory for ``name`` (weighted, except ``dp``)."""
+def build_aggregator(
+    name: str,
+    *,
+    clients_per_round: int,
+    noise_multiplier: float,
+    secure_clip: float = 1.0,
+    max_weight: float = SECURE_MAX_WEIGHT,
+) -> Any:
+    """The TFF aggregation factory for ``name`` (weighted, except ``dp``).
+
+    ``secure_clip`` and ``max_weight`` (tokens) matter to ``secure`` only.
+    """
     if name not in AGGREGATORS:
         raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {name!r}")
     bits = quantization_bits(name)
@@ -45,7 +57,7 @@ def build_aggregator(name: str, *, clients_per_round: int, noise_multiplier: flo
             value_sum_factory=tff.aggregators.HadamardTransformFactory(inner_agg_factory=quantized_sum)
         )
     if name == "secure":
-        return secure_aggregator(weighted=True)
+        return secure_aggregator(clip=secure_clip, max_weight=max_weight)
     if name == "dp":
         return tff.learning.dp_aggregator(noise_multiplier=noise_multiplier, clients_per_round=clients_per_round)
     return tff.aggregators.MeanFactory()

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from model import MaskedCrossEntropy, ModelConfig, build_model, keyboard_metrics
-from tff_sim.aggregators import build_aggregator
+from tff_sim.aggregators import SECURE_MAX_WEIGHT, build_aggregator
 from tff_sim.client_datasets import element_spec
 from tff_sim.config import SimConfig
 
@@ -73,7 +73,11 @@ def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
     """The iterative learning process for ``sim.algorithm`` with ``sim.aggregator``."""
     server = _server_optimizer(sim)
     aggregator = build_aggregator(
-        sim.aggregator, clients_per_round=sim.clients_per_round, noise_multiplier=sim.dp_noise_multiplier
+        sim.aggregator,
+        clients_per_round=sim.clients_per_round,
+        noise_multiplier=sim.dp_noise_multiplier,
+        secure_clip=sim.secure_clip,
+        max_weight=sim.max_client_weight or SECURE_MAX_WEIGHT,
     )
     if sim.algorithm == "fedsgd":
         return tff.learning.algorithms.build_fed_sgd(

@@ -55,6 +55,7 @@ class SimConfig:
     max_eval_clients: int | None = None
     aggregator: str = "mean"
     dp_noise_multiplier: float = 1.0
+    secure_clip: float = 1.0  # ``secure``: L2 clip of each update (a deployed task's secagg_clip, same default)
     server_epsilon: float = 1e-5  # fedadam / fedyogi (Reddi et al. 2021 tune 1e-3 .. 1e-5; 1e-3 barely moved here)
     client_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
     server_lr_schedule: Schedule = dataclasses.field(default_factory=Schedule)
@@ -75,7 +76,7 @@ class SimConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"SimConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("client_lr", "prox_strength", "server_epsilon"):
+        for name in ("client_lr", "prox_strength", "secure_clip", "server_epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)!r}")
         if self.server_lr is not None and not self.server_lr > 0:
@@ -98,6 +99,13 @@ class SimConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SimConfig.{name} must be positive, got {value!r}")
+
+    @property
+    def max_client_weight(self) -> float | None:
+        """The most tokens a client can weigh in a round (rows cap x seq_len x epochs); None if rows are uncapped."""
+        if self.max_client_rows is None:
+            return None
+        return float(self.max_client_rows * self.seq_len * self.local_epochs)
 
     @property
     def effective_server_lr(self) -> float:

@@ -1,8 +1,9 @@
-"""Secure aggregation in the simulation: TFF's secure aggregator, lowered so the C++ workers can run it.
+"""Secure aggregation in the simulation: the deployed secure mean as TFF secure sums, lowered for the C++ workers.
 
-``tff.learning.secure_aggregator`` (Bonawitz et al. 2017 as modelled by TFF)
-clips each update (adaptive zeroing and L2 clipping), clips and quantizes every
-coordinate to integers and sums them with ``tff.federated_secure_sum_bitwidth``.
+``secure_aggregator`` is what a deployed secure round computes (a fixed L2
+clip, then the token-weighted mean), built from TFF's ``SecureSumFactory``,
+which clips and quantizes every coordinate to integers and sums them with
+``tff.federated_secure_sum_bitwidth`` (Bonawitz et al. 2017 as modelled by TFF).
 TFF 0.87's native C++ executor — the one ``tff_sim.runtime`` runs on its
 workers — does not implement the secure intrinsics (it fails with "Cannot
 embed a federated value"). TFF's own test backend
@@ -18,6 +19,7 @@ clipping error), not its cost; ``bench/secagg_cost.py`` measures that.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import tensorflow_federated as tff
@@ -51,15 +53,32 @@ class _LoweredWeighted(tff.aggregators.WeightedAggregationFactory):
         return _lowered(self._inner.create(value_type, weight_type))
 
 
-class _LoweredUnweighted(tff.aggregators.UnweightedAggregationFactory):
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
+def secure_aggregator(*, clip: float, max_weight: float) -> Any:
+    """The deployed secure round's mean (``secagg.updates``) in TFF terms, runnable on ``tff_sim.runtime``'s workers.
 
-    def create(self, value_type: Any) -> Any:
-        return _lowered(self._inner.create(value_type))
-
-
-def secure_aggregator(*, weighted: bool = True) -> Any:
-    """``tff.learning.secure_aggregator`` (zeroing and clipping on), runnable on ``tff_sim.runtime``'s workers."""
-    inner = tff.learning.secure_aggregator(zeroing=True, clipping=True, weighted=weighted)
-    return _LoweredWeighted(inner) if weighted else _LoweredUnweighted(inner)
+    A deployed secure round clips each delta to L2 norm ``clip`` (fixed: the
+    task's ``secagg_clip``), weights it by its tokens bounded by ``max_weight``
+    and opens ``sum w clip(delta) / sum w`` (it masks ``[w, w delta]``, as
+    Flower's SecAgg+ does). Here: ``clipping_factory`` at the same fixed norm
+    around a token-weighted ``MeanFactory`` whose two sums (``w delta``, whose
+    coordinates lie in [-clip max_weight, clip max_weight], and ``w`` in
+    [0, max_weight]) are ``SecureSumFactory`` secure sums, as is the clipped
+    count. Unlike ``tff.learning.secure_aggregator`` there is no adaptive
+    zeroing or clipping: the deployed rounds have none. TFF quantizes each sum
+    to 32 bits over its range where the deployed path uses ``secagg_bits`` (16)
+    over [-clip, clip]: the same mean, with a little less quantization noise.
+    """
+    if not (math.isfinite(clip) and clip > 0 and math.isfinite(max_weight) and max_weight > 0):
+        raise ValueError(f"secure_aggregator needs a positive clip and max_weight, got {clip!r}, {max_weight!r}")
+    mean = tff.aggregators.MeanFactory(
+        value_sum_factory=tff.aggregators.SecureSumFactory(upper_bound_threshold=clip * max_weight),
+        weight_sum_factory=tff.aggregators.SecureSumFactory(
+            upper_bound_threshold=max_weight, lower_bound_threshold=0.0
+        ),
+    )
+    clipped = tff.aggregators.clipping_factory(
+        clip,
+        mean,
+        clipped_count_sum_factory=tff.aggregators.SecureSumFactory(upper_bound_threshold=1, lower_bound_threshold=0),
+    )
+    return _LoweredWeighted(clipped)

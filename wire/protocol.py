@@ -223,6 +223,7 @@ class SecureAggregation(_Message):
     threshold: int = Field(ge=2, description="fewest devices whose sum may be revealed")
     bits: int = Field(ge=1, le=24, description="quantization bits a coordinate on the grid [-clip, clip]")
     clip: float = Field(gt=0, description="L2 bound of the delta, and the grid's range")
+    max_weight: float = Field(gt=0, description="the largest token weight; the device sends weight / max_weight")
 
 
 class Assignment(_Message):

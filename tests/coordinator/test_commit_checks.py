@@ -39,6 +39,8 @@ def test_update_bound_plain_is_norm_bound_with_a_finite_default() -> None:
 def test_update_bound_secure_adds_one_grid_step_a_coordinate() -> None:
     task = _task(secure_aggregation=True, secagg_clip=2.0, secagg_bits=4, norm_bound=0.5)
     assert update_bound(task, 25) == pytest.approx(2.0 + 5 * 4.0 / 15, rel=1e-15)
+    # n devices with total weight W (units of max_weight): the rounding term scales by n / W (secagg.bounds)
+    assert update_bound(task, 25, devices=3, weight_units=0.5) == pytest.approx(2.0 + 6 * 5 * 4.0 / 15, rel=1e-15)
     with pytest.raises(ValueError, match="length"):
         update_bound(task, 0)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
+import pytest
 from coordinator_fixtures import SHAPES, admin_headers, checkin_body, create_task, initial_weights
 from fastapi.testclient import TestClient
 
@@ -69,11 +71,19 @@ def _run_until_input(client: TestClient, assignments: list[dict[str, Any]]) -> d
     return states
 
 
-def _send_input(client: TestClient, a: dict[str, Any], state: sa_client.ClientState, i: int) -> sa_client.ClientState:
+def _weight(a: dict[str, Any], i: int) -> float:
+    return float(a["secure"]["max_weight"]) * (i + 1) / 8  # devices of different token counts
+
+
+def _send_input(
+    client: TestClient, a: dict[str, Any], state: sa_client.ClientState, i: int, vector: np.ndarray | None = None
+) -> sa_client.ClientState:
     response = client.get(_url(a, "masked_input"), headers=_auth(a))
     assert response.status_code == 200, response.text
-    spec = RingSpec(bits=a["secure"]["bits"], clip=a["secure"]["clip"])
-    vector = delta_to_ring(_deltas(i), spec, np.random.default_rng(i))
+    s = a["secure"]
+    spec = RingSpec(bits=s["bits"], clip=s["clip"], max_weight=s["max_weight"])
+    if vector is None:
+        vector = delta_to_ring(_deltas(i), _weight(a, i), spec, np.random.default_rng(i))
     state, item = sa_client.masked_input(_params(a), state, encoding.decode_shares(response.content), vector)
     assert _post(client, a, "masked_input", encoding.encode_input(item)).status_code == 200
     return state
@@ -105,9 +115,11 @@ def test_secure_round_commits_the_mean_of_survivors(client: TestClient, clock: A
     committed = next(r for r in latest if r["round"] == 0)
     assert committed["state"] == "committed" and committed["received"] == 4
     new = decode_weights(client.get("/v1/admin/populations/keyboard/models/1", headers=admin_headers()).content)
+    weights = [_weight(assignments[i], i) for i in range(4)]
+    assert committed["weight_sum"] == pytest.approx(sum(weights), rel=1e-4)
     for k, old in enumerate(initial_weights()):
-        mean = np.mean([_deltas(i)[k] for i in range(4)], axis=0)
-        np.testing.assert_allclose(new[k], old + mean, atol=4 * 2.0 / 65535)
+        mean = np.sum([w * _deltas(i)[k] for i, w in enumerate(weights)], axis=0) / sum(weights)  # token-weighted
+        np.testing.assert_allclose(new[k], old + mean, atol=4 * 2.0 / 65535 / (sum(weights) / weights[-1]) + 1e-4)
 
 
 def test_secure_round_below_threshold_abandoned(client: TestClient, clock: Any) -> None:
@@ -147,7 +159,6 @@ def test_secure_round_refuses_plain_uploads_and_bad_messages(client: TestClient)
 
 def test_secure_round_commits_on_postgresql(settings: Any) -> None:
     """The same round on PostgreSQL (row locks, binary reads of the round record)."""
-    import pytest
     from coordinator_fixtures import Clock, PostgresSchema, postgres_available
 
     from coordinator import Database, create_app
@@ -164,3 +175,52 @@ def test_secure_round_commits_on_postgresql(settings: Any) -> None:
                 test_secure_round_commits_the_mean_of_survivors(client, clock)
         finally:
             db.dispose()
+
+
+def _unmask_all(client: TestClient, assignments: list[dict[str, Any]], states: dict[int, sa_client.ClientState],
+                tamper: Any = None) -> None:  # fmt: skip
+    for i, a in enumerate(assignments):
+        request = encoding.decode_request(client.get(_url(a, "unmask"), headers=_auth(a)).content)
+        response = sa_client.unmask(_params(a), states[i], request)
+        if tamper is not None and i == 0:
+            response = tamper(response)
+        assert _post(client, a, "unmask", encoding.encode_response(response)).status_code == 200
+
+
+def _abandoned_with(client: TestClient, a: dict[str, Any], reason: str) -> None:
+    first = next(r for r in _rounds(client) if r["round"] == 0)
+    assert first["state"] == "abandoned" and first["committed_version"] is None
+    refused = client.get(_url(a, "unmask"), headers=_auth(a))
+    assert refused.status_code == 409 and refused.json()["detail"]["reason"] == "round_abandoned"
+    assert f"abandoned: {reason}:" in refused.json()["detail"]["message"]
+    assert client.get("/v1/admin/populations/keyboard/models/1", headers=admin_headers()).status_code == 404
+
+
+def test_secure_round_off_grid_input_abandoned_not_committed(client: TestClient) -> None:
+    # issue 14 point 3: one device's levels off the grid used to wrap the ring and commit a mean of norm 4.1e5.
+    create_task(client, **(SECURE | {"over_selection": 1.0}))
+    assignments = _checkin(client, 4)
+    states = _run_until_input(client, assignments)
+    off_grid = np.full(assignments[0]["secure"]["length"], 1 << 31, np.uint32)
+    for i, a in enumerate(assignments):
+        states[i] = _send_input(client, a, states[i], i, off_grid if i == 3 else None)
+    _unmask_all(client, assignments, states)
+    _abandoned_with(client, assignments[0], "out_of_range")
+
+
+def test_secure_round_share_off_by_one_abandoned_not_committed(client: TestClient) -> None:
+    # issue 14 point 3: a Shamir share off by +1 used to unmask to a garbage sum without error.
+    create_task(client, **(SECURE | {"over_selection": 1.0}))
+    assignments = _checkin(client, 4)
+    states = _run_until_input(client, assignments)
+    for i, a in enumerate(assignments):
+        states[i] = _send_input(client, a, states[i], i)
+
+    def off_by_one(response: Any) -> Any:
+        owner = min(response.self_shares)
+        return dataclasses.replace(
+            response, self_shares={**response.self_shares, owner: response.self_shares[owner] + 1}
+        )
+
+    _unmask_all(client, assignments, states, off_by_one)
+    _abandoned_with(client, assignments[0], "bad_shares")

@@ -15,7 +15,7 @@ PARAMS = RoundParams(round=0, round_seed=3, n=4, length=10, threshold=3)  # comp
 
 def test_phase_body_bound_exact_numbers() -> None:
     assert PARAMS.k == 3
-    assert phase_body_bound(PARAMS, "advertise_keys") == 4 + 64
+    assert phase_body_bound(PARAMS, "advertise_keys") == 4 + 96  # + the 32-byte self-seed commitment
     assert phase_body_bound(PARAMS, "share_keys") == 4 + 3 * (12 + 1024)
     assert phase_body_bound(PARAMS, "masked_input") == 8 + 40
     assert phase_body_bound(PARAMS, "unmask") == 4 + 2 * (4 + 3 * (4 + 66))

@@ -16,8 +16,8 @@ from secagg.ring import RingSpec
 from secagg.updates import mean_from_ring
 
 SHAPES = [(4, 3), (3,)]
-PARAMS = RoundParams(round=1, round_seed=5, n=8, length=15, threshold=5)
-SPEC = RingSpec(bits=16, clip=1.0)
+PARAMS = RoundParams(round=1, round_seed=5, n=8, length=16, threshold=5)  # 15 coordinates + the weight
+SPEC = RingSpec(bits=16, clip=1.0, max_weight=80.0)
 ORDER = list(phases.Phase)  # ADVERTISE .. UNMASK, DONE, ABANDONED
 DEADLINES = phases.PhaseDeadlines(advertise_s=10, share_s=10, input_s=10, unmask_s=10)
 
@@ -102,15 +102,19 @@ def _deltas(i: int) -> list[np.ndarray]:
     return [(rng.normal(size=s) * 0.05).astype(np.float32) for s in SHAPES]
 
 
+def _weight(i: int) -> float:
+    return 10.0 * (i + 1)
+
+
 def _run_fleet(gone: set[int]) -> tuple[phases.SecureRound, list[BaseException]]:
     server = LocalCoordinator()
     errors: list[BaseException] = []
 
     def device(i: int) -> None:
-        def train() -> list[np.ndarray]:
+        def train() -> tuple[list[np.ndarray], float]:
             if i in gone:
                 raise DeviceGone(i)
-            return _deltas(i)
+            return _deltas(i), _weight(i)
 
         try:
             run_secure_session(Transport(server), SecureAssignment(PARAMS, SPEC, i), train, np.random.default_rng(i))
@@ -129,14 +133,16 @@ def _run_fleet(gone: set[int]) -> tuple[phases.SecureRound, list[BaseException]]
     return server.round, errors
 
 
-def test_secure_session_fleet_sum_is_mean_of_survivors() -> None:
+def test_secure_session_fleet_sum_is_weighted_mean_of_survivors() -> None:
     final, errors = _run_fleet(gone={2, 6})
     assert not errors
     assert final.phase is phases.Phase.DONE and final.total is not None
-    mean = mean_from_ring(final.total, 6, SHAPES, SPEC)
+    result = mean_from_ring(final.total, 6, SHAPES, SPEC)
+    kept = [i for i in range(8) if i not in {2, 6}]
+    assert result.weight == pytest.approx(sum(_weight(i) for i in kept), rel=1e-4)
     for k in range(len(SHAPES)):
-        plain = np.mean([_deltas(i)[k] for i in range(8) if i not in {2, 6}], axis=0)
-        np.testing.assert_allclose(mean[k], plain, atol=2 * 2.0 / SPEC.top)
+        plain = np.sum([_weight(i) * _deltas(i)[k] for i in kept], axis=0) / result.weight
+        np.testing.assert_allclose(result.tensors[k], plain, atol=2 * 2.0 / SPEC.top)
 
 
 def test_secure_session_too_many_dropouts_abandoned() -> None:

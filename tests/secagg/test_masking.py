@@ -33,7 +33,7 @@ def test_remove_pairwise_masks_undoes_a_dropped_neighbour() -> None:
     for me, dropped in ((2, 5), (5, 2)):
         y = mask_input(x, me, own, {dropped: shared})
         remove_self_masks(y, [own])
-        remove_pairwise_masks(y, me, dropped, shared)
+        remove_pairwise_masks(y, [(me, dropped, shared)])
         assert np.array_equal(y, x)
     assert sign(1, 2) == 1 and sign(2, 1) == -1
 

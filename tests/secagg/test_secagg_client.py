@@ -7,7 +7,7 @@ import pytest
 
 from secagg import client, server
 from secagg.errors import SecAggError
-from secagg.messages import AdvertiseKeys, RoundParams, UnmaskRequest
+from secagg.messages import RoundParams, UnmaskRequest
 
 PARAMS = RoundParams(round=1, round_seed=2, n=6, length=8, threshold=4)
 X = np.arange(8, dtype=np.uint32)
@@ -47,7 +47,7 @@ def test_share_keys_too_few_neighbours_refused() -> None:
 def test_share_keys_repeated_public_key_refused() -> None:
     state, _ = client.advertise(PARAMS, 0)
     adverts = [client.advertise(PARAMS, i)[1] for i in range(1, 6)]
-    adverts[1] = AdvertiseKeys(adverts[1].device, adverts[0].c_public, adverts[1].s_public)
+    adverts[1] = dataclasses.replace(adverts[1], c_public=adverts[0].c_public)
     with pytest.raises(SecAggError, match="equal"):
         client.share_keys(PARAMS, state, adverts)
 

@@ -119,7 +119,7 @@ def test_unmask_sum_wrong_key_shares_refused() -> None:
     forged = [dataclasses.replace(r, key_shares={1: 12345}) for r in responses]
     with pytest.raises(SecAggError) as err:
         server.unmask_sum(srv, forged)
-    assert err.value.reason == "unrecoverable"
+    assert err.value.reason == "bad_shares"
 
 
 def test_unmask_sum_unexpected_responder_refused() -> None:
@@ -133,3 +133,41 @@ def test_unmask_sum_exact() -> None:
     request = server.unmask_request(srv)
     total = server.unmask_sum(srv, [client.unmask(PARAMS, states[i], request) for i in sorted(request.survivors)])
     assert total.tolist() == [0 + 2 + 3 + 4 + 5] * 8
+
+
+def test_unmask_sum_self_seed_share_off_by_one_refused() -> None:
+    # issue 14 point 3: one holder's share off by +1 used to unmask to a garbage sum without error.
+    states, srv, _ = _round(dropped_input=frozenset({1}))
+    request = server.unmask_request(srv)
+    responses = [client.unmask(PARAMS, states[i], request) for i in sorted(request.survivors)]
+    bad = responses[0]
+    owner = min(bad.self_shares)
+    responses[0] = dataclasses.replace(bad, self_shares={**bad.self_shares, owner: bad.self_shares[owner] + 1})
+    with pytest.raises(SecAggError) as err:
+        server.unmask_sum(srv, responses)
+    assert err.value.reason == "bad_shares" and "polynomial" in str(err.value)
+
+
+def test_unmask_sum_consistent_wrong_self_seed_refused_by_commitment() -> None:
+    # Shares that agree on a wrong seed (here all equal: the constant polynomial) pass the
+    # polynomial check; the seed's commitment from the advert catches them.
+    states, srv, _ = _round(dropped_input=frozenset({1}))
+    request = server.unmask_request(srv)
+    responses = [client.unmask(PARAMS, states[i], request) for i in sorted(request.survivors)]
+    forged = [dataclasses.replace(r, self_shares={**r.self_shares, 2: 777}) if 2 in r.self_shares else r
+              for r in responses]  # fmt: skip
+    with pytest.raises(SecAggError) as err:
+        server.unmask_sum(srv, forged)
+    assert err.value.reason == "bad_shares" and "device 2's self-mask seed do not match" in str(err.value)
+
+
+def test_unmask_sum_mask_key_share_off_by_one_refused() -> None:
+    states, srv, _ = _round(dropped_input=frozenset({1}))
+    request = server.unmask_request(srv)
+    responses = [client.unmask(PARAMS, states[i], request) for i in sorted(request.survivors)]
+    holder = next(k for k, r in enumerate(responses) if 1 in r.key_shares)
+    bad = responses[holder]
+    responses[holder] = dataclasses.replace(bad, key_shares={1: bad.key_shares[1] + 1})
+    with pytest.raises(SecAggError) as err:
+        server.unmask_sum(srv, responses)
+    assert err.value.reason == "bad_shares"

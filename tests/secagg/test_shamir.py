@@ -65,3 +65,18 @@ def test_share_bytes_roundtrip_and_bad_bytes() -> None:
         shamir.share_from_bytes(b"\x00" * 65)
     with pytest.raises(SecAggError, match="outside"):
         shamir.share_from_bytes(b"\xff" * 66)
+
+
+@pytest.mark.parametrize("point", [1, 3, 6])  # in the interpolated subset (1, 3) or an extra share (6)
+def test_reconstruct_share_off_by_one_refused(point: int) -> None:
+    shares = shamir.split(SECRET, range(1, 7), 3)
+    shares[point] = (shares[point] + 1) % shamir.PRIME
+    with pytest.raises(SecAggError) as err:
+        shamir.reconstruct(shares, 3)
+    assert err.value.reason == "bad_shares"
+
+
+def test_reconstruct_exactly_threshold_shares_cannot_be_checked() -> None:
+    shares = shamir.split(SECRET, range(1, 4), 3)
+    shares[2] += 1
+    assert shamir.reconstruct(shares, 3, length=66) != SECRET.rjust(66, b"\0")  # a wrong secret, no error
