@@ -173,6 +173,9 @@ def add_coordinator(parser: argparse.ArgumentParser, *, key_help: str) -> None:
 
 def api_key(args: argparse.Namespace) -> str | None:
     """The admin key from ``--api-key-file`` or the FEDKEYS_API_KEY environment variable (never a flag: ``ps``)."""
+    deprecated = getattr(args, "api_key", None)  # `devices emulate --api-key KEY`: still read, with a warning
+    if deprecated:
+        return str(deprecated)
     path = getattr(args, "api_key_file", None)
     if not path:
         return os.environ.get(API_KEY_ENV) or None

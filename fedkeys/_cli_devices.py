@@ -21,6 +21,7 @@ from typing import Any
 
 from fedkeys._cli_common import (
     UsageError,
+    add_alias,
     add_command,
     add_coordinator,
     add_group,
@@ -129,6 +130,8 @@ def register(sub: Any) -> None:
         "--population keyboard --data data/shakespeare --devices 50 --speedup 720 --rounds 5",
     )
     add_coordinator(emulate, key_help="else env FEDKEYS_API_KEY; needed for --rounds and to show rounds committed")
+    add_alias(emulate, "--api-key", "--api-key-file or FEDKEYS_API_KEY (a key on the command line shows in ps)",
+              "api_key", str)  # fmt: skip
     emulate.add_argument("--population", required=True, help="the population the devices belong to")
     emulate.add_argument("--data", required=True, help="a prepared corpus directory (fedkeys data prepare)")
     emulate.add_argument(

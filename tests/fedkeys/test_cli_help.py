@@ -67,6 +67,10 @@ def test_cli_deprecated_aliases_are_hidden_and_warn(capsys: pytest.CaptureFixtur
     assert args.client_lr == 0.25
     args = parser.parse_args(["admin", "status", "--url", "http://h:1"])
     assert args.coordinator == "http://h:1"
+    emulate = ["devices", "emulate", "--population", "p", "--data", "d", "--devices", "1"]
+    assert parser.parse_args([*emulate, "--api-key", "k"]).api_key == "k"
+    assert "--api-key is deprecated; use --api-key-file or FEDKEYS_API_KEY" in capsys.readouterr().err
+    assert "--api-key " not in COMMANDS["devices emulate"].format_help()
     assert "--url" not in COMMANDS["admin status"].format_help()
     assert "--max-client-rows" not in COMMANDS["sim run"].format_help()
 
