@@ -1,14 +1,23 @@
-"""Streaming aggregation throughput of the coordinator for the ``small`` model at 8 bits.
+"""Aggregation throughput of the coordinator for the ``small`` model at 8 bits, against ``np.add``, in one run.
 
-Per accepted upload the coordinator decodes the update (unpack, dequantize,
-inverse Hadamard rotation), validates it (shapes, finite, L2 norm) and adds it
-to the round's float64 running sum; with the database in the loop it also loads
-and stores that sum. Set against numpy's memory bandwidth on the same arrays:
-adding one update has to read its float32 delta and read and write the float64
-sum, 20 bytes per parameter, so ``bandwidth / (20 * params)`` updates/s is the
-physical limit on this machine. All figures come from one run.
+Per accepted upload the coordinator checks the container (size, sha256,
+header), validates the update in the rotated domain (the norm from the levels'
+moments, finiteness from the range) and adds ``weight * (lo + step * levels)``
+to the round's in-memory rotated sum; it unrotates once per round, at commit
+(Suresh et al. 2017; ``coordinator.aggregation``). The yardstick is what
+``np.add`` achieves adding the same model's float32 update vectors (distinct
+vectors, so caches do not flatter it): a float32 delta per update into the sum.
 
-    .venv/bin/python bench/coordinator_aggregate.py [--preset small] [--codec quant8] [--updates 16]
+Measured, all in one run:
+
+1. ``np.add`` updates/s (float32 and float64 sums of float32 vectors);
+2. decode + validate + add updates/s with float64 and float32 sums, each as a
+   ratio to (1), and its parts;
+3. end to end over HTTP: ``fedkeys serve`` on loopback (SQLite, 1 worker;
+   PostgreSQL, 2 workers), check-ins first, then many concurrent uploads; the
+   updates/s from the first upload to the last answer, and the commit latency.
+
+    .venv/bin/python bench/coordinator_aggregate.py [--preset small] [--codec quant8] [--uploads 300]
 """
 
 from __future__ import annotations
@@ -17,20 +26,29 @@ import argparse
 import hashlib
 import math
 import os
+import secrets
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from coordinator.aggregation import WeightedSum
-from coordinator.validation import UpdateLimits, decode_and_validate
-from wire.update import decode_update, encode_update
+from coordinator.aggregation import RotatedSum
+from coordinator.validation import UpdateLimits, decode_and_validate, validate_message
+from wire.codec import round_rotation_seed
+from wire.update import decode_update, encode_update, encode_weights
 
 MB = 1e6
+_API_KEY = "bench-key"
 
 
 def model_shapes(preset: str, vocab_size: int) -> list[tuple[int, ...]]:
@@ -49,79 +67,226 @@ def best_of(repeats: int, fn: Callable[[], object]) -> float:
     return min(times)
 
 
-def numpy_bandwidth(params: int, repeats: int) -> float:
-    """Bytes/s of ``total += delta`` on float64 (P,) arrays: reads 2 arrays, writes 1."""
-    a = np.random.default_rng(0).normal(size=params)
-    b = np.random.default_rng(1).normal(size=params)
-    np.add(a, b, out=a)  # warm
-    t = best_of(repeats * 5, lambda: np.add(a, b, out=a))
-    return 3 * 8 * params / t
+def in_memory(shapes: list[tuple[int, ...]], blobs: list[bytes], codec: str, repeats: int) -> list[tuple[str, float]]:
+    """(step, seconds per update) of the numpy yardstick and of each part of the coordinator's path."""
+    params = sum(math.prod(s) for s in shapes)
+    rotation = round_rotation_seed(0, 0)
+    limits = UpdateLimits(
+        round=0, base_version=0, codec=codec, shapes=tuple(shapes), max_weight=1e9, max_bytes=1 << 30,
+        rotation_seed=rotation,
+    )  # fmt: skip
+    messages = [decode_update(b) for b in blobs]
+    vectors = [np.concatenate([t.ravel() for t in m.decode_tensors()]) for m in messages]  # float32 (P,)
+    rotated = messages[0].rotation_seed is not None
+    n = len(blobs)
 
+    def np_add(dtype: type) -> Callable[[], None]:
+        def run() -> None:
+            acc: np.ndarray = np.zeros(params, dtype=dtype)
+            for v in vectors:
+                np.add(acc, v, out=acc)
 
-def db_path(shapes: list[tuple[int, ...]], blobs: list[bytes], url: str, codec: str) -> tuple[float, float]:
-    """(seconds per upload, seconds per commit) through ``Coordinator.upload`` on a real database."""
-    from coordinator import Admin, Coordinator, Database
-    from coordinator.enrollment import Enrollment, EnrollmentConfig
-    from coordinator.metrics import Metrics
-    from coordinator.pace import PaceConfig
-    from wire.manifest import PlanManifest, TensorSpec
-    from wire.protocol import CheckinRequest, TaskCreate
-    from wire.update import encode_weights
+        return run
 
-    db = Database(url)
-    db.create_schema()
-    admin = Admin(db, clock=time.time)
-    train = b"bench plan"
-    manifest = PlanManifest(
-        format_version=1,
-        model_version="bench",
-        model_config={},
-        batch_size=8,
-        seq_len=20,
-        tensors=tuple(TensorSpec(f"w{i}", s, "float32") for i, s in enumerate(shapes)),
-        signatures={"train": {"inputs": [], "outputs": []}},
-        hyperparameters={},
-        tokenizer_sha256="0" * 64,
-        files={"train.tflite": hashlib.sha256(train).hexdigest()},
-    )
-    admin.put_blob(train)
-    plan = admin.put_blob(manifest.to_json().encode()).sha256
-    ckpt = admin.put_blob(encode_weights([np.zeros(s, np.float32) for s in shapes])).sha256
-    goal = len(blobs)
-    admin.create_task(
-        TaskCreate.model_validate(
-            {
-                "population": "bench",
-                "plan_sha256": plan,
-                "checkpoint_sha256": ckpt,
-                "goal_count": goal,
-                "over_selection": 1.0,
-                "codec": codec,
-                "max_rows": 10_000,
-            }
-        )
-    )
-    enrollment = Enrollment(os.urandom(32), EnrollmentConfig(None, 10**6, 1e6, 86400.0, 0.0))
-    coord = Coordinator(db, clock=time.time, metrics=Metrics(), pace=PaceConfig(), enrollment=enrollment)
-    req = CheckinRequest(client_version="b", runtime="b", codecs=[codec], example_count=1, token_count=100)
-    assignments = [
-        coord.checkin(
-            "bench", req.model_copy(update={"credential": enrollment.issue("bench", time.time())[0]})
-        ).assignment
-        for _ in range(goal)
+    def full(dtype: type) -> Callable[[], None]:
+        def run() -> None:
+            acc = RotatedSum(shapes, rotated=rotated, dtype=dtype)
+            for b in blobs:
+                v = decode_and_validate(b, limits)
+                acc.add(v.message, v.weight, v.scale)
+
+        return run
+
+    def add_only(dtype: type) -> Callable[[], None]:
+        def run() -> None:
+            acc = RotatedSum(shapes, rotated=rotated, dtype=dtype)
+            for m in messages:
+                acc.add(m, 100.0)
+
+        return run
+
+    def unrotate_once() -> None:
+        acc = RotatedSum(shapes, rotated=rotated)
+        acc.add(messages[0], 1.0)
+        acc.unrotated(rotation if rotated else None)
+
+    def container() -> None:
+        for b in blobs:
+            decode_update(b)
+
+    def validate() -> None:
+        for m in messages:
+            validate_message(m, limits)
+
+    def sha256_only() -> None:
+        for b in blobs:
+            hashlib.sha256(b).digest()
+
+    def crc32_only() -> None:
+        for b in blobs:
+            zlib.crc32(b)
+
+    def old_path() -> None:  # before: every update dequantized and unrotated on its own
+        for m in messages[:4]:
+            m.decode_tensors()
+
+    steps: list[tuple[str, Callable[[], object], int]] = [
+        ("np.add, float32 sum += float32 vector", np_add(np.float32), n),
+        ("np.add, float64 sum += float32 vector", np_add(np.float64), n),
+        ("decode+validate+add, float64 sum", full(np.float64), n),
+        ("decode+validate+add, float32 sum", full(np.float32), n),
+        ("  container only (size, sha256, header)", container, n),
+        ("    of which the sha256 of the body", sha256_only, n),
+        ("    (zlib.crc32 of the body, for comparison)", crc32_only, n),
+        ("  validate only (rotated norm, finite)", validate, n),
+        ("  add only, float64 sum", add_only(np.float64), n),
+        ("  add only, float32 sum", add_only(np.float32), n),
+        ("per round: unrotate the sum once", unrotate_once, 1),
     ]
-    per_upload = []
-    for a, blob in zip(assignments, blobs, strict=True):
-        assert a is not None
-        # re-encode for this session's round/base (both 0) - the blobs already are
-        start = time.perf_counter()
-        coord.upload(a.session_id, a.upload_token, blob)
-        per_upload.append(time.perf_counter() - start)
-    # the last upload reached the goal and committed: its time includes the commit
-    commit = per_upload[-1] - float(np.median(per_upload[:-1]))
-    db.drop_schema()
-    db.dispose()
-    return float(np.median(per_upload[:-1])), commit
+    best = {name: math.inf for name, _, _ in steps}
+    for _ in range(repeats):  # interleaved, so a burst of load on the machine hits every step alike
+        for name, fn, count in steps:
+            best[name] = min(best[name], best_of(1, fn) / count)
+    rows = [(name, best[name]) for name, _, _ in steps]
+    rows.insert(
+        4,
+        (
+            "validate+add (the aggregation), float64 sum",
+            best["  validate only (rotated norm, finite)"] + best["  add only, float64 sum"],
+        ),
+    )
+    rows.insert(-1, ("  old path: decode_tensors (unrotate) per update", best_of(1, old_path) / 4))
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _manifest(shapes: list[tuple[int, ...]], train: bytes) -> bytes:
+    from wire.manifest import PlanManifest, TensorSpec
+
+    manifest = PlanManifest(
+        format_version=1, model_version="bench", model_config={}, batch_size=8, seq_len=20,
+        tensors=tuple(TensorSpec(f"w{i}", s, "float32") for i, s in enumerate(shapes)),
+        signatures={"train": {"inputs": [], "outputs": []}}, hyperparameters={}, tokenizer_sha256="0" * 64,
+        files={"train.tflite": hashlib.sha256(train).hexdigest()},
+    )  # fmt: skip
+    return manifest.to_json().encode()
+
+
+def _serve(db_url: str, workers: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    port = _free_port()
+    (workdir / "key").write_text(_API_KEY)
+    metrics = workdir / f"metrics-{port}"
+    metrics.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDKEYS_")} | {
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics)
+    }
+    cmd = [sys.executable, "-m", "fedkeys.cli", "serve", "--db", db_url, "--port", str(port)]
+    cmd += ["--workers", str(workers), "--api-key-file", str(workdir / "key")]
+    log = (workdir / f"serve-{port}.log").open("ab")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"fedkeys serve did not start: {(workdir / f'serve-{port}.log').read_text()[-2000:]}")
+
+
+def over_http(
+    shapes: list[tuple[int, ...]], deltas: list[list[np.ndarray]], codec: str, uploads: int, db_url: str, workers: int
+) -> tuple[float, float, int]:
+    """(updates/s from first upload to last answer, commit seconds after it, accepted) via ``fedkeys serve``."""
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = _serve(db_url, workers, Path(tmp))
+        try:
+            h = {"X-API-Key": _API_KEY}
+            with httpx.Client(base_url=url, headers=h, timeout=120) as admin:
+                train = b"bench plan"
+                put = lambda body: admin.put("/v1/admin/blobs", content=body).json()["sha256"]  # noqa: E731
+                put(train)
+                plan, ckpt = (
+                    put(_manifest(shapes, train)),
+                    put(encode_weights([np.zeros(s, np.float32) for s in shapes])),
+                )
+                task = {"population": "bench", "plan_sha256": plan, "checkpoint_sha256": ckpt, "goal_count": uploads,
+                        "over_selection": 1.0, "codec": codec, "max_rows": 10_000, "selection_seconds": 600,
+                        "report_seconds": 1200}  # fmt: skip
+                admin.post("/v1/admin/tasks", json=task).raise_for_status()
+                checkin = {"client_version": "b", "runtime": "b", "codecs": [codec], "example_count": 1,
+                           "token_count": 100}  # fmt: skip
+
+                def _assignment() -> dict[str, Any]:
+                    # each upload is a fresh device: one session per credential per round
+                    enrolled = admin.post("/v1/populations/bench/enroll", json={"client_version": "b"}).json()
+                    body = checkin | {"credential": enrolled["credential"]}
+                    return dict(admin.post("/v1/populations/bench/checkin", json=body).json()["assignment"])
+
+                assignments = [_assignment() for _ in range(uploads)]
+            a0 = assignments[0]
+            blobs = [
+                encode_update(
+                    d,
+                    codec=codec,
+                    round=a0["round"],
+                    base_version=a0["model_version"],
+                    weight=100.0,
+                    seed=i,
+                    rotation_seed=a0["rotation_seed"],
+                )
+                for i, d in enumerate(deltas)
+            ]  # fmt: skip; the same round: every session rotates alike, so a few distinct blobs serve all of them
+            clients = [httpx.Client(base_url=url, timeout=120) for _ in range(16)]
+
+            def upload(i: int) -> int:
+                a = assignments[i]
+                r = clients[i % len(clients)].put(
+                    f"/v1/sessions/{a['session_id']}/update", content=blobs[i % len(blobs)],
+                    headers={"Authorization": f"Bearer {a['upload_token']}"},
+                )  # fmt: skip
+                return r.status_code
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+                codes = list(pool.map(upload, range(uploads)))
+            elapsed = time.perf_counter() - start
+            with httpx.Client(base_url=url, headers=h, timeout=60) as admin:
+                while admin.get("/v1/admin/populations/bench").json()["model_version"] < 1:
+                    if time.perf_counter() - start - elapsed > 120:
+                        break
+                    time.sleep(0.05)
+            commit = time.perf_counter() - start - elapsed
+            for c in clients:
+                c.close()
+            return codes.count(200) / elapsed, commit, codes.count(200)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _postgres_url(base: str) -> tuple[str, Callable[[], None]]:
+    import psycopg
+
+    schema = f"fk_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+
+    def drop() -> None:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+    return base + f"?options=-csearch_path%3D{schema}", drop
 
 
 def main() -> None:
@@ -130,7 +295,8 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=10000)
     parser.add_argument("--codec", default="quant8")
     parser.add_argument("--updates", type=int, default=16, help="distinct updates added per timed pass")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved passes; the best of each step counts")
+    parser.add_argument("--uploads", type=int, default=300, help="uploads of the end-to-end round (its goal)")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test", help="'' to skip")
     args = parser.parse_args()
 
@@ -138,90 +304,40 @@ def main() -> None:
     params = sum(math.prod(s) for s in shapes)
     rng = np.random.default_rng(0)
     deltas = [[(0.01 * rng.normal(size=s)).astype(np.float32) for s in shapes] for _ in range(args.updates)]
+    rotation = round_rotation_seed(0, 0)
     t0 = time.perf_counter()
     blobs = [
-        encode_update(d, codec=args.codec, round=0, base_version=0, weight=100.0, seed=i) for i, d in enumerate(deltas)
+        encode_update(d, codec=args.codec, round=0, base_version=0, weight=100.0, seed=i, rotation_seed=rotation)
+        for i, d in enumerate(deltas)
     ]
     encode_s = (time.perf_counter() - t0) / len(blobs)
     size = len(blobs[0])
-    limits = UpdateLimits(
-        round=0, base_version=0, codec=args.codec, shapes=tuple(shapes), max_weight=1e9, max_bytes=1 << 30
-    )
-    messages = [decode_update(b) for b in blobs]
-    decoded = [m.decode_tensors() for m in messages]
-
-    def full() -> None:
-        acc = WeightedSum(shapes)
-        for b in blobs:
-            v = decode_and_validate(b, limits)
-            acc.add(v.tensors, v.weight)
-
-    def decode_only() -> None:
-        for m in messages:
-            m.decode_tensors()
-
-    def add_only() -> None:
-        acc = WeightedSum(shapes)
-        for d in decoded:
-            acc.add(d, 100.0)
-
-    def persisted_add() -> None:  # what an upload does to the accumulator row, minus the database
-        blob = WeightedSum(shapes).to_bytes()
-        for d in decoded:
-            acc = WeightedSum.from_bytes(shapes, blob, 0.0)
-            acc.add(d, 100.0)
-            blob = acc.to_bytes()
-
-    n = len(blobs)
-    rows: list[tuple[str, float]] = []
-    for name, fn in (
-        ("decode+validate+add (in memory)", full),
-        ("  decode only (unpack, dequantize, unrotate)", decode_only),
-        ("  add only (float64 running sum)", add_only),
-        ("  add with sum to/from bytes", persisted_add),
-    ):
-        rows.append((name, best_of(args.repeats, fn) / n))
-    commits: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        per, commits["SQLite"] = db_path(shapes, blobs, f"sqlite:///{Path(tmp) / 'b.db'}", args.codec)
-        rows.append(("upload via Coordinator, SQLite file", per))
-    if args.postgres:
-        import secrets
-
-        import psycopg
-
-        schema = f"fk_bench_{secrets.token_hex(4)}"
-        with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            url = args.postgres.replace("postgresql://", "postgresql+psycopg://") + f"?options=-csearch_path%3D{schema}"
-            per, commits["PostgreSQL"] = db_path(shapes, blobs, url, args.codec)
-            rows.append(("upload via Coordinator, PostgreSQL", per))
-        finally:
-            with psycopg.connect(args.postgres, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    bandwidth = numpy_bandwidth(params, args.repeats)
-    dram = numpy_bandwidth(32 * 2**20, 1)  # 256 MB arrays: past every cache, main memory
-    limit_s = 20 * params / bandwidth
-    rows.append(("numpy bound: 20 B/param at np.add bandwidth", limit_s))
-
+    rows = in_memory(shapes, blobs, args.codec, args.repeats)
+    base = rows[0][1]
     print(
         f"{args.preset} model, vocab {args.vocab_size}: {params:,} parameters ({4 * params / MB:.2f} MB float32); "
-        f"{args.codec} update {size / MB:.3f} MB ({4 * params / size:.1f}x smaller); {os.cpu_count()} CPUs"
+        f"{args.codec} update {size / MB:.3f} MB; {os.cpu_count()} CPUs; device-side encode {encode_s * 1e3:.0f} ms"
     )
-    print(f"device-side encode (rotate + quantize + pack): {encode_s * 1e3:.1f} ms/update")
-    print(
-        f"numpy float64 add bandwidth: {bandwidth / 1e9:.2f} GB/s on the model's arrays "
-        f"({8 * params / MB:.0f} MB each), {dram / 1e9:.2f} GB/s on 256 MB arrays"
-    )
-    print(f"{'step':<46}{'ms/update':>10}{'updates/s':>11}{'upload MB/s':>13}{'model MB/s':>12}{'vs bound':>10}")
+    print(f"{'step':<52}{'ms/update':>10}{'updates/s':>11}{'vs np.add f32':>15}")
     for name, sec in rows:
+        print(f"{name:<52}{sec * 1e3:>10.3f}{1 / sec:>11.1f}{base / sec:>15.2f}")
+    backends = [("SQLite, 1 worker", None, 1)]
+    if args.postgres:
+        backends.append(("PostgreSQL, 2 workers", args.postgres, 2))
+    for name, pg, workers in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            drop: Callable[[], None] = lambda: None  # noqa: E731
+            url = f"sqlite:///{Path(tmp) / 'b.db'}"
+            if pg is not None:
+                url, drop = _postgres_url(pg)
+            try:
+                rate, commit, accepted = over_http(shapes, deltas, args.codec, args.uploads, url, workers)
+            finally:
+                drop()
         print(
-            f"{name:<46}{sec * 1e3:>10.2f}{1 / sec:>11.1f}{size / sec / MB:>13.1f}{4 * params / sec / MB:>12.1f}"
-            f"{limit_s / sec:>10.3f}"
+            f"end to end over HTTP, {name}: {rate:.1f} updates/s ({accepted} accepted, 16 concurrent clients), "
+            f"commit {commit * 1e3:.0f} ms after the last answer; {rate * base:.2f}x np.add"
         )
-    for backend, seconds in commits.items():
-        print(f"commit on {backend} (mean, FedAvg step, new checkpoint blob): {seconds * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ coordinator that accepts every check-in, so only the device side is measured:
 1. builds the training plan of a model preset (default ``small``: vocab 10,000,
    embedding 96, CIFG 256) the way ``fedkeys export tflite`` does;
 2. creates ``--devices`` emulated phones, each holding ``--messages`` synthetic
-   messages, and reports the resident memory per idle device;
+   messages in the fleet's one SQLite file, and reports the resident memory and
+   disk per idle device;
 3. for each ``--concurrency`` K, runs the fleet for ``--seconds`` with K device
    steps at once and reports completed sessions (check-in, download from the
    cache, evaluate, train, evaluate, encode quant8, upload, report) per minute
@@ -45,6 +46,7 @@ from device_runtime import (
     SimClock,
     StoredExample,
     device_conditions,
+    fleet_database,
 )
 from model import ModelConfig, build_model
 from model.tflite_convert import convert_training_model
@@ -108,6 +110,7 @@ class _Coordinator:
                 plan=Resource(url=f"/v1/blobs/{self.plan_sha}", sha256=self.plan_sha),
                 checkpoint=Resource(url=f"/v1/blobs/{self.checkpoint_sha}", sha256=self.checkpoint_sha),
                 upload_token="t", deadline_unix=4e9, hyperparameters=self.hyper, codec="quant8", seed=n,
+                rotation_seed=n,
             )  # fmt: skip
             body = CheckinResponse(outcome="accepted", assignment=assignment).model_dump_json()
             return httpx.Response(200, content=body)
@@ -160,15 +163,15 @@ def main() -> None:
         base = _rss_mib()  # before the plan is built: the converter's garbage would hide the devices' memory
         clock = SimClock(1_700_000_000.0, 1000.0)
         fleet_config = FleetConfig(availability="always", slow_fraction=0.0, seed=args.seed)
+        database = fleet_database(state)  # every device's rows in one file, as ``fedkeys devices emulate`` keeps them
         devices = []
         for i in range(args.devices):
             device_config = DeviceConfig(
                 population="bench", client=i, directory=state / f"d{i}", cache_directory=state / "cache",
                 eligibility=EligibilityPolicy(min_separation_seconds=0.0), seed=args.seed,
             )  # fmt: skip
-            device = Device(
-                device_config, client, conditions=device_conditions(fleet_config, clock, i), clock=clock.now
-            )
+            conditions = device_conditions(fleet_config, clock, i)
+            device = Device(device_config, client, conditions=conditions, clock=clock.now, database=database)
             lengths = rng.integers(3, 16, size=args.messages)
             device.add_examples(
                 [StoredExample(rng.integers(4, args.vocab, size=n), clock.now() - j) for j, n in enumerate(lengths)]
@@ -176,7 +179,7 @@ def main() -> None:
             devices.append(device)
         gc.collect()
         idle = _rss_mib()
-        disk = sum(p.stat().st_size for p in state.rglob("*.sqlite")) / args.devices
+        disk = sum(p.stat().st_size for p in state.glob("devices.sqlite*")) / args.devices
         per_device = (idle - base) * 1024 / args.devices
         print(f"{args.devices} idle devices: +{idle - base:.1f} MiB resident ({per_device:.0f} KiB per device), "
               f"{disk / 1024:.0f} KiB SQLite per device")  # fmt: skip
@@ -211,6 +214,7 @@ def main() -> None:
                             "seconds": elapsed, "peak_rss_mib": peak.peak, "idle_rss_mib": idle})  # fmt: skip
         for device in devices:
             device.close()
+        database.close()
         client.close()
     print()
     print(json.dumps({"base_rss_mib": base, "idle_rss_mib": idle, "devices": args.devices, "runs": results}))

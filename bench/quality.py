@@ -8,7 +8,7 @@ Nguyen et al. 2023), scores the 3-gram Kneser-Ney model, and writes
 - ``quality.png``: validation recall@1 against training tokens and against
   wall seconds, the 3-gram as a line;
 - ``quality.md``: one row a run (test recall@1/@3, perplexity, tokens, wall
-  seconds, ratio to the 3-gram, federated/central at equal training tokens).
+  seconds, ratio to the 3-gram, and to central on the same test users with the tokens each saw).
 
 The federated runs train on the ``train`` users; the central run on the same
 users (so federated/central compares equal data); the pretrained run first
@@ -93,7 +93,7 @@ def _train(args: argparse.Namespace, name: str) -> None:
             run_central(
                 args.data,
                 pre,
-                CentralRunConfig(preset=args.model, split="proxy", training=central),
+                CentralRunConfig(preset=args.model, split="proxy", curve=True, training=central),
                 progress=False,
                 overwrite=True,
             )
@@ -125,17 +125,6 @@ def _central_curve(summary: dict[str, Any]) -> dict[str, list[float]]:
     }
 
 
-def equal_token_ratio(federated: dict[str, list[float]], central: dict[str, list[float]]) -> float | None:
-    """Federated validation recall@1 at its last point over central's at the same training tokens (interpolated)."""
-    if not federated["tokens"] or not central["tokens"]:
-        return None
-    tokens = federated["tokens"][-1]
-    xs = [0.0, *central["tokens"]]
-    ys = [0.0, *central["recall"]]
-    central_at = float(np.interp(tokens, xs, ys))
-    return federated["recall"][-1] / central_at if central_at > 0 else None
-
-
 def report(args: argparse.Namespace) -> str:
     import matplotlib
 
@@ -154,20 +143,30 @@ def report(args: argparse.Namespace) -> str:
         if summary is None:
             continue
         curve = _central_curve(summary) if name == "central" else _federated_curve(args.out / name)
-        offset_tokens = offset_seconds = 0.0
-        if name == "pretrained":
+        if name == "pretrained":  # the pretraining's tokens and seconds come first, then the federated rounds'
             pre = _summary(args.out / "pretrain") or {}
-            offset_seconds = float(pre.get("wall_time_s", 0.0))
             offset_tokens = float((pre.get("trained_on") or {}).get("tokens", 0)) * int(pre.get("epochs_run", 1))
+            offset_seconds = float(pre.get("wall_time_s", 0.0))
+            shifted = {
+                "tokens": [t + offset_tokens for t in curve["tokens"]],
+                "seconds": [t + offset_seconds for t in curve["seconds"]],
+                "recall": curve["recall"],
+            }
+            pre_curve = _central_curve(pre)
+            curve = {k: pre_curve[k] + shifted[k] for k in shifted}
         style = {"color": COLORS.get(name, "tab:red"), "marker": "o", "markersize": 3, "label": name}
-        axes[0].plot([t + offset_tokens for t in curve["tokens"]], curve["recall"], **style)
-        axes[1].plot([s + offset_seconds for s in curve["seconds"]], curve["recall"], **style)
+        axes[0].plot(curve["tokens"], curve["recall"], **style)
+        axes[1].plot(curve["seconds"], curve["recall"], **style)
         test = summary["test"]
-        ratio = None if name == "central" or central_curve is None else equal_token_ratio(curve, central_curve)
+        tokens = (curve["tokens"] or [0.0])[-1]  # pretraining counts too
+        ratio = None
+        if name != "central" and central is not None and central_curve and central_curve["tokens"]:
+            # test users are the same for every run (validation curves may score a sample of users)
+            ratio = (test["recall_at_1"] / central["test"]["recall_at_1"], tokens / central_curve["tokens"][-1])
         rows.append(
             f"| {name} | {test['recall_at_1']:.4f} | {test['recall_at_3']:.4f} | {test['perplexity']:.1f} | "
-            f"{(curve['tokens'] or [0])[-1] + offset_tokens:,.0f} | {summary.get('wall_time_s', 0):,.0f} | "
-            f"{test['recall_at_1'] / ngram_r1:.3f} | {'' if ratio is None else f'{ratio:.3f}'} |"
+            f"{tokens:,.0f} | {summary.get('wall_time_s', 0):,.0f} | "
+            f"{test['recall_at_1'] / ngram_r1:.3f} | {'' if ratio is None else f'{ratio[0]:.3f} ({ratio[1]:.2f}x)'} |"
         )
     for ax, xlabel in zip(axes, ("training tokens", "wall seconds"), strict=True):
         if ngram:
@@ -181,7 +180,7 @@ def report(args: argparse.Namespace) -> str:
     fig.savefig(args.out / "quality.png", dpi=110)
     header = (
         "| run | test recall@1 | recall@3 | perplexity | training tokens | wall s | / 3-gram | "
-        "federated/central (val, equal tokens) |\n|---|---|---|---|---|---|---|---|"
+        "/ central (its tokens: this run's / central's) |\n|---|---|---|---|---|---|---|---|"
     )
     ngram_row = (
         f"| 3-gram | {ngram_r1:.4f} | {ngram['test']['recall_at_3']:.4f} | {ngram['test']['perplexity']:.1f} "
@@ -202,7 +201,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=150, help="federated rounds (default %(default)s)")
     parser.add_argument("--clients", type=int, default=10, help="clients per round (default %(default)s)")
     parser.add_argument("--eval-every", type=int, default=10, help="validation every R rounds (default %(default)s)")
-    parser.add_argument("--max-eval-clients", type=int, default=30, help="validation users (default %(default)s)")
+    parser.add_argument(
+        "--max-eval-clients",
+        type=int,
+        help="validation users sampled for federated curves (default: all)",
+    )
     parser.add_argument("--central-epochs", type=int, default=5, help="central epochs (default %(default)s)")
     parser.add_argument("--central-lr", type=float, default=3e-3, help="central Adam lr (default %(default)s)")
     parser.add_argument("--pretrained-algorithm", default="fedavg", help="recipe after pretraining (%(default)s)")

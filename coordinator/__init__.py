@@ -2,7 +2,8 @@
 
 Devices check in, are assigned to a round or told when to come back (pace
 steering), download a content-addressed plan and checkpoint, and upload an
-encoded update that is validated and added to the round's running weighted sum;
+encoded update that is validated and added to the round's running weighted sum
+(in the rotated domain, in memory only: ``partials``, ``sealing``);
 rounds commit (FedAvg / FedAdam / DP-FedAvg) at their goal or deadline; a task
 with ``secure_aggregation`` runs the ``secagg`` phases instead and learns only
 the sum of masked inputs (``secure_rounds``, Bonawitz et al. 2017). State
@@ -15,7 +16,8 @@ Public API:
 - :class:`Coordinator` (device side), :class:`SecureRounds` (secure phases) and
   :class:`Admin` (tasks) without HTTP;
 - the pure core: ``rounds`` (state machine), ``pace`` (retry windows),
-  ``aggregation.WeightedSum``, ``optimizers``, ``validation``;
+  ``aggregation`` (``RotatedSum``, ``WeightedSum``), ``sum_kernels``, ``optimizers``,
+  ``validation``;
 - who may do what (docs/threat-model.md): ``gatekeeper`` (the one session
   policy for upload, report, abort and the secure phases), ``credentials`` and
   ``enrollment`` (device credentials, one session per credential per round),

@@ -1,21 +1,41 @@
-"""Streaming FedAvg aggregation: a running example-weighted float64 sum.
+"""Streaming FedAvg aggregation: a running example-weighted sum, added to in the rotated domain.
 
 McMahan et al. 2017 weight each client's update by its example count; Bonawitz
 et al. 2019 (§4) aggregate updates as they arrive so that no update is kept
-once it is added. The sum lives as one flat float64 vector (float64 so that
-adding thousands of float32 updates loses nothing measurable, and the order of
-arrival does not matter to 1e-12) that serializes to bytes for the database row
-that several processes update in turn.
+once it is added.
+
+- :class:`RotatedSum` is what a round adds to as updates arrive. Every device
+  of a round rotates with the same orthonormal ``R`` (``wire.codec``: the
+  rotation seed is per round), so ``sum_k w_k R^-1 y_k = R^-1 sum_k w_k y_k``
+  and the server adds dequantized rotated vectors ``y_k = lo_k + step_k L_k``
+  as they are, one compiled pass per update (``sum_kernels``), and unrotates
+  once per round (Suresh et al. 2017). The ``lo_k`` terms are constant per
+  tensor, so they are summed as one number per tensor, not per coordinate.
+  It lives in memory only (``coordinator.partials`` says why and how several
+  processes combine theirs).
+- :class:`WeightedSum` is the unrotated ``sum_i w_i delta_i`` and ``sum_i w_i``
+  over the model's tensors that a commit turns into the mean.
+
+Sums are float64 by default: adding thousands of float32 updates then loses
+nothing measurable and the order of arrival does not matter to 1e-12
+(bench/coordinator_aggregate.py measures float32 too).
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 
 import numpy as np
 
+from coordinator.sum_kernels import add_scaled
+from wire.codec import padded_size, unrotate_tensor
+from wire.update import UpdateMessage
+
 _DTYPE = np.dtype("<f8")
+_ROTATED_HEADER = struct.Struct("<4sQdI")  # magic, count, weight, tensors
+_ROTATED_MAGIC = b"FKRS"
 
 
 class WeightedSum:
@@ -83,4 +103,102 @@ class WeightedSum:
         for shape, n in zip(self.shapes, self._sizes, strict=True):
             out.append(flat[offset : offset + n].reshape(shape))
             offset += n
+        return out
+
+
+class RotatedSum:
+    """``sum_k w_k y_k`` of a round's updates in the rotated domain, with ``sum_k w_k`` and the count.
+
+    ``rotated`` says whether the round's codec rotates (the quantized codecs):
+    then tensor ``i`` occupies ``padded_size(n_i)`` coordinates, else ``n_i``.
+    ``lows[i]`` is ``sum_k w_k lo_{k,i}``, the constant part of every coordinate
+    of tensor ``i``. Not thread-safe: ``coordinator.partials`` gives each adding
+    thread its own stripe.
+    """
+
+    def __init__(self, shapes: Sequence[Sequence[int]], *, rotated: bool, dtype: type = np.float64) -> None:
+        self.shapes: tuple[tuple[int, ...], ...] = tuple(tuple(int(d) for d in s) for s in shapes)
+        self.rotated = rotated
+        sizes = [math.prod(s) for s in self.shapes]
+        self._sizes = [padded_size(n) if rotated else n for n in sizes]
+        self._starts = [sum(self._sizes[:i]) for i in range(len(sizes))]
+        self.total: np.ndarray = np.zeros(sum(self._sizes), dtype=dtype)  # (Q,) rotated coordinates
+        self.lows: np.ndarray = np.zeros(len(sizes), dtype=np.float64)  # (T,)
+        self.weight = 0.0
+        self.count = 0
+
+    def add(self, msg: UpdateMessage, weight: float, scale: float = 1.0) -> None:
+        """Add ``weight * scale`` times the dequantized rotated ``msg`` (validated: shapes and codec match).
+
+        ``scale`` is the server-side clip factor (``ValidUpdate.scale``): it shrinks the update, not its
+        FedAvg weight, so the round's weight sum (the mean's denominator) counts ``weight`` alone. Example:
+        an update clipped to a tenth (scale 0.1) with weight 32 adds 3.2 times its values and 32 to the weight.
+        """
+        if not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f"weight must be positive and finite, got {weight}")
+        if not (math.isfinite(scale) and 0 < scale <= 1):
+            raise ValueError(f"clip scale must be in (0, 1], got {scale}")
+        weight, counted = weight * scale, weight
+        if msg.shapes != self.shapes or (msg.rotation_seed is not None) != self.rotated:
+            raise ValueError(f"update over {msg.shapes} (rotated: {msg.rotation_seed is not None}) does not fit")
+        for i, t in enumerate(msg.tensors):
+            view = self.total[self._starts[i] : self._starts[i] + self._sizes[i]]  # (q_i,)
+            if t.bits is None:
+                add_scaled(view, msg.values(i), weight)
+            else:
+                add_scaled(view, msg.levels(i), weight * (t.hi - t.lo) / ((1 << t.bits) - 1))
+                self.lows[i] += weight * t.lo
+        self.weight += float(counted)
+        self.count += 1
+
+    def merge(self, other: RotatedSum) -> None:
+        """Add another partial sum of the same round (another stripe, another process)."""
+        if other.shapes != self.shapes or other.rotated != self.rotated or other.total.size != self.total.size:
+            raise ValueError("cannot merge partial sums of different layouts")
+        self.total += other.total
+        self.lows += other.lows
+        self.weight += other.weight
+        self.count += other.count
+
+    def unrotated(self, rotation_seed: int | None) -> WeightedSum:
+        """The round's :class:`WeightedSum`: add the constant parts, then one inverse rotation per tensor."""
+        parts = []
+        for i, n in enumerate(math.prod(s) for s in self.shapes):
+            y = self.total[self._starts[i] : self._starts[i] + self._sizes[i]].astype(np.float64) + self.lows[i]
+            if self.rotated:
+                if rotation_seed is None:
+                    raise ValueError("a rotated sum needs the round's rotation seed")
+                y = unrotate_tensor(y, rotation_seed, i, n)  # (n_i,)
+            parts.append(y)
+        total: np.ndarray = np.concatenate(parts) if parts else np.zeros(0)
+        acc = WeightedSum(self.shapes, total, self.weight)
+        acc.count = self.count
+        return acc
+
+    def to_bytes(self) -> bytes:
+        """The sum as bytes (to seal for another process; never stored in the clear)."""
+        header = _ROTATED_HEADER.pack(_ROTATED_MAGIC, self.count, self.weight, self.lows.size)
+        dtype = b"8" if self.total.dtype == np.float64 else b"4"
+        return (
+            header
+            + dtype
+            + self.lows.astype("<f8").tobytes()
+            + self.total.astype(self.total.dtype.newbyteorder("<")).tobytes()
+        )
+
+    @classmethod
+    def from_bytes(cls, shapes: Sequence[Sequence[int]], *, rotated: bool, blob: bytes) -> RotatedSum:
+        """Inverse of :meth:`to_bytes` (ValueError if the bytes do not fit ``shapes``)."""
+        if len(blob) < _ROTATED_HEADER.size + 1:
+            raise ValueError(f"partial sum of {len(blob)} bytes is too short")
+        magic, count, weight, tensors = _ROTATED_HEADER.unpack_from(blob)
+        width = {b"8": 8, b"4": 4}.get(blob[_ROTATED_HEADER.size : _ROTATED_HEADER.size + 1])
+        out = cls(shapes, rotated=rotated, dtype=np.float64 if width == 8 else np.float32)
+        start = _ROTATED_HEADER.size + 1
+        want = start + 8 * len(out.shapes) + out.total.size * (width or 0)
+        if magic != _ROTATED_MAGIC or width is None or tensors != len(out.shapes) or len(blob) != want:
+            raise ValueError(f"partial sum of {len(blob)} bytes does not fit {len(out.shapes)} tensors")
+        out.lows = np.frombuffer(blob, dtype="<f8", count=tensors, offset=start).copy()
+        out.total = np.frombuffer(blob, dtype=f"<f{width}", offset=start + 8 * tensors).copy()
+        out.weight, out.count = float(weight), int(count)
         return out

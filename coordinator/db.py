@@ -1,22 +1,22 @@
 """The coordinator's state in a real database (SQLAlchemy 2 Core).
 
 One schema serves a SQLite file (zero setup, one host) and PostgreSQL (several
-coordinator processes, ``postgresql+psycopg://...``). Everything a round needs
+coordinator processes, ``postgresql+psycopg://...``). Everything committed
 survives a crash: tasks, models (checkpoint blobs, content-addressed), rounds
-with their running example-weighted sum (float64 bytes, Bonawitz et al. 2019
-§4: aggregate as updates arrive and never persist an individual update) and
-sessions (a random id, the sha256 of the upload token and a per-round
-pseudonym of the device's credential; nothing that identifies a device).
+with their counters, and sessions (a random id, the sha256 of the upload token
+and a per-round pseudonym of the device's credential; nothing that identifies a
+device). The open round's running sum does not: it lives in the coordinator
+processes' memory and reaches the database only sealed (``coordinator.partials``:
+Bonawitz et al. 2019 §4, aggregators are ephemeral and in-memory), so no disk,
+WAL, dead tuple or backup holds a sum of fewer than the round's updates in the
+clear; a crash loses the open round.
 
-Concurrency: writers take row locks in one fixed order, task -> sum ->
-round -> session (``SELECT ... FOR UPDATE`` on PostgreSQL); on SQLite every
+Concurrency: writers take row locks in one fixed order, task -> round ->
+partial -> session (``SELECT ... FOR UPDATE`` on PostgreSQL); on SQLite every
 write transaction starts with ``BEGIN IMMEDIATE``, which serializes writers
 across processes. Assignment counting and update counting are single
 conditional ``UPDATE`` statements that cannot over-count under any
-interleaving. An upload locks one free shard of the round's sum (``SKIP
-LOCKED``), not the round row, so check-ins are not held up while megabytes of
-sum are read, added to and written, and up to ``SUM_SHARDS`` uploads of a
-round add at once.
+interleaving; an upload's transaction writes counters only, a few bytes.
 """
 
 from __future__ import annotations
@@ -92,24 +92,26 @@ rounds = sa.Table(
     sa.Column("selection_deadline", sa.Float, nullable=False),
     sa.Column("report_deadline", sa.Float, nullable=False),
     sa.Column("closed_at", sa.Float, nullable=True),
-    sa.Column("weight_sum", sa.Float, nullable=False, default=0.0),  # a copy of fk_sums.weight, for reading
+    sa.Column("weight_sum", sa.Float, nullable=False, default=0.0),  # the sum of accepted weights
     sa.Column("rejections", sa.Text, nullable=False, default="{}"),  # reason -> count
     sa.Column("metrics", sa.Text, nullable=False, default="{}"),  # name -> [sum, count] of device reports
     sa.UniqueConstraint("task_id", "number"),
 )
 
-# A round's running example-weighted sum, in SUM_SHARDS rows of its own: each upload adds to one free shard
-# (so uploads of one round proceed in parallel on PostgreSQL) while check-ins, which update the round row, go
-# on; the commit adds the shards up. Megabytes each (float64 bytes); dropped when the round closes.
-SUM_SHARDS = 4
-sums = sa.Table(
-    "fk_sums",
+# A round's running sum is never stored (coordinator.partials): each process adds the updates it received in
+# memory and has one row per open round here with its count and weight (not secret: the round row has the totals)
+# and, once the round is due, its partial sum sealed to the committing process's ephemeral key. The row whose
+# public_key is set is the committing process's; seen_at is each process's heartbeat.
+partials = sa.Table(
+    "fk_partials",
     metadata,
     sa.Column("round_id", sa.Integer, sa.ForeignKey("fk_rounds.id"), primary_key=True),
-    sa.Column("shard", sa.Integer, primary_key=True),
-    sa.Column("total", sa.LargeBinary, nullable=True),  # None: nothing added yet (or dropped)
-    sa.Column("weight", sa.Float, nullable=False, default=0.0),
+    sa.Column("owner", sa.String(32), primary_key=True),  # a random id per coordinator process
     sa.Column("count", sa.Integer, nullable=False, default=0),
+    sa.Column("weight", sa.Float, nullable=False, default=0.0),
+    sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Column("public_key", sa.LargeBinary, nullable=True),  # X25519, set on the committing process's row
+    sa.Column("sealed", sa.LargeBinary, nullable=True),  # HPKE ciphertext of the partial sum (coordinator.sealing)
 )
 
 sessions = sa.Table(
@@ -156,6 +158,17 @@ secagg_devices = sa.Table(
     sa.Column("device", sa.Integer, nullable=False),
 )
 
+# Check-ins per coordinator process and whole second (coordinator.arrivals): summed over the last minute, the
+# population's arrival rate for pace steering across processes and hosts. A process writes at most once a second.
+arrivals = sa.Table(
+    "fk_arrivals",
+    metadata,
+    sa.Column("task_id", sa.Integer, primary_key=True),
+    sa.Column("process", sa.String(64), primary_key=True),
+    sa.Column("second", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
 ROUND_FIELDS = tuple(rounds.c)
 
 
@@ -175,32 +188,6 @@ def fetch_bytes(conn: Connection, column: sa.Column[Any], keys: dict[sa.Column[A
         return None if row is None or row[0] is None else bytes(row[0])
     found = conn.execute(sa.select(column).where(*(key == value for key, value in keys.items()))).scalar()
     return None if found is None else bytes(found)
-
-
-_SHARD_FIELDS = (sums.c.round_id, sums.c.shard, sums.c.weight, sums.c.count)
-
-
-def lock_free_shard(conn: Connection, round_id: int, hint: int) -> sa.RowMapping:
-    """Lock one of a round's sum shards (without its megabytes): a free one if any, else wait for shard ``hint``.
-
-    PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite serializes writers anyway.
-    """
-    query = sa.select(*_SHARD_FIELDS).where(sums.c.round_id == round_id)
-    row = conn.execute(query.order_by(sums.c.shard).limit(1).with_for_update(skip_locked=True)).first()
-    if row is None:  # every shard busy: queue on one
-        row = conn.execute(query.where(sums.c.shard == hint % SUM_SHARDS).with_for_update()).one()
-    return row._mapping
-
-
-def lock_all_shards(conn: Connection, round_id: int) -> list[sa.RowMapping]:
-    """Lock every sum shard of a round (waiting for uploads adding to them), in shard order."""
-    query = sa.select(*_SHARD_FIELDS).where(sums.c.round_id == round_id).order_by(sums.c.shard)
-    return [row._mapping for row in conn.execute(query.with_for_update())]
-
-
-def fetch_shard(conn: Connection, round_id: int, shard: int) -> bytes | None:
-    """One shard of a round's running sum (None before its first update)."""
-    return fetch_bytes(conn, sums.c.total, {sums.c.round_id: round_id, sums.c.shard: shard})
 
 
 class Database:
@@ -251,8 +238,8 @@ class Database:
         """Create missing tables (idempotent; run once before starting workers)."""
         metadata.create_all(self._write)
         if not self.is_sqlite:
-            with self.write() as conn:  # already compressed (gzip) or incompressible (float64 sums): skip TOAST's pglz
-                conn.execute(sa.text("ALTER TABLE fk_sums ALTER COLUMN total SET STORAGE EXTERNAL"))
+            with self.write() as conn:  # already compressed (gzip) or incompressible (ciphertext): skip TOAST's pglz
+                conn.execute(sa.text("ALTER TABLE fk_partials ALTER COLUMN sealed SET STORAGE EXTERNAL"))
                 conn.execute(sa.text("ALTER TABLE fk_blobs ALTER COLUMN gzip SET STORAGE EXTERNAL"))
 
     def drop_schema(self) -> None:

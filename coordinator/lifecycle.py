@@ -6,8 +6,8 @@ FedAvg; Reddi et al. 2021 FedAdam; McMahan et al. 2018 DP-FedAvg when the task
 adds noise, from the OS CSPRNG), checked against the bounds its validated
 updates allow (``coordinator.commit_checks``: a round outside them is abandoned
 with its reason instead); the new checkpoint is stored as a content-addressed
-blob, the sum is dropped, and the next round opens. The caller holds the task, sum and round
-row locks (``coordinator.db``'s order), so exactly one process does this for a round.
+blob, the sum is dropped, and the next round opens. The caller holds the task
+and round row locks (``coordinator.db``'s order), so exactly one process does this for a round.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from coordinator.aggregation import WeightedSum
 from coordinator.blobstore import get_blob, put_blob
 from coordinator.commit_checks import CommitRefused, check_mean, check_step, update_bound
-from coordinator.db import SUM_SHARDS, fetch_shard, lock_all_shards, models, rounds, sessions, sums, tasks
+from coordinator.db import models, rounds, sessions, tasks
 from coordinator.logs import event
 from coordinator.metrics import Metrics
 from coordinator.optimizers import (
@@ -34,6 +34,7 @@ from coordinator.optimizers import (
     fedadam_step,
     fedavg_step,
 )
+from coordinator.partials import drop_partials
 from coordinator.records import TaskRow, model_sha256
 from coordinator.rounds import RoundState, open_round
 from coordinator.secure_records import open_secure_round
@@ -42,17 +43,17 @@ from wire.update import decode_weights, encode_weights
 logger = logging.getLogger(__name__)
 
 
-def commit_round(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> int | None:
-    """Apply the round's mean update to the task's model; returns the new model version.
+def commit_round(
+    conn: Connection, task: TaskRow, round_row: sa.Row, acc: WeightedSum, now: float, metrics: Metrics
+) -> int | None:
+    """Apply the round's mean update (``acc``, its whole unrotated sum) to the task's model; returns the new version.
 
-    A mean or next model outside what the round's validated updates allow
-    (``coordinator.commit_checks``) is never written: the round is abandoned
-    with the reason recorded, and None is returned.
+    Where ``acc`` came from (the gathered in-memory partials of a plain round, the unmasked sum of a secure
+    one) does not matter here. A mean or next model outside what the round's validated updates allow
+    (``coordinator.commit_checks``) is never written: the round is abandoned with the reason recorded, and
+    None is returned.
     """
     r = round_row._mapping
-    acc = WeightedSum(task.shapes)
-    for shard in lock_all_shards(conn, r["id"]):  # already held by the caller; adds them up
-        acc.merge(WeightedSum.from_bytes(task.shapes, fetch_shard(conn, r["id"], shard["shard"]), shard["weight"]))
     old_blob = get_blob(conn, model_sha256(conn, task.id, task.model_version))
     if old_blob is None:
         raise RuntimeError(f"model version {task.model_version} of task {task.id} has no checkpoint blob")
@@ -168,7 +169,7 @@ def _close(
         .where(rounds.c.id == r["id"])
         .values(state=state.value, closed_at=now, committed_version=committed_version)
     )
-    conn.execute(sa.update(sums).where(sums.c.round_id == r["id"]).values(total=None))  # the sum is not kept
+    drop_partials(conn, r["id"])  # counts and sealed partials of the closed round
     # Sessions exist for a round's reports; keep this round's and the previous one's, drop older ones.
     old_rounds = sa.select(rounds.c.id).where(rounds.c.task_id == task.id, rounds.c.number < r["number"] - 1)
     conn.execute(sa.delete(sessions).where(sessions.c.round_id.in_(old_rounds)))
@@ -207,10 +208,6 @@ def open_next_round(conn: Connection, task_id: int, now: float) -> int | None:
     )
     key = inserted.inserted_primary_key
     assert key is not None
-    shards = [
-        {"round_id": int(key[0]), "shard": i, "total": None, "weight": 0.0, "count": 0} for i in range(SUM_SHARDS)
-    ]
-    conn.execute(sa.insert(sums), shards)
     if task.config.secure_aggregation:
         open_secure_round(conn, task, int(key[0]), number, now)
     conn.execute(sa.update(tasks).where(tasks.c.id == task.id).values(current_round=number))

@@ -9,14 +9,19 @@ its width scales the selection window by how much the observed check-in rate
 exceeds what the next round needs (``target / selection_seconds`` devices a
 second): spread over ``ratio`` selection windows, about ``1 / ratio`` of the
 returning devices land in the next one, which is what it needs. A pure
-function, so its figures are tested exactly.
+function, so its figures are tested exactly. The arrival rate is the whole
+population's, shared by every coordinator process through the database
+(:class:`PopulationArrivals`).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import threading
+from collections.abc import Mapping
+from typing import Protocol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,33 +64,83 @@ def unavailable_window(cfg: PaceConfig) -> tuple[float, float]:
     return cfg.unavailable_seconds, min(2 * cfg.unavailable_seconds, cfg.max_retry_seconds)
 
 
-class ArrivalRate:
-    """Check-ins per second over a sliding window, counted in this process.
+class ArrivalStore(Protocol):
+    """Where every coordinator process of a population shares its check-in counts (``coordinator.arrivals``)."""
 
-    Several worker processes each see about ``1 / workers`` of the traffic, so the
-    estimate is scaled by the worker count (documented approximation; no shared
-    write per check-in).
-    """
+    def exchange(self, task_id: int, counts: Mapping[int, int], since: int) -> int | None:
+        """Add this process's ``counts`` (whole second -> check-ins); the sum of every process's counts of the
+        seconds at or after ``since``, or None when the store could not be reached (the counts are kept)."""
+        ...
 
-    def __init__(self, window_seconds: float = 60.0, scale: float = 1.0) -> None:
-        if window_seconds <= 0:
-            raise ValueError(f"window_seconds must be > 0, got {window_seconds}")
-        self._window = window_seconds
-        self._scale = scale
-        self._times: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
+
+class ArrivalCounts:
+    """One task's check-ins in this process, per whole second, until they are shared; and the last shared total."""
+
+    def __init__(self) -> None:
+        self.pending: collections.Counter[int] = collections.Counter()
+        self.total = 0  # check-ins of the whole population within the window, as last read
+        self.shared_at = -math.inf
 
     def observe(self, now: float) -> None:
-        with self._lock:
-            self._times.append(now)
-            self._trim(now)
+        self.pending[math.floor(now)] += 1
 
-    def rate(self, now: float) -> float:
-        with self._lock:
-            self._trim(now)
-            return self._scale * len(self._times) / self._window
+    def take(self) -> dict[int, int]:
+        out, self.pending = dict(self.pending), collections.Counter()
+        return out
 
-    def _trim(self, now: float) -> None:
-        cut = now - self._window
-        while self._times and self._times[0] <= cut:
-            self._times.popleft()
+    def give_back(self, counts: Mapping[int, int]) -> None:
+        self.pending.update(counts)
+
+
+class PopulationArrivals:
+    """The population's check-in rate across every coordinator process on every host.
+
+    Pace steering needs the rate at which the whole population checks in, but
+    each process sees only the check-ins routed to it. A process counts its
+    own in memory (no write per check-in: the reject path stays cheap) and, at
+    most once per ``share_seconds`` per task, adds its counts to the shared
+    store (one row per process and second) and reads back the sum over the last
+    ``window_seconds`` from all processes. The rate is that sum, plus this
+    process's check-ins since, over the window: other processes' counts are at
+    most ``share_seconds`` late; a dead process's rows age out of the window.
+    """
+
+    def __init__(self, store: ArrivalStore, window_seconds: float = 60.0, share_seconds: float = 1.0) -> None:
+        if not window_seconds > 0 or not share_seconds > 0:
+            raise ValueError(f"window_seconds ({window_seconds}) and share_seconds ({share_seconds}) must be > 0")
+        self._store = store
+        self._window = window_seconds
+        self._share = share_seconds
+        self._counts: dict[int, ArrivalCounts] = {}
+        self._lock = threading.Lock()  # guards the in-memory counts
+        self._sharing = threading.Lock()  # one exchange at a time; the others use the last total
+
+    def observe(self, task_id: int, now: float) -> None:
+        """Count one check-in of ``task_id`` at ``now``; share the counts when due."""
+        with self._lock:
+            counts = self._counts.setdefault(task_id, ArrivalCounts())
+            counts.observe(now)
+            due = now - counts.shared_at >= self._share
+        if due and self._sharing.acquire(blocking=False):
+            try:
+                self._exchange(task_id, counts, now)
+            finally:
+                self._sharing.release()
+
+    def _exchange(self, task_id: int, counts: ArrivalCounts, now: float) -> None:
+        with self._lock:
+            taken = counts.take()
+            counts.shared_at = now
+        total = self._store.exchange(task_id, taken, math.floor(now - self._window) + 1)
+        with self._lock:
+            if total is None:
+                counts.give_back(taken)
+            else:
+                counts.total = total
+
+    def rate(self, task_id: int) -> float:
+        """Check-ins per second of the whole population over the window: as last shared, plus this process's
+        check-ins since (0 before any)."""
+        with self._lock:
+            counts = self._counts.get(task_id)
+            return 0.0 if counts is None else (counts.total + counts.pending.total()) / self._window

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
-from coordinator.db import Database, rounds, secagg_devices, sums
+from coordinator.db import Database, rounds, secagg_devices
 from coordinator.errors import UpdateRejected
 from coordinator.gatekeeper import Action, admit
 from coordinator.lifecycle import abandon_round, commit_round
@@ -77,14 +77,9 @@ def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metri
         return True
     acc = WeightedSum(task.shapes)
     acc.add(mean.tensors, mean.weight)  # the token-weighted mean, as a plain round's
-    conn.execute(
-        sa.update(sums)
-        .where(sums.c.round_id == r["id"], sums.c.shard == 0)
-        .values(total=acc.to_bytes(), weight=acc.weight, count=count)
-    )
     conn.execute(sa.update(rounds).where(rounds.c.id == r["id"]).values(received=count, weight_sum=mean.weight))
     fresh = conn.execute(sa.select(rounds).where(rounds.c.id == r["id"])).one()
-    commit_round(conn, task, fresh, now, metrics)
+    commit_round(conn, task, fresh, acc, now, metrics)
     return True
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 import logging
 import secrets
 import statistics
-import zlib
 from collections.abc import Callable
 
 import numpy as np
 import sqlalchemy as sa
 
-from coordinator.aggregation import WeightedSum
+from coordinator.arrivals import DbArrivalStore, process_name
 from coordinator.clock import needs_write, tick_task
 from coordinator.credentials import participant
-from coordinator.db import ROUND_FIELDS, Database, fetch_shard, lock_free_shard, rounds, sessions, sums, tasks
+from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
 from coordinator.enrollment import Enrollment
 from coordinator.errors import CoordinatorRefusal, SessionError, UpdateRejected
 from coordinator.gatekeeper import (
@@ -35,7 +34,8 @@ from coordinator.gatekeeper import (
 from coordinator.lifecycle import add_counts
 from coordinator.logs import event, session_ref
 from coordinator.metrics import Metrics
-from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
+from coordinator.pace import PaceConfig, PaceInputs, PopulationArrivals, retry_window, unavailable_window
+from coordinator.partials import RoundPartials
 from coordinator.records import (
     TaskRow,
     all_task_ids,
@@ -50,7 +50,8 @@ from coordinator.records import (
 from coordinator.reports import record_abort, record_report
 from coordinator.rounds import TERMINAL, RoundState, can_assign, check_upload
 from coordinator.secure_records import assign_device
-from coordinator.validation import UpdateLimits, decode_and_validate
+from coordinator.validation import UpdateLimits, ValidUpdate, decode_and_validate
+from wire.codec import round_rotation_seed
 from wire.protocol import (
     API_PREFIX,
     AbortRequest,
@@ -116,8 +117,8 @@ def blob_url(digest: str) -> str:
 class Coordinator:
     """What devices can do (check in, upload, report, abort) and the round clock, over one database.
 
-    Stateless apart from a per-process check-in rate estimate: any number of instances in any number of
-    processes can serve the same database.
+    Stateless apart from check-in counts not yet shared (at most a second's, ``pace.PopulationArrivals``): any
+    number of instances in any number of processes on any number of hosts can serve the same database.
     """
 
     def __init__(
@@ -130,6 +131,7 @@ class Coordinator:
         enrollment: Enrollment,
         workers: int = 1,
         max_upload_bytes: int = 256 * 2**20,
+        partials: RoundPartials | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -137,8 +139,9 @@ class Coordinator:
         self.pace = pace
         self.enrollment = enrollment
         self.max_upload_bytes = max_upload_bytes
-        self._workers = workers
-        self._rates: dict[int, ArrivalRate] = {}
+        del workers  # the arrival rate is the population's, shared through the database, not scaled per worker
+        self._arrivals = PopulationArrivals(DbArrivalStore(db, process_name()))
+        self.partials = RoundPartials() if partials is None else partials  # this process's share of open sums
 
     # ------------------------------------------------------------------ check-in
 
@@ -173,8 +176,7 @@ class Coordinator:
             joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
         if task is None:
             return self._reject("unknown_population", unavailable_window(self.pace))
-        rate = self._rates.setdefault(task.id, ArrivalRate(scale=self._workers))
-        rate.observe(now)
+        self._arrivals.observe(task.id, now)
         if task.finished or task.paused:
             return self._reject("finished" if task.finished else "paused", unavailable_window(self.pace))
         if task.config.codec not in req.codecs:
@@ -187,7 +189,7 @@ class Coordinator:
                 current = load_round(conn, task.id, load_task_by_id(conn, task.id).current_round)
                 joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
         if joined:  # this credential already holds a session of the open round: one slot per device
-            return self._reject("already_assigned", self._retry_window(task, now, rate.rate(now)))
+            return self._reject("already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id)))
         # Only a round that looks open is worth a write; the conditional UPDATE is what decides.
         open_now = current is not None and can_assign(round_record(current), now)
         bound = declared_weight_bound(
@@ -200,9 +202,9 @@ class Coordinator:
         try:
             assignment = self._try_assign(task, now, cred.device_id, bound) if open_now else None
         except sa.exc.IntegrityError:  # a concurrent check-in with the same credential won the round's slot
-            return self._reject("already_assigned", self._retry_window(task, now, rate.rate(now)))
+            return self._reject("already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id)))
         if assignment is None:
-            return self._reject("round_full", self._retry_window(task, now, rate.rate(now)))
+            return self._reject("round_full", self._retry_window(task, now, self._arrivals.rate(task.id)))
         self.metrics.checkins.labels("accepted", "").inc()
         event(
             logger,
@@ -268,6 +270,7 @@ class Coordinator:
             codec=c.codec,
             clip_norm=c.client_clip_norm,
             seed=seed,
+            rotation_seed=round_rotation_seed(c.seed, number),
             secure=secure,
         )
 
@@ -354,6 +357,7 @@ class Coordinator:
             max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
             norm_bound=task.config.norm_bound,
             norm_policy=task.config.norm_policy,
+            rotation_seed=round_rotation_seed(task.config.seed, r["number"]),
         )
         return s, r, task, limits
 
@@ -386,7 +390,7 @@ class Coordinator:
         _s, r, task, limits = self._upload_context(session_id, token, now)
         try:
             valid = decode_and_validate(body, limits)  # CPU work outside any transaction
-            received = self._add_update(task, r["id"], session_id, token, valid.tensors, valid.weight, now)
+            received = self._add_update(task, r["id"], session_id, token, valid, now)
         except CoordinatorRefusal as err:
             self._rejected(task, r, session_id, err)
             raise
@@ -413,45 +417,38 @@ class Coordinator:
         authorize(SessionRecord.of(s), token, Action.UPLOAD, s["id"])
 
     def _add_update(
-        self,
-        task: TaskRow,
-        round_id: int,
-        session_id: str,
-        token: str | None,
-        tensors: list[np.ndarray],
-        weight: float,
-        now: float,
+        self, task: TaskRow, round_id: int, session_id: str, token: str | None, valid: ValidUpdate, now: float
     ) -> int:
-        """Add a valid update to the round's running sum; returns how many the round has now.
+        """Count a valid update in the round and add it to this process's in-memory partial sum.
 
-        An upload locks one free shard of the round's sum (lock order sum -> round -> session), so uploads
-        of a round proceed in parallel up to the shard count; the round row is locked only by the final
-        conditional count, so check-ins go on while megabytes are read, added to and written. Reaching the
-        goal commits the round in the next transaction (the round clock would too, e.g. after a crash in
-        between: the round counts as full either way).
+        The transaction writes counters only (round, this process's partial row, session), never the sum
+        (``coordinator.partials``: nothing on disk may differ from an earlier write by one update). The add
+        runs after the count committed, outside any transaction, and ``begin`` made a commit in this process
+        wait for it. Reaching the goal ticks the round clock, which gathers the partials and commits.
         """
-        with self.db.write() as conn:
-            shard = lock_free_shard(conn, round_id, hint=zlib.crc32(session_id.encode()))
-            acc = WeightedSum.from_bytes(task.shapes, fetch_shard(conn, round_id, shard["shard"]), shard["weight"])
-            added = 1.0 if task.config.dp_noise_multiplier > 0 else weight  # DP-FedAvg weighs devices uniformly
-            acc.add(tensors, added)
-            conn.execute(
-                sa.update(sums)
-                .where(sums.c.round_id == round_id, sums.c.shard == shard["shard"])
-                .values(total=acc.to_bytes(), weight=acc.weight, count=sums.c.count + 1)
-            )
-            params = {"count_round": round_id, "count_now": now, "count_weight": added}
-            counted = conn.execute(_COUNT_UPDATE, params).first()  # never more than `goal` succeed
-            if counted is None:  # closed, full or past its deadline meanwhile: say which, roll everything back
-                record = round_record(conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one())
-                check_upload(record, now, record.report_deadline)
-                raise UpdateRejected("round_closed", f"round is full ({record.received}/{record.goal})")
-            session = load_session(conn, session_id, lock=True)
-            if session is None:
-                raise UpdateRejected("unknown_session", f"no session {session_id!r}")
-            self._check_session(session._mapping, token)  # a concurrent replay loses here
-            conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="uploaded"))
-            received, goal = counted
+        added = 1.0 if task.config.dp_noise_multiplier > 0 else valid.weight  # DP-FedAvg weighs devices uniformly
+        begun = False
+        try:
+            with self.db.write() as conn:
+                params = {"count_round": round_id, "count_now": now, "count_weight": added}
+                counted = conn.execute(_COUNT_UPDATE, params).first()  # never more than `goal` succeed
+                if counted is None:  # closed, full or past its deadline meanwhile: say which, roll back
+                    record = round_record(conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one())
+                    check_upload(record, now, record.report_deadline)
+                    raise UpdateRejected("round_closed", f"round is full ({record.received}/{record.goal})")
+                session = load_session(conn, session_id, lock=True)
+                if session is None:
+                    raise UpdateRejected("unknown_session", f"no session {session_id!r}")
+                self._check_session(session._mapping, token)  # a concurrent replay loses here
+                conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="uploaded"))
+                self.partials.begin(conn, task.id, round_id, added, now)
+                begun = True
+                received, goal = counted
+        except BaseException:
+            if begun:
+                self.partials.cancel(round_id)
+            raise
+        self.partials.add(round_id, task.shapes, valid.message, added, valid.scale)
         if received >= goal:
             self.tick_task(task.id, now)
         return int(received)
@@ -480,8 +477,9 @@ class Coordinator:
     def tick(self) -> None:
         """Move every task's open round along (deadlines) and open rounds where needed; idempotent."""
         now = self.clock()
+        self.partials.heartbeat(self.db, now)
         for task_id in all_task_ids(self.db):
             self.tick_task(task_id, now)
 
     def tick_task(self, task_id: int, now: float) -> None:
-        tick_task(self.db, self.metrics, task_id, now)
+        tick_task(self.db, self.metrics, self.partials, task_id, now)

@@ -22,7 +22,7 @@ class CoordinatorSettings(BaseSettings):
 
     db: str = Field(default="sqlite:///fedkeys-coordinator.db", description="SQLAlchemy URL")
     api_key: SecretStr | None = Field(default=None, description="admin API key; admin is refused (401) without one")
-    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes (scales the arrival rate)")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
     tick_seconds: float = Field(default=1.0, gt=0, le=60, description="how often each worker checks deadlines")
     max_upload_bytes: int = Field(default=256 * 2**20, ge=1024, description="refuse larger bodies before reading")
     min_retry_seconds: float = Field(default=5.0, ge=0)

@@ -1,10 +1,16 @@
 """Validation of an uploaded update before it may touch the running sum.
 
 Bonawitz et al. 2019 (§4.3) treat every device as untrusted: an update is
-checked against what its task expects (round, base model version, codec, tensor
-count, shapes, dtypes, finite values, a bound on its L2 norm, a bound on its
-FedAvg weight, and a size bound applied before decoding). Each refusal carries a
-reason code (``wire.protocol.UPLOAD_REASONS``) that the server counts.
+checked against what its task expects (round, base model version, codec and the
+round's rotation, tensor count, shapes, finite values, a bound on its L2 norm, a
+bound on its FedAvg weight, and a size bound applied before decoding). Each
+refusal carries a reason code (``wire.protocol.UPLOAD_REASONS``) that the server
+counts.
+
+Nothing is unrotated here: the round sums updates in the rotated domain and
+unrotates once at commit (Suresh et al. 2017; ``coordinator.aggregation``), so
+the norm and finiteness are checked on the rotated vector, from the levels'
+first two moments, in one pass over the payload.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from coordinator.errors import UpdateRejected
+from coordinator.sum_kernels import finite_sum_of_squares, level_moments
 from wire.update import UpdateMessage, WireError, decode_update
 
 
@@ -31,6 +38,7 @@ class UpdateLimits:
     max_bytes: int
     norm_bound: float | None = None
     norm_policy: Literal["clip", "reject"] = "clip"
+    rotation_seed: int | None = None  # the round's (wire.codec.round_rotation_seed); None: any (float32 is not rotated)
 
     def __post_init__(self) -> None:
         if self.norm_policy not in ("clip", "reject"):
@@ -43,11 +51,25 @@ class UpdateLimits:
 
 @dataclasses.dataclass(frozen=True)
 class ValidUpdate:
-    tensors: list[np.ndarray]  # float32 deltas in the task's shapes (clipped if the policy clips)
+    """A checked update, still in the rotated domain: the round's sum adds ``scale * weight`` times it.
+
+    ``norm`` is the L2 norm of the dequantized rotated vector. The rotation is
+    orthonormal (``wire.codec``), so this is the norm of the decoded update plus
+    the quantization noise that lands in padding coordinates, which decoding
+    drops: it is never below the decoded update's norm, and equal to it when a
+    tensor needs no padding. A bound checked here therefore bounds the update.
+    """
+
+    message: UpdateMessage
     weight: float
-    norm: float  # global L2 norm before any clipping
+    norm: float  # global L2 norm before any clipping (rotated domain)
+    scale: float  # 1.0, or norm_bound / norm when the policy clipped
     clipped: bool
     nbytes: int
+
+    def tensors(self) -> list[np.ndarray]:
+        """The decoded (unrotated, clipped) float32 deltas: one update at a time, for tests and tools only."""
+        return [(t * np.float32(self.scale)).astype(np.float32) for t in self.message.decode_tensors()]
 
 
 def decode_and_validate(blob: bytes, limits: UpdateLimits) -> ValidUpdate:
@@ -63,6 +85,27 @@ def decode_and_validate(blob: bytes, limits: UpdateLimits) -> ValidUpdate:
 
 def validate_message(msg: UpdateMessage, limits: UpdateLimits) -> ValidUpdate:
     """The checks that need the task (the container was checked by ``decode_update``)."""
+    _check_header(msg, limits)
+    squares = 0.0
+    for i in range(len(msg.tensors)):
+        try:
+            squares += _tensor_squares(msg, i)
+        except UpdateRejected:
+            raise
+        except (ValueError, WireError) as err:  # a payload that passed the container checks but will not decode
+            raise UpdateRejected("malformed", f"payload does not decode: {err}") from err
+    norm = math.sqrt(squares)
+    if not math.isfinite(norm):
+        raise UpdateRejected("not_finite", f"update L2 norm {norm} is not finite")
+    scale = 1.0
+    if limits.norm_bound is not None and norm > limits.norm_bound:
+        if limits.norm_policy == "reject":
+            raise UpdateRejected("norm_too_large", f"update L2 norm {norm:.6g} exceeds the bound {limits.norm_bound}")
+        scale = limits.norm_bound / norm
+    return ValidUpdate(msg, weight=msg.weight, norm=norm, scale=scale, clipped=scale < 1.0, nbytes=msg.nbytes)
+
+
+def _check_header(msg: UpdateMessage, limits: UpdateLimits) -> None:
     if msg.round != limits.round:
         raise UpdateRejected("wrong_round", f"update is for round {msg.round}, the session is in round {limits.round}")
     if msg.base_version != limits.base_version:
@@ -71,6 +114,10 @@ def validate_message(msg: UpdateMessage, limits: UpdateLimits) -> ValidUpdate:
         )
     if msg.codec != limits.codec:
         raise UpdateRejected("codec", f"update encoded with {msg.codec!r}, the assignment asked for {limits.codec!r}")
+    if limits.rotation_seed is not None and msg.rotation_seed not in (None, limits.rotation_seed):
+        raise UpdateRejected(
+            "codec", f"update rotated with seed {msg.rotation_seed}, the round rotates with {limits.rotation_seed}"
+        )
     if not (math.isfinite(msg.weight) and 0 < msg.weight <= limits.max_weight):
         raise UpdateRejected("bad_weight", f"weight {msg.weight} outside (0, {limits.max_weight}]")
     if len(msg.shapes) != len(limits.shapes):
@@ -78,25 +125,26 @@ def validate_message(msg: UpdateMessage, limits: UpdateLimits) -> ValidUpdate:
     for i, (got, want) in enumerate(zip(msg.shapes, limits.shapes, strict=True)):
         if tuple(got) != want:
             raise UpdateRejected("shape", f"tensor {i} has shape {tuple(got)}, expected {want}")
-    try:
-        tensors = msg.decode_tensors()
-    except (ValueError, WireError) as err:  # a payload that passed the container checks but will not decode
-        raise UpdateRejected("malformed", f"payload does not decode: {err}") from err
-    squares = 0.0
-    for i, t in enumerate(tensors):
-        if t.dtype != np.float32:
-            raise UpdateRejected("dtype", f"tensor {i} decodes to {t.dtype}, expected float32")
-        if tuple(t.shape) != limits.shapes[i]:
-            raise UpdateRejected("shape", f"tensor {i} decodes to shape {tuple(t.shape)}, expected {limits.shapes[i]}")
-        if not np.isfinite(t).all():
-            raise UpdateRejected("not_finite", f"tensor {i} has NaN or infinite values")
-        squares += float(np.dot(t.reshape(-1).astype(np.float64), t.reshape(-1).astype(np.float64)))
-    norm = math.sqrt(squares)
-    clipped = False
-    if limits.norm_bound is not None and norm > limits.norm_bound:
-        if limits.norm_policy == "reject":
-            raise UpdateRejected("norm_too_large", f"update L2 norm {norm:.6g} exceeds the bound {limits.norm_bound}")
-        scale = np.float32(limits.norm_bound / norm)
-        tensors = [t * scale for t in tensors]
-        clipped = True
-    return ValidUpdate(tensors=tensors, weight=msg.weight, norm=norm, clipped=clipped, nbytes=msg.nbytes)
+
+
+def _tensor_squares(msg: UpdateMessage, index: int) -> float:
+    """Tensor ``index``'s sum of squares in the rotated domain; ``not_finite`` if a value is not a finite float32.
+
+    Quantized: every value is ``lo + step * level`` with ``level`` in [0, 2**bits - 1], so it is finite and a
+    float32 exactly when ``lo`` and ``hi`` are (the header check made them finite numbers).
+    """
+    t = msg.tensors[index]
+    if t.bits is None:
+        squares, finite = finite_sum_of_squares(msg.values(index))
+        if not finite:
+            raise UpdateRejected("not_finite", f"tensor {index} has NaN or infinite values")
+        return float(squares)
+    if max(abs(t.lo), abs(t.hi)) > _FLOAT32_MAX or not math.isfinite(t.hi - t.lo):
+        raise UpdateRejected("not_finite", f"tensor {index} range [{t.lo}, {t.hi}] is not finite in float32")
+    step = (t.hi - t.lo) / ((1 << t.bits) - 1)
+    s1, s2 = level_moments(msg.levels(index))
+    moments = float(t.padded * t.lo * t.lo + 2.0 * t.lo * step * float(s1) + step * step * float(s2))
+    return max(0.0, moments)  # rounding can take an all-zero vector a hair below zero
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)

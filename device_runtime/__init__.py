@@ -22,11 +22,13 @@ coordinator cannot tell an emulated phone from a real one:
 - :func:`run_secure_session`: a secure round's four phases (``secagg``) over a
   :class:`SecAggTransport`, e.g. :class:`HttpSecAggTransport`;
 - :class:`Fleet`: many devices on a :class:`SimClock` with diurnal availability,
-  dropouts and slow devices (``fedkeys devices emulate``).
+  dropouts and slow devices (``fedkeys devices emulate``), their rows in one
+  :class:`DeviceDatabase` (:func:`fleet_database`).
 
 Uses ``model`` (row building), ``wire`` (codec, messages) and ``secagg``; never TFF.
 """
 
+from device_runtime._sqlite import DeviceDatabase, DeviceDatabaseError
 from device_runtime.availability import AVAILABILITIES, Habits, conditions_at
 from device_runtime.blob_cache import BlobCache, HashMismatchError
 from device_runtime.client import CoordinatorClient, CoordinatorError
@@ -34,7 +36,7 @@ from device_runtime.device import Device, DeviceConfig, StepOutcome, litert_trai
 from device_runtime.eligibility import DeviceConditions, EligibilityPolicy, conditions_block, ineligibility
 from device_runtime.event_log import Event, EventLog
 from device_runtime.example_store import ExampleStore, StoredExample, rebase_timestamps
-from device_runtime.fleet import Fleet, FleetConfig, FleetStats, SimClock, device_conditions
+from device_runtime.fleet import Fleet, FleetConfig, FleetStats, SimClock, device_conditions, fleet_database
 from device_runtime.litert_model import EvalCounts, LiteRTModelError, LiteRTPredictor, LiteRTTrainer
 from device_runtime.rows import client_rows, training_batches
 from device_runtime.scheduler import RetryPolicy, SchedulerState, is_transient_status
@@ -55,6 +57,8 @@ __all__ = [
     "Device",
     "DeviceConditions",
     "DeviceConfig",
+    "DeviceDatabase",
+    "DeviceDatabaseError",
     "EligibilityPolicy",
     "EvalCounts",
     "Event",
@@ -83,6 +87,7 @@ __all__ = [
     "conditions_at",
     "conditions_block",
     "device_conditions",
+    "fleet_database",
     "ineligibility",
     "is_transient_status",
     "litert_trainer",

@@ -52,6 +52,21 @@ class Habits:
         return (local_minute - self.night_start) % _DAY_MINUTES < self.night_length
 
 
+def next_available(availability: str, habits: Habits, unix_time: float) -> float:
+    """The first time at or after ``unix_time`` when the phone's conditions may allow training.
+
+    What the phone's OS job scheduler does with a job constrained to idle,
+    charging and unmetered: it wakes the app when they hold instead of the app
+    polling all day, so an emulated phone out of its window costs nothing.
+    """
+    if availability == "always" or (availability == "diurnal" and habits.in_night_window(unix_time)):
+        return unix_time
+    if availability == "diurnal":
+        local_minute = (unix_time / 60.0 + habits.utc_offset_minutes) % _DAY_MINUTES
+        return unix_time + 60.0 * ((habits.night_start - local_minute) % _DAY_MINUTES)
+    raise ValueError(f"unknown availability {availability!r}; expected one of {', '.join(AVAILABILITIES)}")
+
+
 def conditions_at(availability: str, habits: Habits, unix_time: float) -> DeviceConditions:
     """The phone's conditions at ``unix_time`` under the availability pattern."""
     if availability == "always":

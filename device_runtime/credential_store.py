@@ -1,4 +1,4 @@
-"""The device's credential from enrollment, kept in its SQLite file across restarts.
+"""The device's credential from enrollment, kept in its rows of the device database across restarts.
 
 Enrolled once (``POST /v1/populations/{p}/enroll``) and presented at every
 check-in, so the coordinator can give this device at most one session a round
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
+
+from device_runtime._sqlite import DeviceDatabase
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,25 +27,27 @@ class StoredCredential:
 
 
 class CredentialStore:
-    """One ``StoredCredential`` in the ``state`` table of the device database."""
+    """Device ``device``'s ``StoredCredential`` in the ``state`` table of the device database."""
 
     _KEY = "credential"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: DeviceDatabase, device: int) -> None:
+        self._db = db
+        self.device = int(device)
 
     def load(self) -> StoredCredential | None:
-        row = self._conn.execute("SELECT value FROM state WHERE key = ?", (self._KEY,)).fetchone()
-        if row is None:
+        rows = self._db.query("SELECT value FROM state WHERE device = ? AND key = ?", (self.device, self._KEY))
+        if not rows:
             return None
-        data = json.loads(row[0])
+        data = json.loads(rows[0][0])
         return StoredCredential(str(data["population"]), str(data["credential"]), float(data["expires_unix"]))
 
     def save(self, credential: StoredCredential) -> None:
-        self._conn.execute(
-            "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (self._KEY, json.dumps(dataclasses.asdict(credential))),
+        self._db.execute(
+            "INSERT INTO state (device, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(device, key) DO UPDATE SET value = excluded.value",
+            (self.device, self._KEY, json.dumps(dataclasses.asdict(credential))),
         )
 
     def clear(self) -> None:
-        self._conn.execute("DELETE FROM state WHERE key = ?", (self._KEY,))
+        self._db.execute("DELETE FROM state WHERE device = ? AND key = ?", (self.device, self._KEY))

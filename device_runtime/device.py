@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from device_runtime import event_log as ev
-from device_runtime._sqlite import connect
+from device_runtime._sqlite import DeviceDatabase
 from device_runtime.blob_cache import BlobCache, HashMismatchError
 from device_runtime.client import CoordinatorClient, CoordinatorError
 from device_runtime.credential_store import CredentialStore, StoredCredential
@@ -90,7 +90,7 @@ class DeviceConfig:
 
     population: str
     client: int  # this device's index in the row order (``client_rows``); the emulator uses the user's index
-    directory: Path  # device.sqlite lives here
+    directory: Path  # device.sqlite lives here (unless the device is given a shared database)
     cache_directory: Path | None = None  # content-addressed downloads; default ``directory / "cache"``
     retention_seconds: float = 90 * 86400.0
     eligibility: EligibilityPolicy = dataclasses.field(default_factory=EligibilityPolicy)
@@ -135,23 +135,27 @@ class Device:
         conditions: Callable[[], DeviceConditions],
         clock: Callable[[], float] = time.time,
         trainer_factory: TrainerFactory = litert_trainer,
+        database: DeviceDatabase | None = None,
     ) -> None:
+        """``database``: a fleet's shared file (rows keyed by ``config.client``); default its own device.sqlite."""
         self.config = config
         self._client = client
         self._conditions = conditions
         self._clock = clock
         self._trainer_factory = trainer_factory
-        self._conn = connect(Path(config.directory) / DATABASE_FILE)
-        self.examples = ExampleStore(self._conn, config.retention_seconds)
-        self.events = ev.EventLog(self._conn)
-        self._state_store = StateStore(self._conn)
-        self._credentials = CredentialStore(self._conn)
+        self._owns_db = database is None
+        self._db = database if database is not None else DeviceDatabase(Path(config.directory) / DATABASE_FILE)
+        self.examples = ExampleStore(self._db, config.client, config.retention_seconds)
+        self.events = ev.EventLog(self._db, config.client)
+        self._state_store = StateStore(self._db, config.client)
+        self._credentials = CredentialStore(self._db, config.client)
         self.state = self._state_store.load()
         self.cache = BlobCache(config.cache_directory or Path(config.directory) / "cache")
         self._rng = np.random.default_rng([config.seed, _JITTER_SALT, config.client])
 
     def close(self) -> None:
-        self._conn.close()
+        if self._owns_db:
+            self._db.close()
 
     def add_examples(self, examples: list[StoredExample]) -> int:
         return self.examples.add(examples)
@@ -389,6 +393,7 @@ class Device:
             base_version=assignment.model_version,
             weight=result.weight,
             seed=assignment.seed,
+            rotation_seed=assignment.rotation_seed,
             clip_norm=assignment.clip_norm,
         )
         raw = raw_nbytes([d.shape for d in result.delta])

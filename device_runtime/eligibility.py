@@ -24,6 +24,8 @@ METERED_NETWORK = "metered_network"
 BATTERY_LOW = "battery_low"
 TOO_FEW_EXAMPLES = "too_few_examples"
 TOO_SOON = "too_soon"
+# what conditions_block returns: the phone's state, not its data or history
+CONDITION_REASONS: frozenset[str] = frozenset({NOT_IDLE, NOT_CHARGING, METERED_NETWORK, BATTERY_LOW})
 
 
 @dataclasses.dataclass(frozen=True)

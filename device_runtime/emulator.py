@@ -29,7 +29,7 @@ from device_runtime.client import CoordinatorClient, CoordinatorError
 from device_runtime.device import Device, DeviceConfig
 from device_runtime.eligibility import EligibilityPolicy
 from device_runtime.example_store import StoredExample, rebase_timestamps
-from device_runtime.fleet import Fleet, FleetConfig, FleetStats, SimClock, device_conditions
+from device_runtime.fleet import Fleet, FleetConfig, FleetStats, SimClock, device_conditions, fleet_database
 from fedkeys_errors import FedkeysError
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ def emulated_fleet(config: EmulatorConfig, url: str, users: UserMessages, clock:
     ids = choose_users(users.num_clients, config.devices, config.fleet.seed)
     probe(url)
     client = CoordinatorClient.connect(url, max_connections=max(8, 2 * config.fleet.concurrency))
+    database = fleet_database(config.state_dir)  # every phone's rows in one file (device_runtime.fleet)
     devices: list[Device] = []
     try:
         for user in ids:
@@ -115,6 +116,7 @@ def emulated_fleet(config: EmulatorConfig, url: str, users: UserMessages, clock:
                 client,
                 conditions=device_conditions(config.fleet, clock, user),
                 clock=clock.now,
+                database=database,
             )
             devices.append(device)
             if device.examples.total() == 0:
@@ -125,6 +127,7 @@ def emulated_fleet(config: EmulatorConfig, url: str, users: UserMessages, clock:
     finally:
         for device in devices:
             device.close()
+        database.close()
         client.close()
 
 

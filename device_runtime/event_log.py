@@ -8,8 +8,9 @@ participations. Bounded: only the newest ``max_events`` are kept.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, NamedTuple
+
+from device_runtime._sqlite import DeviceDatabase
 
 CHECKIN = "checkin"
 ACCEPTED = "accepted"
@@ -29,39 +30,53 @@ class Event(NamedTuple):
 
 
 class EventLog:
-    """Events in the ``events`` table of the device database."""
+    """Device ``device``'s rows of the ``events`` table of the device database."""
 
-    def __init__(self, conn: sqlite3.Connection, max_events: int = 1000) -> None:
+    _PRUNE_EVERY = 100  # records between two prunings
+
+    def __init__(self, db: DeviceDatabase, device: int, max_events: int = 1000) -> None:
         if max_events < 1:
             raise ValueError(f"max_events must be positive, got {max_events}")
-        self._conn = conn
+        self._db = db
+        self.device = int(device)
         self.max_events = max_events
+        self._recorded = 0
 
     def record(self, time: float, kind: str, **detail: Any) -> None:
         """Append an event (and drop the oldest beyond ``max_events``)."""
         if kind not in KINDS:
             raise ValueError(f"unknown event kind {kind!r}; expected one of {', '.join(KINDS)}")
-        cursor = self._conn.execute(
-            "INSERT INTO events (time, kind, detail) VALUES (?, ?, ?)", (time, kind, json.dumps(detail, default=str))
+        self._db.execute(
+            "INSERT INTO events (device, time, kind, detail) VALUES (?, ?, ?, ?)",
+            (self.device, time, kind, json.dumps(detail, default=str)),
         )
-        if cursor.lastrowid is not None and cursor.lastrowid % 100 == 0:
-            self._conn.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (self.max_events,))
+        self._recorded += 1
+        if self._recorded % self._PRUNE_EVERY == 0:
+            self._db.execute(
+                "DELETE FROM events WHERE device = ? AND id <= "
+                "(SELECT id FROM events WHERE device = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (self.device, self.device, self.max_events),
+            )
 
     def events(self, kind: str | None = None, limit: int = 100) -> list[Event]:
         """The newest ``limit`` events (of ``kind`` if given), oldest first."""
         if kind is None:
-            rows = self._conn.execute("SELECT time, kind, detail FROM events ORDER BY id DESC LIMIT ?", (limit,))
+            rows = self._db.query(
+                "SELECT time, kind, detail FROM events WHERE device = ? ORDER BY id DESC LIMIT ?", (self.device, limit)
+            )
         else:
-            rows = self._conn.execute(
-                "SELECT time, kind, detail FROM events WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit)
+            rows = self._db.query(
+                "SELECT time, kind, detail FROM events WHERE device = ? AND kind = ? ORDER BY id DESC LIMIT ?",
+                (self.device, kind, limit),
             )
         return [Event(t, k, json.loads(d)) for t, k, d in reversed(list(rows))]
 
     def last_time(self, kind: str) -> float | None:
         """When the newest event of ``kind`` happened, or None."""
-        row = self._conn.execute("SELECT MAX(time) FROM events WHERE kind = ?", (kind,)).fetchone()
-        return None if row[0] is None else float(row[0])
+        value = self._db.query("SELECT MAX(time) FROM events WHERE device = ? AND kind = ?", (self.device, kind))[0][0]
+        return None if value is None else float(value)
 
     def counts(self) -> dict[str, int]:
         """Events per kind (of those kept)."""
-        return {k: int(n) for k, n in self._conn.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind")}
+        rows = self._db.query("SELECT kind, COUNT(*) FROM events WHERE device = ? GROUP BY kind", (self.device,))
+        return {k: int(n) for k, n in rows}

@@ -3,7 +3,8 @@
 Gboard keeps training examples in an on-device cache with a retention window
 (Hard et al. 2018; Bonawitz et al. 2019 §2, "example store"): text never leaves
 the device, only model updates do, and old messages expire. Here each message
-is its word ids (int32) with a timestamp, in the device's SQLite file. Reads
+is its word ids (int32) with a timestamp, in rows of the device database keyed
+by the device (one phone's file, or an emulated fleet's shared one). Reads
 return messages in the order they were stored, so the device builds the same
 rows as simulation does from the corpus.
 """
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sqlite3
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from device_runtime._sqlite import DeviceDatabase
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,12 +29,13 @@ class StoredExample:
 
 
 class ExampleStore:
-    """Examples in the ``examples`` table of the device database, expiring after ``retention_seconds``."""
+    """Device ``device``'s rows of the ``examples`` table, expiring after ``retention_seconds``."""
 
-    def __init__(self, conn: sqlite3.Connection, retention_seconds: float) -> None:
+    def __init__(self, db: DeviceDatabase, device: int, retention_seconds: float) -> None:
         if not retention_seconds > 0:
             raise ValueError(f"retention_seconds must be positive, got {retention_seconds!r}")
-        self._conn = conn
+        self._db = db
+        self.device = int(device)
         self.retention_seconds = float(retention_seconds)
 
     def add(self, examples: Iterable[StoredExample]) -> int:
@@ -44,14 +47,9 @@ class ExampleStore:
                 raise ValueError(f"example tokens must be a 1-D integer array, got {tokens.dtype} {tokens.shape}")
             if not math.isfinite(example.timestamp):
                 raise ValueError(f"example timestamp must be finite, got {example.timestamp!r}")
-            rows.append((float(example.timestamp), tokens.astype("<i4").tobytes()))
-        self._conn.execute("BEGIN")
-        try:
-            self._conn.executemany("INSERT INTO examples (timestamp, tokens) VALUES (?, ?)", rows)
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            rows.append((self.device, float(example.timestamp), tokens.astype("<i4").tobytes()))
+        with self._db.transaction():
+            self._db.executemany("INSERT INTO examples (device, timestamp, tokens) VALUES (?, ?, ?)", rows)
         return len(rows)
 
     def _cutoff(self, now: float) -> float:
@@ -59,31 +57,37 @@ class ExampleStore:
 
     def count(self, now: float) -> int:
         """Examples still within the retention window at ``now``."""
-        row = self._conn.execute("SELECT COUNT(*) FROM examples WHERE timestamp >= ?", (self._cutoff(now),)).fetchone()
-        return int(row[0])
+        rows = self._db.query(
+            "SELECT COUNT(*) FROM examples WHERE device = ? AND timestamp >= ?", (self.device, self._cutoff(now))
+        )
+        return int(rows[0][0])
 
     def token_count(self, now: float) -> int:
         """Word ids in the examples within the retention window (what bounds the device's FedAvg weight)."""
-        row = self._conn.execute(
-            "SELECT COALESCE(SUM(LENGTH(tokens)), 0) FROM examples WHERE timestamp >= ?", (self._cutoff(now),)
-        ).fetchone()
-        return int(row[0]) // 4  # int32 each
+        rows = self._db.query(
+            "SELECT COALESCE(SUM(LENGTH(tokens)), 0) FROM examples WHERE device = ? AND timestamp >= ?",
+            (self.device, self._cutoff(now)),
+        )
+        return int(rows[0][0]) // 4  # int32 each
 
     def examples(self, now: float) -> list[np.ndarray]:
         """Word ids of the examples within the retention window, in storage order."""
-        cursor = self._conn.execute(
-            "SELECT tokens FROM examples WHERE timestamp >= ? ORDER BY id", (self._cutoff(now),)
+        rows = self._db.query(
+            "SELECT tokens FROM examples WHERE device = ? AND timestamp >= ? ORDER BY id",
+            (self.device, self._cutoff(now)),
         )
-        return [np.frombuffer(blob, dtype="<i4").astype(np.int32) for (blob,) in cursor]
+        return [np.frombuffer(blob, dtype="<i4").astype(np.int32) for (blob,) in rows]
 
     def purge(self, now: float) -> int:
         """Delete examples older than the retention window; returns how many went."""
-        cursor = self._conn.execute("DELETE FROM examples WHERE timestamp < ?", (self._cutoff(now),))
+        cursor = self._db.execute(
+            "DELETE FROM examples WHERE device = ? AND timestamp < ?", (self.device, self._cutoff(now))
+        )
         return int(cursor.rowcount)
 
     def total(self) -> int:
         """Every stored example, expired or not."""
-        return int(self._conn.execute("SELECT COUNT(*) FROM examples").fetchone()[0])
+        return int(self._db.query("SELECT COUNT(*) FROM examples WHERE device = ?", (self.device,))[0][0])
 
 
 def rebase_timestamps(timestamps: Sequence[float], now: float) -> list[float]:

@@ -9,6 +9,14 @@ passes in minutes. The emulator also injects what real fleets do (Bonawitz et
 al. 2019 §2, §9: devices drop out mid-round, some are slow): with probability
 ``dropout`` a session's user picks up the phone part-way through training, and
 a ``slow_fraction`` of the devices train ``slow_factor`` times slower.
+
+At scale (10,000 phones in one process, ``bench/fleet_scale.py``) an idle phone
+costs a few rows and a small object, not a thread or a file: every device keeps
+its rows in the fleet's one SQLite file (:func:`fleet_database`), the pool's
+threads only run devices that are due, and a phone whose conditions forbid
+training sleeps until its availability pattern next allows it (what the OS job
+scheduler does for a job constrained to idle, charging and unmetered) instead
+of waking every few minutes to find it is still daytime.
 """
 
 from __future__ import annotations
@@ -21,18 +29,26 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from device_runtime import event_log as ev
-from device_runtime.availability import AVAILABILITIES, Habits, conditions_at
+from device_runtime._sqlite import DeviceDatabase
+from device_runtime.availability import AVAILABILITIES, Habits, conditions_at, next_available
 from device_runtime.device import BatchHook, Device, StepOutcome
-from device_runtime.eligibility import NOT_IDLE, DeviceConditions
+from device_runtime.eligibility import CONDITION_REASONS, NOT_IDLE, DeviceConditions
 
 logger = logging.getLogger(__name__)
 
 _FLEET_SALT = 0xF1EE7
 SHUTDOWN = "shutdown"
+FLEET_DATABASE_FILE = "devices.sqlite"
+
+
+def fleet_database(state_dir: Path) -> DeviceDatabase:
+    """The one database of every emulated device under ``state_dir`` (rows keyed by device)."""
+    return DeviceDatabase(Path(state_dir) / FLEET_DATABASE_FILE)
 
 
 class SimClock:
@@ -81,6 +97,14 @@ def device_conditions(config: FleetConfig, clock: SimClock, device: int) -> Call
     """The conditions callback of emulated device ``device`` (its habits drawn from the fleet seed)."""
     habits = Habits.draw(config.seed, device)
     return lambda: conditions_at(config.availability, habits, clock.now())
+
+
+def wake_time(config: FleetConfig, device: int, outcome: StepOutcome) -> float:
+    """When to step ``device`` after ``outcome``: its own next check-in or, if its conditions forbid training then,
+    when its availability window next opens (its conditions are ``device_conditions(config, ..., device)``)."""
+    if outcome.kind != "ineligible" or outcome.detail not in CONDITION_REASONS:
+        return outcome.next_checkin
+    return next_available(config.availability, Habits.draw(config.seed, device), outcome.next_checkin)
 
 
 def is_slow(config: FleetConfig, device: int) -> bool:
@@ -205,7 +229,7 @@ class Fleet:
                     done = set()
                 for future in done:
                     index = running.pop(future)
-                    heapq.heappush(due, (future.result().next_checkin, index))
+                    heapq.heappush(due, (wake_time(self.config, self.ids[index], future.result()), index))
                 if on_update is not None:
                     on_update(self.stats)
             self._stopping.set()

@@ -23,9 +23,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import sqlite3
 
 import numpy as np
+
+from device_runtime._sqlite import DeviceDatabase
 
 TRANSIENT_STATUS: frozenset[int] = frozenset({408, 429})
 
@@ -107,24 +108,26 @@ class SchedulerState:
 
 
 class StateStore:
-    """``SchedulerState`` in the ``state`` table of the device database."""
+    """Device ``device``'s ``SchedulerState`` in the ``state`` table of the device database."""
 
     _KEY = "scheduler"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: DeviceDatabase, device: int) -> None:
+        self._db = db
+        self.device = int(device)
 
     def load(self) -> SchedulerState:
-        row = self._conn.execute("SELECT value FROM state WHERE key = ?", (self._KEY,)).fetchone()
-        if row is None:
+        rows = self._db.query("SELECT value FROM state WHERE device = ? AND key = ?", (self.device, self._KEY))
+        if not rows:
             return SchedulerState()
-        data = json.loads(row[0])
+        data = json.loads(rows[0][0])
         return SchedulerState(
             float(data["next_checkin"]), int(data["failures"]), data.get("open_session"), data.get("open_token")
         )
 
     def save(self, state: SchedulerState) -> None:
-        self._conn.execute(
-            "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (self._KEY, json.dumps(dataclasses.asdict(state))),
+        self._db.execute(
+            "INSERT INTO state (device, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(device, key) DO UPDATE SET value = excluded.value",
+            (self.device, self._KEY, json.dumps(dataclasses.asdict(state))),
         )

@@ -4,7 +4,7 @@
 N emulated phones, each holding one training user's messages from a prepared
 corpus, checking in, training through LiteRT and uploading until stopped
 (Ctrl-C, ``--duration`` or ``--rounds``). Device state (examples, event log,
-scheduler) lives under ``--state-dir``, so a restarted emulator carries on.
+scheduler) lives in one database under ``--state-dir``, so a restarted emulator carries on.
 The work is ``fedkeys.emulate`` (on ``device_runtime.emulator``); this module
 reads the flags and draws the live status line.
 """

@@ -49,7 +49,7 @@ from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run
 from fedkeys.demo_config import DemoConfig
 from fedkeys.demo_coordinator import coordinator_process
 from fedkeys.demo_fleet import fleet_activity
-from fedkeys.report_html import render_report
+from fedkeys.report_html import render_report, stalled_round_captions
 from fedkeys.report_plots import plot_participation, plot_recall_by_round, plot_upload_bytes
 from fedkeys.suggest import suggest
 from model import CentralConfig, ModelConfig
@@ -407,6 +407,9 @@ def _write_report(run: DemoRun) -> None:
             f"own event logs. Deployed rounds: {sum(st == 'committed' for st in states.values())} committed, "
             f"{sum(st == 'abandoned' for st in states.values())} abandoned (goal not reached in time).",
             "parity": run.parity,
+            "round_stories": stalled_round_captions(
+                run.deployed_rounds, span_seconds=(run.fleet_span[1] - run.fleet_span[0]) / config.speedup
+            ),
             "suggestion_models": list(runs),
             "suggestions": suggestions,
             "phases": list(phases.seconds.items()),

@@ -1,7 +1,8 @@
 """What the demo's emulated fleet did, read back from the phones' own event logs.
 
-Each emulated phone keeps its event log in its ``device.sqlite`` (as a real
-phone would; Bonawitz et al. 2019 §2 log on device, not on the server): when
+Each emulated phone keeps its event log on the device (as a real phone would;
+Bonawitz et al. 2019 §2 log on device, not on the server; the emulator keeps
+every phone's rows in one ``devices.sqlite``, ``device_runtime.fleet``): when
 it was accepted, uploaded (round, bytes) or interrupted. The demo reads those
 logs after the fleet stops to plot bytes uploaded per round and participation
 over the emulated day, and draws eligibility over the same day from each
@@ -13,15 +14,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from device_runtime import EligibilityPolicy, Habits, conditions_at, conditions_block
+from device_runtime import EligibilityPolicy, Habits, conditions_at, conditions_block, fleet_database
 from device_runtime import event_log as ev
+from device_runtime.fleet import FLEET_DATABASE_FILE
 
-_DEVICE_PREFIX = "device-"
-_DATABASE = "device.sqlite"
 _HOUR_S = 3600.0
 
 
@@ -40,24 +39,24 @@ class FleetActivity:
 
 
 def device_users(state_dir: Path) -> list[int]:
-    """Training-user indices of the phones in ``state_dir`` (``device-000123/`` directories)."""
-    users = []
-    for path in sorted(state_dir.glob(f"{_DEVICE_PREFIX}*")):
-        suffix = path.name.removeprefix(_DEVICE_PREFIX)
-        if path.is_dir() and suffix.isdigit() and (path / _DATABASE).is_file():
-            users.append(int(suffix))
-    return users
+    """Training-user indices of the phones in ``state_dir`` (those with examples in the fleet's database)."""
+    if not (state_dir / FLEET_DATABASE_FILE).is_file():
+        return []
+    db = fleet_database(state_dir)
+    try:
+        return [int(d) for (d,) in db.query("SELECT DISTINCT device FROM examples ORDER BY device")]
+    finally:
+        db.close()
 
 
 def read_events(state_dir: Path, user: int) -> list[ev.Event]:
-    """Every kept event of one phone, oldest first (read-only)."""
-    path = state_dir / f"{_DEVICE_PREFIX}{user:06d}" / _DATABASE
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """Every kept event of one phone, oldest first."""
+    db = fleet_database(state_dir)
     try:
-        log = ev.EventLog(conn)
+        log = ev.EventLog(db, user)
         return log.events(limit=log.max_events)
     finally:
-        conn.close()
+        db.close()
 
 
 def eligible_fraction(

@@ -1,4 +1,4 @@
-"""The Coupled Input and Forget Gate (CIFG) recurrent cell.
+"""The Coupled Input and Forget Gate (CIFG) recurrent cell and layer.
 
 CIFG (Greff et al. 2017, "LSTM: A Search Space Odyssey") ties the forget gate
 to the input gate, ``f = 1 - i``. Gboard's next-word model uses it (Hard et al.
@@ -6,6 +6,12 @@ to the input gate, ``f = 1 - i``. Gboard's next-word model uses it (Hard et al.
 number of units at no measurable quality cost: fewer bytes to download, train
 and upload on a phone. The cell uses matrix multiplies and elementwise ops
 only, so an unrolled model converts to TFLite built-in ops.
+
+:class:`CIFG` runs the cell over a sequence the way cuDNN-style RNN layers do
+(Appleyard et al. 2016, "Optimizing Performance of Recurrent Neural Networks
+on GPUs"): the input half of every gate, ``x W + b``, does not depend on the
+state, so it is one (B*T, D) @ (D, 3U) matmul before the loop, and only
+``h R`` stays inside the recurrence. Same variables, same equations.
 """
 
 from __future__ import annotations
@@ -55,9 +61,16 @@ class CIFGCell(tf.keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, inputs: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    def input_projection(self, inputs: tf.Tensor) -> tf.Tensor:
+        """``x W + b`` for inputs (..., D) -> (..., 3U): the gates' state-free half."""
+        flat = tf.reshape(inputs, (-1, tf.shape(inputs)[-1]))  # (N, D)
+        projected = tf.matmul(flat, self.kernel) + self.bias  # (N, 3U)
+        return tf.reshape(projected, tf.concat([tf.shape(inputs)[:-1], [3 * self.units]], axis=0))
+
+    def recurrent_step(self, projected: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """One step from ``projected = x W + b`` (B, 3U) and the state ``[h, c]``."""
         h, c = states  # (B, U), (B, U)
-        z = tf.matmul(inputs, self.kernel) + tf.matmul(h, self.recurrent_kernel) + self.bias  # (B, 3U)
+        z = projected + tf.matmul(h, self.recurrent_kernel)  # (B, 3U)
         z_i, z_o, z_g = tf.split(z, 3, axis=-1)  # each (B, U)
         i = tf.sigmoid(z_i)
         o = tf.sigmoid(z_o)
@@ -66,5 +79,60 @@ class CIFGCell(tf.keras.layers.Layer):
         h_new = o * tf.tanh(c_new)
         return h_new, [h_new, c_new]
 
+    def call(self, inputs: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        return self.recurrent_step(self.input_projection(inputs), states)  # inputs (B, D)
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units, "seed": self.seed}
+
+
+class CIFG(tf.keras.layers.Layer):
+    """A CIFG over a whole sequence: (B, T, D) -> every step's ``h``, (B, T, U).
+
+    Replaces ``tf.keras.layers.RNN(cell, return_sequences=True)`` with the
+    input projection hoisted out of the loop; the cell is a tracked sublayer,
+    so the variables (``<layer>/<cell>/kernel``, ``recurrent_kernel``,
+    ``bias``) and their order are those of the Keras RNN layer. The state
+    starts at zeros. ``unroll`` needs a static sequence length and gives a
+    graph without a while loop (the TFLite training export).
+    """
+
+    def __init__(self, cell: CIFGCell, unroll: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.unroll = unroll
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        if not self.cell.built:
+            # The Keras RNN layer's scope: checkpoints name the weights <layer>/<cell>/<weight>.
+            with tf.keras.backend.name_scope(self.cell.name):
+                self.cell.build(tf.TensorShape([input_shape[0], input_shape[-1]]))
+        self.built = True
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        projected = self.cell.input_projection(inputs)  # (B, T, 3U)
+        zeros = tf.zeros((tf.shape(inputs)[0], self.cell.units), dtype=projected.dtype)  # (B, U)
+        _, outputs, _ = tf.keras.backend.rnn(
+            self.cell.recurrent_step,
+            projected,
+            [zeros, zeros],
+            unroll=self.unroll,
+            input_length=inputs.shape[1],
+        )
+        return outputs  # (B, T, U)
+
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        shape = tf.TensorShape(input_shape)
+        return tf.TensorShape([shape[0], shape[1], self.cell.units])
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "cell": tf.keras.layers.serialize(self.cell),
+            "unroll": self.unroll,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> CIFG:
+        cell = tf.keras.layers.deserialize(config.pop("cell"), custom_objects={"CIFGCell": CIFGCell})
+        return cls(cell, **config)

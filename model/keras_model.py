@@ -13,7 +13,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from model.cifg import CIFGCell
+from model.cifg import CIFG, CIFGCell
 from model.config import ModelConfig
 
 
@@ -59,6 +59,14 @@ def _cell(config: ModelConfig, seed: int, layer: int) -> tf.keras.layers.Layer:
     )
 
 
+def _recurrent_layer(config: ModelConfig, seed: int, layer: int, unroll: bool) -> tf.keras.layers.Layer:
+    cell = _cell(config, seed, layer)
+    if isinstance(cell, CIFGCell):
+        # Input projection hoisted out of the recurrence; same variables as the RNN layer below.
+        return CIFG(cell, unroll=unroll, name=f"rnn_{layer}")
+    return tf.keras.layers.RNN(cell, return_sequences=True, unroll=unroll, name=f"rnn_{layer}")
+
+
 def build_model(
     config: ModelConfig,
     *,
@@ -78,10 +86,7 @@ def build_model(
     embedding = TiedEmbedding(config.vocab_size, config.embedding_dim, seed=seed, name="embedding")
     x = embedding(ids)  # (B, T, D)
     for layer in range(config.num_layers):
-        rnn = tf.keras.layers.RNN(
-            _cell(config, seed + 1 + layer, layer), return_sequences=True, unroll=unroll, name=f"rnn_{layer}"
-        )
-        x = rnn(x)  # (B, T, U)
+        x = _recurrent_layer(config, seed + 1 + layer, layer, unroll)(x)  # (B, T, U)
     x = tf.keras.layers.Dense(
         config.embedding_dim,
         use_bias=False,
@@ -101,7 +106,12 @@ class MaskedCrossEntropy(tf.keras.losses.Loss):
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         labels = tf.cast(y_true, tf.int32)  # (B, T)
-        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=y_pred)  # (B, T)
+        # -log softmax(logits)[label] = logsumexp(logits) - logits[label]. Written out, not as
+        # tf.nn.sparse_softmax_cross_entropy_with_logits: that CPU kernel is single-threaded
+        # and computed 35% of a training step's CPU time here (small preset, 10k words,
+        # batch 16); this form measured 14% less CPU per step. Same value to float rounding.
+        picked = tf.gather(y_pred, labels, batch_dims=2)  # (B, T)
+        per_token = tf.reduce_logsumexp(y_pred, axis=-1) - picked  # (B, T)
         mask = tf.cast(tf.not_equal(labels, self.pad_id), per_token.dtype)
         return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 

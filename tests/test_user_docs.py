@@ -98,11 +98,7 @@ def test_docs_command_lines_parse_with_the_real_cli() -> None:
     assert checked >= 20  # the extraction found the docs' commands (a broken extractor checks nothing)
 
 
-_STILL_TO_REWORD = {  # pages this branch does not own; strict: the test fails once they are fixed, drop the mark
-    "privacy-dp.md": "still says 'issue 14' (three times)",
-    "README.md": "still says 'issue 3' (the bench/ heading)",
-    "threat-model.md": "still says 'issue 14' (three times)",
-}
+_STILL_TO_REWORD: dict[str, str] = {}  # pages not yet reworded: strict xfail until they are
 
 
 @pytest.mark.parametrize(

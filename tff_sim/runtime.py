@@ -46,10 +46,12 @@ _GRPC_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 _READY_TIMEOUT_S = 180.0
+_REMOTE_MISSES = 3  # polls (0.5 s apart, 1 s timeout each) a remote worker that had answered may miss
 
 
 class WorkerDiedError(FedkeysError, RuntimeError):
-    """A local worker_binary exited mid-run (killed, out of memory, crashed)."""
+    """A worker died mid-run: a local worker_binary exited (killed, out of memory, crashed), or a remote one
+    stopped accepting connections after it had."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +72,16 @@ class RuntimeConfig:
 
 
 def worker_binary() -> Path:
-    """The C++ executor service shipped inside the tensorflow-federated wheel."""
-    import tensorflow_federated as tff
+    """The C++ executor service shipped inside the tensorflow-federated wheel.
 
-    path = Path(tff.__file__).parent / "data" / "worker_binary"
+    Found without importing TFF (tens of seconds), so ``fedkeys sim worker`` starts at once.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("tensorflow_federated")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("tensorflow-federated is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "worker_binary"
     if not path.is_file():
         raise RuntimeError(f"tensorflow-federated ships no worker_binary at {path}")
     return path
@@ -122,25 +130,31 @@ def _tail(log_path: Path, lines: int = 5) -> str:
 
 
 class _Watchdog:
-    """Interrupts the driver when a local worker dies.
+    """Interrupts the driver when a worker dies.
 
     TFF treats a lost worker as a retryable gRPC error and retries forever, so
     without this a killed or out-of-memory worker hangs the run silently. The
-    watchdog polls the workers and signals the main thread (which opened the
-    runtime) with SIGUSR1, whose handler, installed for the runtime's lifetime,
-    raises :class:`WorkerDiedError` naming the worker and its log. Not SIGINT:
+    watchdog polls the local workers' processes, and the remote workers'
+    ports (a worker on another host is gone when its port, which accepted
+    connections before, refuses or times out ``_REMOTE_MISSES`` times in a
+    row), and signals the main thread (which opened the runtime) with SIGUSR1,
+    whose handler, installed for the runtime's lifetime, raises
+    :class:`WorkerDiedError` naming the worker and its log. Not SIGINT:
     background jobs (``cmd &``, CI runners) start with SIGINT ignored, and the
     interruption would never arrive.
     """
 
-    def __init__(self, processes: Sequence[subprocess.Popen[bytes]], logs: Sequence[Path]) -> None:
+    def __init__(
+        self, processes: Sequence[subprocess.Popen[bytes]], logs: Sequence[Path], remote: Sequence[str] = ()
+    ) -> None:
         self._processes = list(zip(processes, logs, strict=True))
+        self._remote = {address: -1 for address in remote}  # misses in a row; -1: not seen answering yet
         self._stop = threading.Event()
         self._target = threading.get_ident()
         self.death: str | None = None
         self._thread = threading.Thread(target=self._run, name="tff-worker-watchdog", daemon=True)
         self._previous: Any = None
-        if self._processes and threading.current_thread() is threading.main_thread():
+        if (self._processes or self._remote) and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGUSR1, self._raise)
             self._thread.start()
 
@@ -148,17 +162,36 @@ class _Watchdog:
         del signum, frame
         raise WorkerDiedError(self.death or "a TFF worker_binary died")
 
+    def _dead(self) -> str | None:
+        for process, log in self._processes:
+            if process.poll() is not None:
+                return (
+                    f"TFF worker_binary pid {process.pid} exited with status {process.returncode} "
+                    f"in the middle of the run (log {log}: {_tail(log)})"
+                )
+        for address, misses in self._remote.items():
+            host, _, port = address.rpartition(":")
+            try:
+                with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+                    self._remote[address] = 0
+            except OSError as err:
+                if misses >= 0:
+                    self._remote[address] = misses + 1
+                if self._remote[address] >= _REMOTE_MISSES:
+                    return (
+                        f"TFF worker at {address} stopped accepting connections in the middle of the run "
+                        f"({err}); is `fedkeys sim worker` still running on that host?"
+                    )
+        return None
+
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            for process, log in self._processes:
-                if process.poll() is not None:
-                    self.death = (
-                        f"TFF worker_binary pid {process.pid} exited with status {process.returncode} "
-                        f"in the middle of the run (log {log}: {_tail(log)})"
-                    )
-                    logger.error("%s", self.death)
-                    signal.pthread_kill(self._target, signal.SIGUSR1)
-                    return
+            death = self._dead()
+            if death is not None:
+                self.death = death
+                logger.error("%s", death)
+                signal.pthread_kill(self._target, signal.SIGUSR1)
+                return
 
     def stop(self) -> None:
         self._stop.set()
@@ -275,7 +308,7 @@ def tff_runtime(config: RuntimeConfig, default_num_clients: int = 0) -> Iterator
                 wait_until_listening(process, port, log)
             addresses = [f"localhost:{port}" for port in ports]
         channels = [grpc.insecure_channel(address, _GRPC_OPTIONS) for address in addresses]
-        watchdog = _Watchdog(processes, logs)
+        watchdog = _Watchdog(processes, logs, config.remote)
         with context_stack_impl.context_stack.install(_context(addresses, default_num_clients, channels)):
             yield
     finally:

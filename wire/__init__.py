@@ -3,7 +3,8 @@
 Both sides import it, so they can never disagree on a byte:
 
 - ``wire.codec``: the update codec's pure numpy pieces (L2 clipping, randomized
-  Hadamard rotation, unbiased stochastic quantization, bit-packing);
+  Hadamard rotation with a per-round rotation seed, unbiased stochastic
+  quantization with a per-session rounding seed, bit-packing);
 - ``wire.update``: the self-describing binary update message and the float32
   checkpoint blob built from the same tensor container;
 - ``wire.manifest``: the exported training plan's manifest and its verification;
@@ -18,12 +19,15 @@ from wire.codec import (
     CodecSpec,
     clip_by_global_norm,
     dequantize,
+    encode_tensor,
     global_l2_norm,
     hadamard_rotate,
     hadamard_unrotate,
     pack_bits,
+    round_rotation_seed,
     stochastic_quantize,
     unpack_bits,
+    unrotate_tensor,
 )
 from wire.manifest import (
     MANIFEST_FILE,
@@ -63,6 +67,7 @@ __all__ = [
     "decode_update",
     "decode_weights",
     "dequantize",
+    "encode_tensor",
     "encode_update",
     "encode_weights",
     "global_l2_norm",
@@ -71,9 +76,11 @@ __all__ = [
     "load_manifest",
     "pack_bits",
     "raw_nbytes",
+    "round_rotation_seed",
     "sha256_file",
     "stochastic_quantize",
     "unpack_bits",
+    "unrotate_tensor",
     "verify_bytes",
     "verify_file",
     "write_manifest",

@@ -8,7 +8,7 @@ production system by Bonawitz et al. 2019:
 
 1. clip the whole update to an L2 bound (bounds any one device's influence);
 2. rotate each tensor with a randomized Hadamard transform ``H D / sqrt(m)``
-   (``D`` random signs seeded from the assignment, ``H`` the Walsh–Hadamard
+   (``D`` random signs seeded from the ROUND's rotation seed, ``H`` the Walsh–Hadamard
    matrix, ``m`` the length padded to a power of two; large tensors rotate in
    power-of-two blocks, ``rotation_blocks``, to avoid padding). The rotation is
    orthonormal, so it keeps norms and inverts exactly, and it spreads the mass
@@ -20,13 +20,32 @@ production system by Bonawitz et al. 2019:
    server's average of many updates is unbiased;
 4. pack the levels densely, ``bits`` bits each.
 
-Everything here is pure and deterministic given its seed / generator; the
-binary message around it is ``wire.update``.
+Two seeds, two jobs (Suresh et al. 2017 §4: the rotation is shared, the
+rounding is private):
+
+- **rotation seed, one per round** (``round_rotation_seed(task_seed, round)``,
+  sent to every device of the round as ``Assignment.rotation_seed``): tensor
+  ``i``'s block ``b`` (``rotation_blocks``) is rotated with the signs of
+  ``block_rotation_seed(rotation_seed, i, b)``. Every device of a round rotates
+  with the same orthonormal matrix ``R``, so the server can add the dequantized
+  rotated vectors as they arrive and apply ``R^-1`` once per round, to the sum:
+  ``sum_k w_k R^-1 y_k = R^-1 sum_k w_k y_k`` (the rotation is linear).
+- **rounding seed, one per session** (``Assignment.seed``): tensor ``i``'s
+  stochastic rounding draws from ``rounding_rng(rounding_seed, i)``. Devices
+  round independently, so their quantization errors are independent, zero-mean
+  and average out in the round's mean; the codec stays unbiased for any fixed
+  rotation (``E[dequantize(quantize(y))] = y`` conditional on ``R``, hence
+  ``E[R^-1 dequantize(quantize(R x))] = x``).
+
+``encode_tensor`` / ``rotate_tensor`` / ``unrotate_tensor`` are the per-tensor
+steps; everything here is pure and deterministic given its seeds / generator.
+The binary message around it is ``wire.update``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -34,7 +53,10 @@ import numpy as np
 
 CODECS: tuple[str, ...] = ("float32", "quant8", "quant4", "quant2")
 _BITS: dict[str, int | None] = {"float32": None, "quant8": 8, "quant4": 4, "quant2": 2}
-_ROTATION_SALT = 0x0907A7E
+_ROTATION_SALT = 0x0907A7E  # the signs D of one rotation block
+_BLOCK_SALT = 0x207A7E  # (rotation seed, tensor, block) -> that block's sign seed
+_ROUNDING_SALT = 0x5170C4  # (rounding seed, tensor) -> that tensor's rounding generator
+_ROUND_ROTATION_SALT = 0x0707A7E5  # (task seed, round) -> the round's rotation seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,3 +248,93 @@ def unpack_bits(data: bytes, bits: int, count: int) -> np.ndarray:
     as_bits = raw.reshape(count, bits).astype(np.uint16)  # (count, bits)
     weights = 1 << np.arange(bits, dtype=np.uint16)  # (bits,)
     return (as_bits @ weights).astype(np.uint8)
+
+
+def unpack_levels(data: bytes | memoryview, bits: int, count: int) -> np.ndarray:
+    """``unpack_bits`` without the bit matrix: a view for 8 bits, shifts and masks for 1, 2 and 4.
+
+    Same result as ``unpack_bits``; the server decodes thousands of updates per
+    round, so the common widths avoid the (count, bits) intermediate. (count,) uint8.
+    """
+    _check_bits(bits)
+    if count < 0:
+        raise ValueError(f"count must be non-negative, got {count}")
+    expected = packed_size(count, bits)
+    if len(data) != expected:
+        raise ValueError(f"{count} values of {bits} bits need {expected} bytes, got {len(data)}")
+    raw = np.frombuffer(data, dtype=np.uint8)  # (expected,)
+    if bits == 8:
+        return raw
+    if 8 % bits:
+        return unpack_bits(bytes(data), bits, count)
+    shifts = np.arange(0, 8, bits, dtype=np.uint8)  # (8 // bits,): least significant first, as pack_bits
+    out = (raw[:, None] >> shifts) & np.uint8((1 << bits) - 1)  # (expected, 8 // bits)
+    return out.reshape(-1)[:count]
+
+
+@functools.lru_cache(maxsize=1024)
+def round_rotation_seed(task_seed: int, round_number: int) -> int:
+    """The rotation seed every device of round ``round_number`` uses (< 2**32): reproducible from (seed, round).
+
+    Not a secret: the rotation only spreads a vector's mass (Suresh et al. 2017);
+    the privacy of an update never rested on it.
+    """
+    if task_seed < 0 or round_number < 0:
+        raise ValueError(f"task seed and round must be non-negative, got {task_seed}, {round_number}")
+    seq = np.random.SeedSequence([task_seed, _ROUND_ROTATION_SALT, round_number])
+    return int(seq.generate_state(1, dtype=np.uint32)[0])
+
+
+def block_rotation_seed(rotation_seed: int, index: int, block: int) -> int:
+    """The sign seed of block ``block`` of tensor ``index`` under a round's rotation seed."""
+    if rotation_seed < 0:
+        raise ValueError(f"rotation seed must be non-negative, got {rotation_seed}")
+    seq = np.random.SeedSequence([rotation_seed, _BLOCK_SALT, index, block])
+    return int(seq.generate_state(1, dtype=np.uint64)[0])
+
+
+def rounding_rng(rounding_seed: int, index: int) -> np.random.Generator:
+    """The stochastic-rounding generator of tensor ``index`` under a session's rounding seed."""
+    if rounding_seed < 0:
+        raise ValueError(f"rounding seed must be non-negative, got {rounding_seed}")
+    return np.random.default_rng([rounding_seed, _ROUNDING_SALT, index])
+
+
+def padded_size(n: int) -> int:
+    """Coordinates a tensor of ``n`` coordinates occupies after block rotation (``rotation_blocks``)."""
+    return sum(padded for _, padded in rotation_blocks(n))
+
+
+def rotate_tensor(flat: np.ndarray, rotation_seed: int, index: int) -> np.ndarray:
+    """Tensor ``index``'s coordinates (n,) -> rotated (padded_size(n),) float64, block by block."""
+    x = np.asarray(flat, dtype=np.float64).ravel()  # (n,)
+    parts, start = [], 0
+    for b, (length, _) in enumerate(rotation_blocks(x.size)):
+        parts.append(hadamard_rotate(x[start : start + length], block_rotation_seed(rotation_seed, index, b)))
+        start += length
+    return np.concatenate(parts)
+
+
+def unrotate_tensor(rotated: np.ndarray, rotation_seed: int, index: int, n: int) -> np.ndarray:
+    """Inverse of ``rotate_tensor``: (padded_size(n),) -> (n,) float64 (padding coordinates dropped)."""
+    y = np.asarray(rotated).ravel()  # (padded,)
+    if y.size != padded_size(n):
+        raise ValueError(f"rotated tensor has {y.size} coordinates, expected {padded_size(n)} for n={n}")
+    parts, start = [], 0
+    for b, (length, padded) in enumerate(rotation_blocks(n)):
+        seed = block_rotation_seed(rotation_seed, index, b)
+        parts.append(hadamard_unrotate(y[start : start + padded], seed, length))
+        start += padded
+    return np.concatenate(parts)
+
+
+def encode_tensor(
+    flat: np.ndarray, bits: int, *, rotation_seed: int, rounding_seed: int, index: int
+) -> tuple[np.ndarray, float, float]:
+    """Rotate tensor ``index`` with the round's rotation, then quantize it with the session's rounding.
+
+    Returns (levels uint8 (padded_size(n),), lo, hi); ``dequantize`` then
+    ``unrotate_tensor`` with the same rotation seed decodes it.
+    """
+    rotated = rotate_tensor(flat, rotation_seed, index)  # (padded,)
+    return stochastic_quantize(rotated, bits, rounding_rng(rounding_seed, index))

@@ -241,7 +241,10 @@ class Assignment(_Message):
     hyperparameters: Hyperparameters
     codec: str
     clip_norm: float | None = Field(default=None, description="clip the delta's global L2 norm to this on device")
-    seed: int = Field(ge=0, description="seeds the device's rotation / stochastic rounding and row shuffling")
+    seed: int = Field(ge=0, description="the session's seed: stochastic rounding (wire.codec) and row shuffling")
+    rotation_seed: int = Field(
+        ge=0, le=2**32 - 1, description="the round's rotation seed, the same for every device (wire.codec)"
+    )
     secure: SecureAggregation | None = Field(default=None, description="set when the round is securely aggregated")
 
 

@@ -11,10 +11,11 @@ length) and the offset/length of its payload, so a message decodes without
 knowing the model. An update (magic ``FKUP``) carries a device's clipped,
 rotated and stochastically quantized delta (``wire.codec``, after Suresh et al.
 2017): tensor ``i`` is rotated in the power-of-two blocks of
-``wire.codec.rotation_blocks`` (block ``b`` seeded from (seed, i, b)), then
-quantized as one vector with its own [lo, hi] and rounding randomness from
-``default_rng([seed, salt, i])``; so the header's ``seed`` is all a decoder
-needs. A checkpoint (magic ``FKWT``) carries exact float32 weights.
+``wire.codec.rotation_blocks`` with the round's ``rotation_seed`` (shared by
+every device of the round, so the server sums in the rotated domain), then
+quantized as one vector with its own [lo, hi] and rounding randomness from the
+session's ``seed`` (``wire.codec.encode_tensor``); the header carries both, so
+a message decodes on its own. A checkpoint (magic ``FKWT``) carries exact float32 weights.
 
 ``decode_update`` checks the container only: size limit, magic, version,
 checksum and that the header is self-consistent. Whether the shapes fit the
@@ -41,16 +42,15 @@ from wire.codec import (
     CodecSpec,
     clip_by_global_norm,
     dequantize,
-    hadamard_rotate,
-    hadamard_unrotate,
+    encode_tensor,
     pack_bits,
     packed_size,
-    rotation_blocks,
-    stochastic_quantize,
-    unpack_bits,
+    padded_size,
+    unpack_levels,
+    unrotate_tensor,
 )
 
-FORMAT_VERSION: int = 1
+FORMAT_VERSION: int = 2  # 2: the rotation seed (per round) is apart from the rounding seed (per session)
 UPDATE_MAGIC = b"FKUP"
 WEIGHTS_MAGIC = b"FKWT"
 MAX_HEADER_BYTES = 1 << 20
@@ -58,8 +58,6 @@ MAX_TENSORS = 4096
 MAX_RANK = 8
 _PREFIX = struct.Struct("<4sHI")  # magic, format version, header length
 _DIGEST = 32
-_ROTATE_SALT = 0x207A7E
-_ROUND_SALT = 0x5170C4
 _REASONS = ("truncated", "bad_magic", "unsupported_version", "checksum", "malformed", "too_large")
 
 
@@ -101,11 +99,12 @@ class UpdateMessage:
     base_version: int
     weight: float
     codec: str
-    seed: int
+    seed: int  # the session's rounding seed
+    rotation_seed: int | None  # the round's rotation seed (None for float32, which is not rotated)
     clip_norm: float | None
     shapes: tuple[tuple[int, ...], ...]
     tensors: tuple[TensorEncoding, ...]
-    payload: bytes = dataclasses.field(repr=False)
+    payload: bytes | memoryview = dataclasses.field(repr=False)  # a view into the uploaded blob: no copy
     encoded_size: int
 
     @property
@@ -113,17 +112,30 @@ class UpdateMessage:
         """Size of the encoded message in bytes."""
         return self.encoded_size
 
+    def levels(self, index: int) -> np.ndarray:
+        """Tensor ``index``'s quantization levels, (padded,) uint8 (a view of the payload for 8 bits)."""
+        t = self.tensors[index]
+        if t.bits is None:
+            raise ValueError(f"tensor {index} is float32, it has no levels")
+        return unpack_levels(memoryview(self.payload)[t.offset : t.offset + t.length], t.bits, t.padded)
+
+    def values(self, index: int) -> np.ndarray:
+        """Tensor ``index``'s float32 payload, (n,) (a read-only view; float32 codec only)."""
+        t = self.tensors[index]
+        if t.bits is not None:
+            raise ValueError(f"tensor {index} is quantized, it has no float32 payload")
+        return np.frombuffer(self.payload, dtype="<f4", count=t.size, offset=t.offset)
+
     def decode_tensors(self) -> list[np.ndarray]:
-        """The float32 deltas in their original shapes (dequantized and unrotated)."""
+        """The float32 deltas in their original shapes (dequantized and unrotated), one update at a time."""
         out = []
         for i, t in enumerate(self.tensors):
-            chunk = self.payload[t.offset : t.offset + t.length]
             if t.bits is None:
-                values = np.frombuffer(chunk, dtype="<f4").astype(np.float32)
+                values = self.values(i).astype(np.float32)
             else:
-                levels = unpack_bits(chunk, t.bits, t.padded)
-                rotated = dequantize(levels, t.bits, t.lo, t.hi)  # (padded,)
-                values = _unrotate_blocks(rotated, self.seed, i, t.size).astype(np.float32)
+                assert self.rotation_seed is not None  # decode_update refuses a quantized message without one
+                rotated = dequantize(self.levels(i), t.bits, t.lo, t.hi)  # (padded,)
+                values = unrotate_tensor(rotated, self.rotation_seed, i, t.size).astype(np.float32)
             out.append(values.reshape(t.shape))
         return out
 
@@ -131,37 +143,6 @@ class UpdateMessage:
 def raw_nbytes(shapes: Sequence[Sequence[int]]) -> int:
     """Bytes of the tensors as plain float32 (the "before" of an encoding)."""
     return 4 * sum(math.prod(s) for s in shapes)
-
-
-def _rotation_seed(seed: int, index: int, block: int) -> int:
-    return int(np.random.SeedSequence([seed, _ROTATE_SALT, index, block]).generate_state(1, dtype=np.uint64)[0])
-
-
-def _rotate_blocks(flat: np.ndarray, seed: int, index: int) -> np.ndarray:
-    """Tensor ``index``'s coordinates (n,) -> rotated (padded,), block by block (``rotation_blocks``)."""
-    parts, start = [], 0
-    for b, (length, _) in enumerate(rotation_blocks(flat.size)):
-        parts.append(hadamard_rotate(flat[start : start + length], _rotation_seed(seed, index, b)))
-        start += length
-    return np.concatenate(parts)
-
-
-def _unrotate_blocks(rotated: np.ndarray, seed: int, index: int, n: int) -> np.ndarray:
-    """Inverse of ``_rotate_blocks``: (padded,) -> (n,) float64."""
-    parts, start = [], 0
-    for b, (length, padded) in enumerate(rotation_blocks(n)):
-        parts.append(hadamard_unrotate(rotated[start : start + padded], _rotation_seed(seed, index, b), length))
-        start += padded
-    return np.concatenate(parts)
-
-
-def padded_size(n: int) -> int:
-    """Coordinates a quantized tensor of ``n`` coordinates occupies after block rotation."""
-    return sum(padded for _, padded in rotation_blocks(n))
-
-
-def _rounding_rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, _ROUND_SALT, index])
 
 
 def _pack(magic: bytes, header: dict[str, Any], payloads: Sequence[bytes]) -> bytes:
@@ -185,12 +166,20 @@ def encode_update(
     base_version: int,
     weight: float,
     seed: int,
+    rotation_seed: int | None = None,
     clip_norm: float | None = None,
 ) -> bytes:
-    """Clip (if ``clip_norm``), rotate + quantize (unless float32), pack and checksum a device's delta."""
+    """Clip (if ``clip_norm``), rotate + quantize (unless float32), pack and checksum a device's delta.
+
+    ``seed`` is the session's rounding seed, ``rotation_seed`` the round's
+    (``Assignment.rotation_seed``; required by the quantized codecs, ignored by float32).
+    """
     spec = CodecSpec.parse(codec)
     if round < 0 or base_version < 0 or seed < 0:
         raise ValueError(f"round, base_version and seed must be non-negative, got {round}, {base_version}, {seed}")
+    if spec.bits is not None and (rotation_seed is None or rotation_seed < 0):
+        raise ValueError(f"codec {spec.name} needs a non-negative rotation_seed, got {rotation_seed!r}")
+    rotation = None if spec.bits is None else rotation_seed
     if not math.isfinite(weight) or weight < 0:
         raise ValueError(f"weight must be a non-negative finite number, got {weight!r}")
     tensors = [np.asarray(d, dtype=np.float32) for d in deltas]
@@ -207,9 +196,9 @@ def encode_update(
             entry.update(lo=0.0, hi=0.0, padded=t.size)
             payloads.append(t.astype("<f4").tobytes())
         else:
-            rotated = _rotate_blocks(t.ravel(), seed, i)  # (padded,)
-            levels, lo, hi = stochastic_quantize(rotated, spec.bits, _rounding_rng(seed, i))
-            entry.update(lo=lo, hi=hi, padded=rotated.size)
+            assert rotation is not None
+            levels, lo, hi = encode_tensor(t.ravel(), spec.bits, rotation_seed=rotation, rounding_seed=seed, index=i)
+            entry.update(lo=lo, hi=hi, padded=levels.size)
             payloads.append(pack_bits(levels, spec.bits))
         entries.append(entry)
     _lay_out(entries, payloads)
@@ -219,6 +208,7 @@ def encode_update(
         "weight": float(weight),
         "codec": spec.name,
         "seed": int(seed),
+        "rotation_seed": rotation,
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "tensors": entries,
     }
@@ -360,10 +350,15 @@ def decode_update(blob: bytes, *, max_bytes: int | None = None) -> UpdateMessage
     round_num = _field(header, "round", nonneg, "a non-negative integer")
     base_version = _field(header, "base_version", nonneg, "a non-negative integer")
     seed = _field(header, "seed", lambda v: nonneg(v) and v < 2**64, "a non-negative 64-bit integer")
+    rotation_seed = _field(
+        header, "rotation_seed", lambda v: v is None or (nonneg(v) and v < 2**64), "null or a non-negative integer"
+    )
     weight = _field(header, "weight", lambda v: _is_number(v) and v >= 0, "a non-negative number")
     codec = _field(header, "codec", lambda v: isinstance(v, str) and v in _CODEC_BITS, "a known codec")
     clip_norm = _field(header, "clip_norm", lambda v: v is None or (_is_number(v) and v > 0), "null or positive")
     tensors = _tensors(header, len(payload), quantized_ok=True)
+    if (rotation_seed is None) != (_CODEC_BITS[codec] is None):
+        raise WireError("malformed", f"codec {codec} with rotation_seed {rotation_seed!r}")
     for i, t in enumerate(tensors):
         if t.bits != _CODEC_BITS[codec]:
             raise WireError("malformed", f"tensor {i} has {t.bits} bits but the codec is {codec}")
@@ -373,10 +368,11 @@ def decode_update(blob: bytes, *, max_bytes: int | None = None) -> UpdateMessage
         weight=float(weight),
         codec=codec,
         seed=seed,
+        rotation_seed=rotation_seed,
         clip_norm=None if clip_norm is None else float(clip_norm),
         shapes=tuple(t.shape for t in tensors),
         tensors=tensors,
-        payload=bytes(payload),
+        payload=payload,
         encoded_size=len(blob),
     )
 

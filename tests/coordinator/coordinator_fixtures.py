@@ -147,12 +147,23 @@ class PostgresSchema:
 class Server:
     """``fedkeys serve`` in its own process group; ``kill()`` is kill -9 of the whole group."""
 
-    def __init__(self, db_url: str, workdir: Path, workers: int = 2, port: int | None = None) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        workdir: Path,
+        workers: int = 2,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        prefix: tuple[str, ...] = (),  # e.g. ("ip", "netns", "exec", NAME): run on another (namespace) host
+    ) -> None:
         self.db_url = db_url
         self.workdir = workdir
         self.workers = workers
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.prefix = prefix
+        self.url = f"http://{host}:{self.port}"
         self.proc: Any = None
 
     def start(self, timeout: float = 60.0) -> Server:
@@ -171,12 +182,15 @@ class Server:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         log = (self.workdir / f"server-{self.port}.log").open("ab")
         cmd = [
+            *self.prefix,
             sys.executable,
             "-m",
             "fedkeys.cli",
             "serve",
             "--db",
             self.db_url,
+            "--host",
+            self.host,
             "--port",
             str(self.port),
             "--workers",

@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordinator.aggregation import WeightedSum
+from coordinator.aggregation import RotatedSum, WeightedSum
+from wire.codec import dequantize, unrotate_tensor
+from wire.update import UpdateMessage, decode_update, encode_update
 
 SHAPES = ((2, 3), (4,))
 
@@ -67,3 +69,89 @@ def test_weighted_sum_merge_of_shards_equals_one_sum() -> None:
         np.testing.assert_allclose(got, want, rtol=1e-12)
     with pytest.raises(ValueError, match="merge"):
         merged.merge(WeightedSum(((1,),)))
+
+
+ROT_SHAPES = ((3, 4), (5,), (2100,))  # the last one rotates in blocks 2048 + 52 (padded to 64)
+
+
+def _message(i: int, codec: str, rotation_seed: int = 9) -> UpdateMessage:
+    rng = np.random.default_rng([3, i])
+    deltas = [rng.normal(size=s).astype(np.float32) for s in ROT_SHAPES]
+    rot = None if codec == "float32" else rotation_seed
+    return decode_update(
+        encode_update(deltas, codec=codec, round=0, base_version=0, weight=1.0, seed=i, rotation_seed=rot)
+    )
+
+
+def _decode64(m: UpdateMessage) -> list[np.ndarray]:
+    """One update decoded on its own in float64 (``decode_tensors`` rounds to float32)."""
+    out = []
+    for i, t in enumerate(m.tensors):
+        if t.bits is None:
+            out.append(m.values(i).astype(np.float64).reshape(t.shape))
+        else:
+            rotated = dequantize(m.levels(i), t.bits, t.lo, t.hi)
+            out.append(unrotate_tensor(rotated, 9, i, t.size).reshape(t.shape))
+    return out
+
+
+@pytest.mark.parametrize("codec", ["float32", "quant8", "quant4", "quant2"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rotated_sum_unrotated_once_equals_the_sum_of_decoded_updates(codec: str, dtype: type) -> None:
+    """Suresh et al. 2017: with one rotation per round, sum then unrotate == unrotate each then sum."""
+    messages = [_message(i, codec) for i in range(5)]
+    weights = [1.0, 2.5, 3.0, 0.5, 7.0]
+    acc = RotatedSum(ROT_SHAPES, rotated=codec != "float32", dtype=dtype)
+    for m, w in zip(messages, weights, strict=True):
+        acc.add(m, w)
+    got = acc.unrotated(None if codec == "float32" else 9)
+    want = WeightedSum(ROT_SHAPES)
+    for m, w in zip(messages, weights, strict=True):
+        want.add(_decode64(m), w)
+    assert (got.weight, got.count) == (sum(weights), 5)
+    np.testing.assert_allclose(got.total, want.total, rtol=0, atol=1e-9 if dtype is np.float64 else 1e-4)
+
+
+def test_rotated_sum_bytes_round_trip_and_merge() -> None:
+    a, b = RotatedSum(ROT_SHAPES, rotated=True), RotatedSum(ROT_SHAPES, rotated=True)
+    a.add(_message(0, "quant8"), 2.0)
+    b.add(_message(1, "quant8"), 3.0)
+    restored = RotatedSum.from_bytes(ROT_SHAPES, rotated=True, blob=a.to_bytes())
+    assert (restored.count, restored.weight) == (1, 2.0)
+    np.testing.assert_array_equal(restored.total, a.total)
+    np.testing.assert_array_equal(restored.lows, a.lows)
+    restored.merge(b)
+    assert (restored.count, restored.weight) == (2, 5.0)
+
+
+def test_rotated_sum_refuses_mismatched_input() -> None:
+    acc = RotatedSum(ROT_SHAPES, rotated=True)
+    with pytest.raises(ValueError, match="rotated"):
+        acc.add(_message(0, "float32"), 1.0)
+    with pytest.raises(ValueError, match="weight"):
+        acc.add(_message(0, "quant8"), 0.0)
+    with pytest.raises(ValueError, match="does not fit"):
+        RotatedSum.from_bytes(ROT_SHAPES, rotated=True, blob=acc.to_bytes()[:-8])
+    with pytest.raises(ValueError, match="different layouts"):
+        acc.merge(RotatedSum(ROT_SHAPES, rotated=False))
+    with pytest.raises(ValueError, match="rotation seed"):
+        acc.unrotated(None)
+
+
+def test_rotated_sum_clip_scale_shrinks_values_not_weight() -> None:
+    shapes = ((2,), (1,))
+    clipped = decode_update(
+        encode_update([np.array([3.0, 4.0], np.float32), np.array([0.0], np.float32)], codec="float32", round=0,
+                      base_version=0, weight=32.0, seed=0)
+    )  # fmt: skip
+    honest = decode_update(
+        encode_update([np.array([1.0, 1.0], np.float32), np.array([2.0], np.float32)], codec="float32", round=0,
+                      base_version=0, weight=8.0, seed=1)
+    )  # fmt: skip
+    acc = RotatedSum(shapes, rotated=False)
+    acc.add(clipped, 32.0, scale=0.1)  # a 5-norm update clipped to 0.5
+    acc.add(honest, 8.0)
+    assert acc.weight == 40.0
+    np.testing.assert_allclose(acc.total, [32 * 0.3 + 8, 32 * 0.4 + 8, 16])
+    with pytest.raises(ValueError, match="clip scale must be in"):
+        acc.add(honest, 8.0, scale=1.5)

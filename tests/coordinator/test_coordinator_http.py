@@ -37,7 +37,7 @@ def upload(client: TestClient, a: dict[str, Any], blob: bytes, token: str | None
 
 def encode(a: dict[str, Any], d: list[np.ndarray], weight: float, **kw: Any) -> bytes:
     args = {"codec": a["codec"], "round": a["round"], "base_version": a["model_version"], "weight": weight}
-    args |= {"seed": a["seed"]} | kw
+    args |= {"seed": a["seed"], "rotation_seed": a["rotation_seed"]} | kw
     return encode_update(d, **args)
 
 

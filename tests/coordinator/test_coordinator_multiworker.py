@@ -6,6 +6,7 @@ No over-assignment (exactly ``target`` of many concurrent check-ins are accepted
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -85,7 +86,12 @@ def test_multiworker_postgres_no_over_assignment_and_no_lost_update(pg_server: S
     assert sorted(set(codes)) == [200, 409]
 
     with httpx.Client(base_url=url, headers=admin_headers(), timeout=60) as admin:
+        # each worker holds its partial sum in memory; the commit waits a tick or two for the other's sealed one
+        deadline = time.monotonic() + 30
         status = admin.get("/v1/admin/populations/keyboard").json()
+        while status["model_version"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = admin.get("/v1/admin/populations/keyboard").json()
         assert (status["model_version"], status["rounds_committed"]) == (1, 1)
         round0 = admin.get("/v1/admin/populations/keyboard/rounds").json()[-1]
         assert (round0["assigned"], round0["received"], round0["state"]) == (30, 20, "committed")

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
-from coordinator.pace import ArrivalRate, PaceConfig, PaceInputs, retry_window, unavailable_window
+from coordinator.pace import PaceConfig, PaceInputs, PopulationArrivals, retry_window, unavailable_window
 
 CFG = PaceConfig(min_retry_seconds=5, max_retry_seconds=3600, unavailable_seconds=600)
 
@@ -39,11 +42,66 @@ def test_pace_config_bad_values_raise(kwargs: dict[str, float]) -> None:
         PaceConfig(**kwargs)
 
 
-def test_arrival_rate_counts_the_window_and_scales_by_workers() -> None:
-    rate = ArrivalRate(window_seconds=10, scale=2)
-    for t in (0.0, 1.0, 2.0, 9.0):
-        rate.observe(t)
-    assert rate.rate(9.5) == pytest.approx(2 * 4 / 10)
-    assert rate.rate(11.5) == pytest.approx(2 * 2 / 10)  # 0 and 1 fell out
-    with pytest.raises(ValueError):
-        ArrivalRate(window_seconds=0)
+class _Store:
+    """An in-memory ArrivalStore shared by several "processes"; records every exchange."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, int, int], int] = {}
+        self.calls: list[tuple[str, dict[int, int], int]] = []
+        self.down = False
+
+    def process(self, name: str) -> Any:
+        store = self
+
+        class _View:
+            def exchange(self, task_id: int, counts: Mapping[int, int], since: int) -> int | None:
+                store.calls.append((name, dict(counts), since))
+                if store.down:
+                    return None
+                for second, n in counts.items():
+                    store.rows[(name, task_id, second)] = store.rows.get((name, task_id, second), 0) + n
+                return sum(n for (_, t, s), n in store.rows.items() if t == task_id and s >= since)
+
+        return _View()
+
+
+def test_population_arrivals_share_at_most_once_a_second_and_sum_every_process() -> None:
+    store = _Store()
+    a = PopulationArrivals(store.process("a"), window_seconds=10, share_seconds=1)
+    b = PopulationArrivals(store.process("b"), window_seconds=10, share_seconds=1)
+    for t in (100.0, 100.2, 100.5, 100.9):
+        a.observe(7, t)  # shares the first at 100.0, holds the next three
+    assert store.calls == [("a", {100: 1}, 91)]
+    for t in (101.0, 101.5):
+        b.observe(7, t)
+    # a: its shared 1 and 3 held; b: read a's shared 1 and its own 1, and holds 1
+    assert a.rate(7) == pytest.approx(0.4) and b.rate(7) == pytest.approx(0.3)
+    a.observe(7, 101.2)  # due again: a's held 3 + this one go out, and it reads b's
+    assert store.calls[-1] == ("a", {100: 3, 101: 1}, 92)
+    assert a.rate(7) == pytest.approx((4 + 1 + 1) / 10)  # a: 100 x4, 101 x1; b: 101 x1 (b's 101.5 not shared yet)
+    assert b.rate(8) == 0.0
+
+
+def test_population_arrivals_window_drops_old_seconds() -> None:
+    store = _Store()
+    a = PopulationArrivals(store.process("a"), window_seconds=10, share_seconds=1)
+    a.observe(1, 100.0)
+    a.observe(1, 105.0)
+    a.observe(1, 111.0)  # since = 102: the check-in at 100 has left the window
+    assert store.calls[-1][2] == 102 and a.rate(1) == pytest.approx(2 / 10)
+
+
+def test_population_arrivals_store_down_keeps_the_counts() -> None:
+    store = _Store()
+    a = PopulationArrivals(store.process("a"), window_seconds=10, share_seconds=1)
+    store.down = True
+    a.observe(1, 100.0)
+    a.observe(1, 100.5)
+    store.down = False
+    a.observe(1, 101.0)
+    assert store.calls[-1] == ("a", {100: 2, 101: 1}, 92) and a.rate(1) == pytest.approx(0.3)
+
+
+def test_population_arrivals_bad_config() -> None:
+    with pytest.raises(ValueError, match="window_seconds"):
+        PopulationArrivals(_Store().process("a"), window_seconds=0)

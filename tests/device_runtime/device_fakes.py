@@ -135,6 +135,7 @@ class FakeCoordinator:
             codec=self.codec,
             clip_norm=None,
             seed=11,
+            rotation_seed=5,
         )
 
     def handle(self, request: httpx.Request) -> httpx.Response:

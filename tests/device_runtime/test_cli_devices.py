@@ -99,12 +99,11 @@ def test_cli_devices_emulate_failing_coordinator_exits_2_and_restarts_cleanly(
     # (1 s at 1x: every phone is still backing off, so nothing failed and the exit is 0)
     assert main(_args(prepared, tmp_path, "--devices", "3", "--duration", "1", url=failing_coordinator)) == 0
     train = load_prepared(prepared).train
-    dirs = sorted((tmp_path / "devices").glob("device-*"))
-    assert len(dirs) == 3
-    for directory in dirs:
-        user = int(directory.name.split("-")[1])
-        with sqlite3.connect(directory / "device.sqlite") as conn:
-            stored = conn.execute("SELECT COUNT(*) FROM examples").fetchone()[0]
-            errors = conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'error'").fetchone()[0]
-        assert stored == len(train.client_examples(user))
-        assert errors >= 1
+    with sqlite3.connect(tmp_path / "devices" / "devices.sqlite") as conn:  # every phone's rows in one file
+        users = [d for (d,) in conn.execute("SELECT DISTINCT device FROM examples ORDER BY device")]
+        assert len(users) == 3
+        for user in users:
+            stored = conn.execute("SELECT COUNT(*) FROM examples WHERE device = ?", (user,)).fetchone()[0]
+            errors = conn.execute("SELECT COUNT(*) FROM events WHERE device = ? AND kind = 'error'", (user,)).fetchone()
+            assert stored == len(train.client_examples(user))
+            assert errors[0] >= 1

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device_runtime._sqlite import connect
+from device_runtime._sqlite import DeviceDatabase
 from device_runtime.credential_store import CredentialStore, StoredCredential
 
 
 def test_credential_store_round_trip_and_clear(tmp_path: Path) -> None:
-    store = CredentialStore(connect(tmp_path / "d.sqlite"))
+    store = CredentialStore(DeviceDatabase(tmp_path / "d.sqlite"), 0)
     assert store.load() is None
     store.save(StoredCredential("pop", "v1.a.b", 1000.0))
-    assert CredentialStore(connect(tmp_path / "d.sqlite")).load() == StoredCredential("pop", "v1.a.b", 1000.0)
+    assert CredentialStore(DeviceDatabase(tmp_path / "d.sqlite"), 0).load() == StoredCredential("pop", "v1.a.b", 1000.0)
     store.clear()
     assert store.load() is None
 

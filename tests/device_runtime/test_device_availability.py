@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device_runtime.availability import ALWAYS, DAY, NIGHT, Habits, conditions_at
+from device_runtime.availability import ALWAYS, DAY, NIGHT, Habits, conditions_at, next_available
 
 
 def test_habits_draw_in_range_and_deterministic() -> None:
@@ -32,3 +32,14 @@ def test_conditions_at_each_mode() -> None:
     assert conditions_at("diurnal", habits, 86400 * 5 + 120 * 60) == DAY
     with pytest.raises(ValueError, match="'weekly'"):
         conditions_at("weekly", habits, 0)
+
+
+def test_next_available_is_the_next_night_start() -> None:
+    habits = Habits(utc_offset_minutes=120, night_start=23 * 60, night_length=6 * 60)  # UTC+2, 23:00-05:00
+    day0 = 1_700_006_400
+    assert next_available("diurnal", habits, day0 + 12 * 3600) == day0 + 21 * 3600  # 14:00 local -> 23:00
+    assert next_available("diurnal", habits, day0 + 22 * 3600) == day0 + 22 * 3600  # inside: now
+    assert next_available("diurnal", habits, day0 + 3 * 3600) == day0 + 21 * 3600  # 05:00 local, just closed
+    assert next_available("always", habits, 5.0) == 5.0
+    with pytest.raises(ValueError, match="'weekly'"):
+        next_available("weekly", habits, 0)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from device_runtime import event_log as ev
-from device_runtime._sqlite import connect
+from device_runtime._sqlite import DeviceDatabase
 
 
 def test_event_log_records_and_queries(tmp_path: Path) -> None:
-    log = ev.EventLog(connect(tmp_path / "d.sqlite"))
+    log = ev.EventLog(DeviceDatabase(tmp_path / "d.sqlite"), 0)
     log.record(1.0, ev.CHECKIN, examples=3)
     log.record(2.0, ev.UPLOADED, session="s1", bytes=10)
     log.record(3.0, ev.CHECKIN, examples=3)
@@ -22,7 +22,7 @@ def test_event_log_records_and_queries(tmp_path: Path) -> None:
 
 
 def test_event_log_keeps_only_the_newest(tmp_path: Path) -> None:
-    log = ev.EventLog(connect(tmp_path / "d.sqlite"), max_events=10)
+    log = ev.EventLog(DeviceDatabase(tmp_path / "d.sqlite"), 0, max_events=10)
     for i in range(250):
         log.record(float(i), ev.CHECKIN)
     kept = log.events(limit=1000)
@@ -32,4 +32,14 @@ def test_event_log_keeps_only_the_newest(tmp_path: Path) -> None:
 
 def test_event_log_unknown_kind(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="'exploded'"):
-        ev.EventLog(connect(tmp_path / "d.sqlite")).record(1.0, "exploded")
+        ev.EventLog(DeviceDatabase(tmp_path / "d.sqlite"), 0).record(1.0, "exploded")
+
+
+def test_event_log_shared_database_keeps_each_devices_newest(tmp_path: Path) -> None:
+    db = DeviceDatabase(tmp_path / "fleet.sqlite")
+    busy, quiet = ev.EventLog(db, 1, max_events=10), ev.EventLog(db, 2, max_events=10)
+    quiet.record(0.5, ev.UPLOADED)
+    for i in range(100):  # the 100th record prunes the busy device to its newest 10
+        busy.record(float(i), ev.CHECKIN)
+    assert [e.time for e in busy.events(limit=1000)] == [float(i) for i in range(90, 100)]
+    assert quiet.events() == [ev.Event(0.5, ev.UPLOADED, {})] and quiet.last_time(ev.CHECKIN) is None

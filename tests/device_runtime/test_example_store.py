@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device_runtime._sqlite import connect
+from device_runtime._sqlite import DeviceDatabase, DeviceDatabaseError
 from device_runtime.example_store import ExampleStore, StoredExample, rebase_timestamps
 
 DAY = 86400.0
 
 
 def _store(tmp_path: Path, retention: float = 10 * DAY) -> ExampleStore:
-    return ExampleStore(connect(tmp_path / "device.sqlite"), retention)
+    return ExampleStore(DeviceDatabase(tmp_path / "device.sqlite"), 0, retention)
 
 
 def test_example_store_returns_examples_in_storage_order(tmp_path: Path) -> None:
@@ -73,3 +73,24 @@ def test_example_store_bad_retention(tmp_path: Path) -> None:
 def test_rebase_timestamps_keeps_gaps_newest_at_now() -> None:
     assert rebase_timestamps([10.0, math.nan, 40.0, 25.0], 1000.0) == [970.0, 1000.0, 1000.0, 985.0]
     assert rebase_timestamps([math.nan], 5.0) == [5.0]
+
+
+def test_example_store_devices_sharing_a_database_see_only_their_rows(tmp_path: Path) -> None:
+    db = DeviceDatabase(tmp_path / "fleet.sqlite")
+    a, b = ExampleStore(db, 1, 10 * DAY), ExampleStore(db, 2, 10 * DAY)
+    a.add([StoredExample(np.array([5, 6]), 100 * DAY), StoredExample(np.array([7]), 80 * DAY)])
+    b.add([StoredExample(np.array([8]), 100 * DAY)])
+    assert [e.tolist() for e in a.examples(100 * DAY)] == [[5, 6]]
+    assert [e.tolist() for e in b.examples(100 * DAY)] == [[8]]
+    assert (a.token_count(100 * DAY), b.token_count(100 * DAY)) == (2, 1)
+    assert a.purge(100 * DAY) == 1 and b.total() == 1 and a.total() == 1
+
+
+def test_device_database_of_an_older_version_is_named(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "device.sqlite"
+    with sqlite3.connect(path) as conn:  # version 1: one device per file, no device column
+        conn.execute("CREATE TABLE examples (id INTEGER PRIMARY KEY, timestamp REAL, tokens BLOB)")
+    with pytest.raises(DeviceDatabaseError, match=r"device\.sqlite has schema version 0, this fedkeys needs 2"):
+        DeviceDatabase(path)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from device_fakes import FakeCoordinator, FakeTrainer, make_device
 
-from device_runtime.availability import Habits
-from device_runtime.fleet import Fleet, FleetConfig, SimClock, device_conditions, is_slow
+from device_runtime.availability import Habits, next_available
+from device_runtime.device import Device, DeviceConfig, StepOutcome
+from device_runtime.eligibility import NOT_IDLE, TOO_SOON
+from device_runtime.fleet import Fleet, FleetConfig, SimClock, device_conditions, fleet_database, is_slow, wake_time
 
 
 class _Real:
@@ -93,3 +95,36 @@ def test_device_conditions_diurnal_follow_each_devices_night() -> None:
         real.t += 1.0
     assert 0.15 < sum(shares) / 24 < 0.4  # 5-8 hour nights: about 27% of the day
     assert max(shares) - min(shares) > 0.1  # time zones are not uniform across 200 devices: the load moves
+
+
+def test_wake_time_sleeps_through_the_day_not_other_reasons() -> None:
+    config = FleetConfig(availability="diurnal", seed=3)
+    habits = Habits.draw(3, 7)
+    day = 1_700_006_400.0 + 60.0 * ((habits.night_start + habits.night_length - habits.utc_offset_minutes) % 1440)
+    assert not habits.in_night_window(day + 60)
+    wake = wake_time(config, 7, StepOutcome("ineligible", NOT_IDLE, day + 60))
+    assert habits.in_night_window(wake) and not habits.in_night_window(wake - 60)  # the night's first minute
+    assert wake_time(config, 7, StepOutcome("ineligible", TOO_SOON, day + 60)) == day + 60
+    assert wake_time(config, 7, StepOutcome("rejected", "round_full", day + 60)) == day + 60
+    assert wake_time(FleetConfig(), 7, StepOutcome("ineligible", NOT_IDLE, day + 60)) == day + 60
+
+
+def test_fleet_phones_out_of_their_window_are_stepped_once_until_it_opens(tmp_path: Path) -> None:
+    # An idle phone costs a row: a phone whose night is hours away is looked at once, not every 15 minutes.
+    config = FleetConfig(availability="diurnal", seed=3, concurrency=2)
+    start = 1_700_006_400.0
+    far = [d for d in range(300) if next_available("diurnal", Habits.draw(3, d), start) - start > 10 * 3600][:20]
+    assert len(far) == 20
+    clock = SimClock(start, 2 * 3600.0)  # two simulated hours per real second: 8 polls a second without sleeping
+    db = fleet_database(tmp_path)
+    client = FakeCoordinator().client()
+    devices = [
+        Device(DeviceConfig(population="p", client=d, directory=tmp_path / f"d{d}"), client,
+               conditions=device_conditions(config, clock, d), clock=clock.now, database=db)
+        for d in far
+    ]  # fmt: skip
+    fleet = Fleet(devices, clock, config, ids=far)
+    began = time.monotonic()
+    fleet.run(lambda: time.monotonic() - began >= 1.0, poll_seconds=0.01)
+    stats = fleet.stats.snapshot()
+    assert (stats["steps"], stats["ineligible"], stats["checkins"]) == (20, 20, 0)

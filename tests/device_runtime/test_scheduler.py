@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device_runtime._sqlite import connect
+from device_runtime._sqlite import DeviceDatabase
 from device_runtime.scheduler import (
     RetryPolicy,
     SchedulerState,
@@ -98,10 +98,10 @@ def test_retry_policy_bad_values_are_named(kwargs: dict) -> None:
 
 
 def test_state_store_round_trip(tmp_path: Path) -> None:
-    store = StateStore(connect(tmp_path / "d.sqlite"))
+    store = StateStore(DeviceDatabase(tmp_path / "d.sqlite"), 0)
     assert store.load() == SchedulerState()
     store.save(SchedulerState(123.5, 3, "s9"))
     store.save(SchedulerState(124.5, 4, None))
-    assert StateStore(connect(tmp_path / "d.sqlite")).load() == SchedulerState(124.5, 4, None)
+    assert StateStore(DeviceDatabase(tmp_path / "d.sqlite"), 0).load() == SchedulerState(124.5, 4, None)
     store.save(SchedulerState(125.5, 0, "s10", "tok10"))  # the open session's token, to abort it after a restart
-    assert StateStore(connect(tmp_path / "d.sqlite")).load() == SchedulerState(125.5, 0, "s10", "tok10")
+    assert StateStore(DeviceDatabase(tmp_path / "d.sqlite"), 0).load() == SchedulerState(125.5, 0, "s10", "tok10")

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from device_runtime import Habits, conditions_at
+from device_runtime import ExampleStore, Habits, StoredExample, conditions_at, fleet_database
 from device_runtime import event_log as ev
-from device_runtime._sqlite import connect
 from fedkeys.demo_fleet import device_users, eligible_fraction, fleet_activity
 
 START = 1_767_571_200.0  # midnight UTC
 
 
 def _phone(state_dir: Path, user: int, events: list[tuple[float, str, dict[str, object]]]) -> None:
-    conn = connect(state_dir / f"device-{user:06d}" / "device.sqlite")
-    log = ev.EventLog(conn)
+    db = fleet_database(state_dir)
+    ExampleStore(db, user, 86400.0).add([StoredExample(np.array([4, 5], np.int32), START)])
+    log = ev.EventLog(db, user)
     for time, kind, detail in events:
         log.record(time, kind, **detail)
-    conn.close()
+    db.close()
 
 
 def test_fleet_activity_counts_uploads_by_round_and_hour(tmp_path: Path) -> None:
@@ -30,7 +31,6 @@ def test_fleet_activity_counts_uploads_by_round_and_hour(tmp_path: Path) -> None
     ]
     _phone(tmp_path, 3, first)
     _phone(tmp_path, 12, [(START + 200, ev.UPLOADED, {"round": 0, "bytes": 500}), (START + 7300, ev.INTERRUPTED, {})])
-    (tmp_path / "device-notanumber").mkdir()  # ignored
     (tmp_path / "cache").mkdir()
     activity = fleet_activity(tmp_path, start=START, end=START + 2.5 * 3600, availability="always", seed=0)
     assert device_users(tmp_path) == [3, 12]

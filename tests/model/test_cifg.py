@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.cifg import CIFGCell
+from model.cifg import CIFG, CIFGCell
 
 IN_DIM, UNITS, BATCH = 4, 3, 2
 
@@ -149,3 +149,99 @@ def test_cifg_in_rnn_runs_sequence_like_repeated_steps(hand_set: dict[str, np.nd
     for t in range(3):
         h, c = _cifg_step_numpy(xs[:, t].astype(np.float64), h, c, hand_set["w"], hand_set["r"], hand_set["b"])
         np.testing.assert_allclose(got[:, t], h, rtol=1e-5, atol=1e-6)
+
+
+# ---- the sequence layer against the cell it replaced -------------------------------------
+
+
+class _ReferenceCIFGCell(tf.keras.layers.Layer):
+    """The cell as it was before the input projection left the loop (kept as the reference)."""
+
+    def __init__(self, units: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = [units, units]
+        self.output_size = units
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        u = self.units
+        self.kernel = self.add_weight(name="kernel", shape=(int(input_shape[-1]), 3 * u))
+        self.recurrent_kernel = self.add_weight(name="recurrent_kernel", shape=(u, 3 * u))
+        self.bias = self.add_weight(name="bias", shape=(3 * u,))
+        self.built = True
+
+    def call(self, inputs: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        h, c = states
+        z = tf.matmul(inputs, self.kernel) + tf.matmul(h, self.recurrent_kernel) + self.bias
+        z_i, z_o, z_g = tf.split(z, 3, axis=-1)
+        i, o, g = tf.sigmoid(z_i), tf.sigmoid(z_o), tf.tanh(z_g)
+        c_new = (1.0 - i) * c + i * g
+        h_new = o * tf.tanh(c_new)
+        return h_new, [h_new, c_new]
+
+
+SEQ_BATCH, SEQ_LEN, SEQ_IN, SEQ_UNITS = 3, 7, 16, 32
+
+
+def _outputs_and_gradients(layer: tf.keras.layers.Layer, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    inputs = tf.constant(x)
+    # A fixed random readout gives every output a different weight in the loss.
+    readout = tf.constant(np.random.default_rng(5).normal(size=(SEQ_BATCH, SEQ_LEN, SEQ_UNITS)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs)  # (B, T, U)
+        loss = tf.reduce_sum(outputs * readout)
+    grads = tape.gradient(loss, [inputs, *layer.trainable_weights])
+    return outputs.numpy(), [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_cifg_layer_matches_reference_cell_outputs_and_gradients(unroll: bool) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(SEQ_BATCH, SEQ_LEN, SEQ_IN)).astype(np.float32)
+    weights = [
+        rng.normal(scale=0.3, size=(SEQ_IN, 3 * SEQ_UNITS)).astype(np.float32),
+        rng.normal(scale=0.3, size=(SEQ_UNITS, 3 * SEQ_UNITS)).astype(np.float32),
+        rng.normal(scale=0.3, size=(3 * SEQ_UNITS,)).astype(np.float32),
+    ]
+    reference = tf.keras.layers.RNN(_ReferenceCIFGCell(SEQ_UNITS), return_sequences=True, unroll=unroll)
+    layer = CIFG(CIFGCell(SEQ_UNITS, seed=0), unroll=unroll)
+    for candidate in (reference, layer):
+        candidate.build(tf.TensorShape([SEQ_BATCH, SEQ_LEN, SEQ_IN]))
+        candidate.set_weights(weights)
+    want_out, want_grads = _outputs_and_gradients(reference, x)
+    got_out, got_grads = _outputs_and_gradients(layer, x)
+    np.testing.assert_allclose(got_out, want_out, rtol=1e-6, atol=1e-6)
+    assert len(got_grads) == len(want_grads) == 4  # inputs, kernel, recurrent kernel, bias
+    for got, want in zip(got_grads, want_grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_cifg_layer_variables_named_and_ordered_like_keras_rnn() -> None:
+    reference = tf.keras.layers.RNN(_ReferenceCIFGCell(SEQ_UNITS, name="cifg_cell_0"), name="rnn_0")
+    layer = CIFG(CIFGCell(SEQ_UNITS, name="cifg_cell_0"), name="rnn_0")
+    names = []
+    for candidate in (reference, layer):
+        candidate(tf.zeros((1, 2, SEQ_IN)))  # built inside __call__, under the layer's name scope
+        names.append([(w.name, tuple(w.shape)) for w in candidate.weights])
+    assert names[1] == names[0]
+    assert names[1][0] == ("rnn_0/cifg_cell_0/kernel:0", (SEQ_IN, 3 * SEQ_UNITS))
+
+
+def test_cifg_layer_step_zero_state_is_cell_step_from_zeros(hand_set: dict[str, np.ndarray]) -> None:
+    # The layer starts from h = c = 0: its first output is the cell's step from zeros.
+    layer = CIFG(CIFGCell(UNITS, seed=0))
+    layer.build(tf.TensorShape([BATCH, 1, IN_DIM]))
+    layer.set_weights([hand_set["w"], hand_set["r"], hand_set["b"]])
+    got = layer(tf.constant(hand_set["x"][:, None, :])).numpy()[:, 0]  # (B, U)
+    zeros = np.zeros((BATCH, UNITS))
+    want_h, _ = _cifg_step_numpy(
+        hand_set["x"].astype(np.float64), zeros, zeros, *(hand_set[k].astype(np.float64) for k in ("w", "r", "b"))
+    )
+    np.testing.assert_allclose(got, want_h, rtol=1e-5, atol=1e-6)
+
+
+def test_cifg_layer_get_config_round_trip() -> None:
+    layer = CIFG(CIFGCell(5, seed=2, name="c"), unroll=True, name="rnn_3")
+    clone = CIFG.from_config(layer.get_config())
+    assert (clone.name, clone.unroll, clone.cell.units, clone.cell.seed, clone.cell.name) == ("rnn_3", True, 5, 2, "c")

@@ -248,6 +248,29 @@ def test_masked_cross_entropy_all_padding_is_zero() -> None:
     assert not np.isnan(got)
 
 
+def test_masked_cross_entropy_value_and_gradient_match_tf_sparse_softmax_op() -> None:
+    # The loss is written as logsumexp - picked logit for speed; TF's fused op is the reference.
+    rng = np.random.default_rng(4)
+    labels = tf.constant([[4, 5, 0, 9], [6, 1, 7, 0], [2, 3, 3, 8]], dtype=tf.int32)
+    logits = tf.constant(rng.normal(scale=3.0, size=(3, 4, 10)).astype(np.float32))
+
+    def reference(y_pred: tf.Tensor) -> tf.Tensor:
+        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=y_pred)
+        mask = tf.cast(tf.not_equal(labels, 0), tf.float32)
+        return tf.reduce_sum(per_token * mask) / tf.reduce_sum(mask)
+
+    values, grads = [], []
+    for fn in (reference, lambda y_pred: MaskedCrossEntropy(pad_id=0)(labels, y_pred)):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            value = fn(logits)
+        values.append(float(value))
+        grads.append(tape.gradient(value, logits).numpy())
+    assert values[1] == pytest.approx(values[0], rel=1e-6, abs=1e-6)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6, atol=1e-6)
+    assert np.all(grads[1][0, 2] == 0.0)  # a pad target gets no gradient
+
+
 def test_masked_cross_entropy_get_config_round_trip() -> None:
     loss = MaskedCrossEntropy(pad_id=7, name="mce")
     config = loss.get_config()

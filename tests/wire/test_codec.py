@@ -14,6 +14,7 @@ from wire.codec import (
     CodecSpec,
     clip_by_global_norm,
     dequantize,
+    encode_tensor,
     fwht,
     global_l2_norm,
     hadamard_rotate,
@@ -21,9 +22,15 @@ from wire.codec import (
     pack_bits,
     packed_size,
     padded_length,
+    padded_size,
+    rotate_tensor,
     rotation_blocks,
+    round_rotation_seed,
+    rounding_rng,
     stochastic_quantize,
     unpack_bits,
+    unpack_levels,
+    unrotate_tensor,
 )
 
 
@@ -246,3 +253,58 @@ def test_quantization_is_unbiased_within_the_variance_bound(bits: int) -> None:
 def test_unbiasedness_check_catches_biased_rounding() -> None:
     x = np.array([0.9, -0.3, 0.05, 0.0, 1.7, -1.1])
     assert _max_z(x, 2, 3000, lambda k: _NeverUp()) > 5.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(bits=st.integers(1, 8), data=st.data())
+def test_unpack_levels_matches_unpack_bits(bits: int, data: st.DataObject) -> None:
+    levels = np.array(data.draw(st.lists(st.integers(0, (1 << bits) - 1), max_size=70)), dtype=np.uint8)
+    packed = pack_bits(levels, bits)
+    np.testing.assert_array_equal(unpack_levels(packed, bits, len(levels)), levels)
+
+
+def test_unpack_levels_exact_nibbles_and_wrong_size() -> None:
+    np.testing.assert_array_equal(unpack_levels(bytes([0x21, 0x0F]), 4, 3), [1, 2, 15])
+    np.testing.assert_array_equal(unpack_levels(bytes([0b11100100]), 2, 4), [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="need 2 bytes"):
+        unpack_levels(b"\x00", 4, 3)
+
+
+def test_round_rotation_seed_per_round_and_reproducible() -> None:
+    seeds = [round_rotation_seed(7, r) for r in range(4)]
+    assert seeds == [round_rotation_seed(7, r) for r in range(4)]
+    assert len(set(seeds)) == 4 and all(0 <= s < 2**32 for s in seeds)
+    assert round_rotation_seed(8, 0) != seeds[0]
+    with pytest.raises(ValueError, match="-1"):
+        round_rotation_seed(7, -1)
+
+
+def test_rotate_tensor_blocks_invert_and_keep_norm() -> None:
+    x = np.random.default_rng(3).normal(size=2100)
+    y = rotate_tensor(x, 11, 2)
+    assert y.shape == (padded_size(2100),) == (2112,)
+    assert np.linalg.norm(y) == pytest.approx(np.linalg.norm(x), rel=1e-12)  # orthonormal: the norm survives
+    np.testing.assert_allclose(unrotate_tensor(y, 11, 2, 2100), x, rtol=0, atol=1e-12)
+    assert not np.allclose(rotate_tensor(x, 11, 3), y)  # each tensor index has its own signs
+    with pytest.raises(ValueError, match="2112"):
+        unrotate_tensor(y[:-1], 11, 2, 2100)
+
+
+def test_rounding_rng_per_seed_and_tensor() -> None:
+    draw = lambda seed, i: rounding_rng(seed, i).random(3).tolist()  # noqa: E731
+    assert draw(1, 0) == draw(1, 0)
+    assert draw(1, 0) != draw(2, 0) and draw(1, 0) != draw(1, 1)
+
+
+@pytest.mark.parametrize("bits", [2, 8])
+def test_encode_tensor_unbiased_for_one_round_rotation(bits: int) -> None:
+    """Every session of a round shares the rotation and rounds with its own seed: the mean of the decodings
+    converges to x within 5 standard deviations of the quantizer's variance bound (see ``_max_z``)."""
+    x = np.array([0.9, -0.3, 0.05, 0.0, 1.7, -1.1])
+    copies, total, step_sq = 3000, np.zeros(8), 0.0
+    for k in range(copies):
+        levels, lo, hi = encode_tensor(x, bits, rotation_seed=99, rounding_seed=k, index=0)
+        total += dequantize(levels, bits, lo, hi)
+        step_sq += ((hi - lo) / ((1 << bits) - 1)) ** 2
+    mean = unrotate_tensor(total / copies, 99, 0, x.size)  # one unrotation of the summed rotated vectors
+    assert float(np.max(np.abs(mean - x))) < 5.0 * math.sqrt(step_sq / 4.0) / copies

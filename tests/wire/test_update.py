@@ -33,7 +33,14 @@ DELTAS = [
 
 
 def _encode(codec: str = "quant4", **kw: object) -> bytes:
-    args: dict[str, object] = {"codec": codec, "round": 3, "base_version": 2, "weight": 17.0, "seed": 42}
+    args: dict[str, object] = {
+        "codec": codec,
+        "round": 3,
+        "base_version": 2,
+        "weight": 17.0,
+        "seed": 42,
+        "rotation_seed": 9,
+    }
     args.update(kw)
     return encode_update(DELTAS, **args)  # type: ignore[arg-type]
 
@@ -77,7 +84,7 @@ def test_encode_update_float32_round_trip_exact() -> None:
 def test_encode_update_layout_prefix_and_trailer() -> None:
     blob = _encode("quant2")
     magic, version, header_len = struct.unpack_from("<4sHI", blob)
-    assert (magic, version) == (b"FKUP", 1)
+    assert (magic, version) == (b"FKUP", 2)
     assert blob[-32:] == hashlib.sha256(blob[:-32]).digest()
     header, payload = _split(blob)
     # 6 coordinates pad to 8 -> 2 bytes of 2-bit levels; 1 -> 1 -> 1 byte; 0 -> 1 -> 1 byte
@@ -93,7 +100,7 @@ def test_encode_update_layout_prefix_and_trailer() -> None:
 @pytest.mark.parametrize("codec", CODECS)
 def test_encode_update_sizes_shrink_with_bits(codec: str) -> None:
     big = [np.random.default_rng(0).normal(size=(300, 7)).astype(np.float32)]
-    blob = encode_update(big, codec=codec, round=0, base_version=0, weight=1.0, seed=0)
+    blob = encode_update(big, codec=codec, round=0, base_version=0, weight=1.0, seed=0, rotation_seed=0)
     # 2100 coordinates rotate as blocks of 2048 + 52 (padded to 64): 2112 coordinates
     payload = {"float32": 4 * 2100, "quant8": 2112, "quant4": 1056, "quant2": 528}[codec]
     assert payload < len(blob) < payload + 400
@@ -114,6 +121,36 @@ def test_encode_update_quantized_decodes_within_one_step(codec: str) -> None:
 def test_encode_update_deterministic_for_a_seed() -> None:
     assert _encode("quant2") == _encode("quant2")
     assert _encode("quant2") != _encode("quant2", seed=43)
+    assert _encode("quant2") != _encode("quant2", rotation_seed=10)
+
+
+def test_encode_update_header_carries_both_seeds() -> None:
+    message = decode_update(_encode("quant8"))
+    assert (message.seed, message.rotation_seed) == (42, 9)
+    assert decode_update(_encode("float32")).rotation_seed is None  # float32 is not rotated
+
+
+def test_encode_update_quantized_without_rotation_seed_refused() -> None:
+    with pytest.raises(ValueError, match="rotation_seed"):
+        _encode("quant8", rotation_seed=None)
+
+
+def test_decode_update_quantized_without_rotation_seed_is_malformed() -> None:
+    header, payload = _split(_encode("quant8"))
+    header["rotation_seed"] = None
+    assert _reason(_rebuild(header, payload)) == "malformed"
+
+
+def test_encode_update_same_rotation_for_every_session_of_a_round() -> None:
+    """Two sessions of one round (same rotation seed, different rounding seeds): the server can add the
+    dequantized rotated vectors and unrotate the sum once, and gets the sum of the two decoded updates."""
+    from wire.codec import dequantize, unrotate_tensor
+
+    a, b = decode_update(_encode("quant8", seed=1)), decode_update(_encode("quant8", seed=2))
+    t = a.tensors[0]
+    rotated_sum = dequantize(a.levels(0), 8, t.lo, t.hi) + dequantize(b.levels(0), 8, b.tensors[0].lo, b.tensors[0].hi)
+    want = a.decode_tensors()[0].astype(np.float64) + b.decode_tensors()[0]
+    np.testing.assert_allclose(unrotate_tensor(rotated_sum, 9, 0, 6).reshape(2, 3), want, rtol=0, atol=1e-6)
 
 
 def test_encode_update_clips_to_the_bound() -> None:
@@ -140,11 +177,22 @@ def test_encode_update_bad_arguments(kw: dict, match: str) -> None:
 
 def test_encode_update_rejects_non_finite_delta() -> None:
     with pytest.raises(ValueError, match="tensor 1"):
-        encode_update([np.ones(2), np.array([np.inf])], codec="quant8", round=0, base_version=0, weight=1.0, seed=0)
+        encode_update(
+            [np.ones(2), np.array([np.inf])],
+            codec="quant8",
+            round=0,
+            base_version=0,
+            weight=1.0,
+            seed=0,
+            rotation_seed=0,
+        )
 
 
 def test_encode_update_is_unbiased_over_seeds() -> None:
     """The server's mean of many devices' quant2 updates of the same delta converges to the delta.
+
+    One round: every device rotates with the same rotation seed and rounds with its own seed, so the
+    rounding alone must make the codec unbiased (conditional on the rotation).
 
     Bound from the variance: each decoded coordinate has variance <= step^2/4
     (see tests/wire/test_codec.py), so the mean of K has sd <= sqrt(sum step_k^2 / 4) / K.
@@ -154,7 +202,8 @@ def test_encode_update_is_unbiased_over_seeds() -> None:
     sums = [np.zeros(3), np.zeros((1, 2))]
     step_sq = [0.0, 0.0]
     for k in range(copies):
-        message = decode_update(encode_update(delta, codec="quant2", round=0, base_version=0, weight=1.0, seed=k))
+        blob = encode_update(delta, codec="quant2", round=0, base_version=0, weight=1.0, seed=k, rotation_seed=5)
+        message = decode_update(blob)
         for i, (got, t) in enumerate(zip(message.decode_tensors(), message.tensors, strict=True)):
             sums[i] += got
             step_sq[i] += ((t.hi - t.lo) / 3) ** 2
@@ -200,9 +249,10 @@ def test_decode_update_truncated_anywhere(cut: int) -> None:
 
 
 def test_decode_update_unsupported_version() -> None:
-    blob = bytearray(_encode())
-    struct.pack_into("<H", blob, 4, 2)
-    assert _reason(bytes(blob)) == "unsupported_version"
+    for version in (1, 3):  # 1: before the rotation seed was per round
+        blob = bytearray(_encode())
+        struct.pack_into("<H", blob, 4, version)
+        assert _reason(bytes(blob)) == "unsupported_version"
 
 
 def test_decode_update_checksum_mismatch() -> None:
