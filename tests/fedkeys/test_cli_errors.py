@@ -195,10 +195,12 @@ def test_cli_domain_errors_share_one_root() -> None:
     from coordinator.errors import CoordinatorRefusal
     from data_tools import CorpusError
     from device_runtime import CoordinatorError, HashMismatchError, LiteRTModelError
+    from device_runtime._sqlite import DeviceDatabaseError
     from device_runtime.emulator import EmulatorError
     from fedkeys.admin_client import AdminError
     from fedkeys.demo_coordinator import CoordinatorProcessError
     from fedkeys.parity import ParityError
+    from fedkeys.report_html import ReportError
     from fedkeys.run_dir import RunDirError
     from model import CheckpointError, ConversionError
     from secagg.errors import SecAggError
@@ -211,6 +213,6 @@ def test_cli_domain_errors_share_one_root() -> None:
     errors = [CoordinatorRefusal, CommitRefused, ScheduleError, CorpusError, CoordinatorError, HashMismatchError,
               LiteRTModelError, EmulatorError, AdminError, CoordinatorProcessError, ParityError, RunDirError,
               CheckpointError, ConversionError, SecAggError, WorkerDiedError, SimulationError, ManifestError,
-              WireError]  # fmt: skip
+              WireError, DeviceDatabaseError, ReportError]  # fmt: skip
     assert [e.__name__ for e in errors if not issubclass(e, FedkeysError)] == []
     assert len({e.__name__ for e in errors}) == len(errors)  # one name per class
