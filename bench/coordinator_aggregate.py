@@ -36,7 +36,6 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -224,16 +223,17 @@ def over_http(
                         "over_selection": 1.0, "codec": codec, "max_rows": 10_000, "selection_seconds": 600,
                         "report_seconds": 1200}  # fmt: skip
                 admin.post("/v1/admin/tasks", json=task).raise_for_status()
-                checkin = {"client_version": "b", "runtime": "b", "codecs": [codec], "example_count": 1,
-                           "token_count": 100}  # fmt: skip
+                checkin = {"client_version": "b", "runtime": "b", "codecs": [codec], "example_count": 1}
+                checkin["token_count"] = 1000  # the weight bound the device declares (weights below are 100)
 
-                def _assignment() -> dict[str, Any]:
-                    # each upload is a fresh device: one session per credential per round
-                    enrolled = admin.post("/v1/populations/bench/enroll", json={"client_version": "b"}).json()
-                    body = checkin | {"credential": enrolled["credential"]}
-                    return dict(admin.post("/v1/populations/bench/checkin", json=body).json()["assignment"])
+                def enrolled() -> dict[str, object]:  # one enrolled device a check-in
+                    cred = admin.post("/v1/populations/bench/enroll", json={"client_version": "b"}).json()
+                    return checkin | {"credential": cred["credential"]}
 
-                assignments = [_assignment() for _ in range(uploads)]
+                assignments = [
+                    admin.post("/v1/populations/bench/checkin", json=enrolled()).json()["assignment"]
+                    for _ in range(uploads)
+                ]
             a0 = assignments[0]
             blobs = [
                 encode_update(

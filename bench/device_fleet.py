@@ -187,9 +187,7 @@ def main() -> None:
         plan, train, checkpoint = _plan(args.preset, args.vocab, args.batch_size, args.seq_len)
         print(f"plan: {args.preset} (vocab {args.vocab}), train.tflite {len(train) / 2**20:.1f} MiB, "
               f"checkpoint {len(checkpoint) / 2**20:.1f} MiB, built in {time.perf_counter() - t0:.0f} s")  # fmt: skip
-        hyper = Hyperparameters(
-            local_epochs=1, batch_size=args.batch_size, seq_len=args.seq_len, learning_rate=0.5, max_rows=256
-        )
+        hyper = Hyperparameters(local_epochs=1, learning_rate=0.5, max_rows=256)
         coordinator.serve(plan, train, checkpoint, hyper)
         gc.collect()
         idle = _rss_mib()  # the reference for training: the fleet at rest, plan built

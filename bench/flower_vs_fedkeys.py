@@ -55,6 +55,7 @@ from tff_sim.client_datasets import client_rows, to_dataset
 from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig, tff_runtime
 from tff_sim.simulation import sampled_round, sim_model_config
+from wire.contract import ClientTraining
 
 Rows = tuple[np.ndarray, np.ndarray]  # (inputs, targets), each (R, T) int32
 
@@ -64,7 +65,15 @@ def _round_rows(data_dir: Path, sim: SimConfig) -> tuple[ModelConfig, list[Rows]
     config = sim_model_config(corpus.tokenizer.vocab_size, sim.preset)
     clients = sampled_round(corpus.train, sim, config, 0).clients
     rows = [
-        client_rows(corpus.train, int(c), config, sim.seq_len, seed=sim.seed, round_num=0, max_rows=sim.max_client_rows)
+        client_rows(
+            corpus.train,
+            int(c),
+            config,
+            sim.seq_len,
+            seed=sim.training.data_seed,
+            round_num=0,
+            max_rows=sim.training.max_rows,
+        )
         for c in clients
     ]
     tokens = sum(int(np.count_nonzero(targets != config.pad_id)) for _, targets in rows)
@@ -105,7 +114,7 @@ def _client_fn(config: ModelConfig, rows: list[Rows], sim: SimConfig) -> Callabl
             self.rows = client_rows
 
         def fit(self, parameters: list[np.ndarray], fit_config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict]:
-            model = _actor_model(config, sim.client_lr)
+            model = _actor_model(config, sim.training.learning_rate)
             model.set_weights(parameters)
             model.optimizer.iterations.assign(0)
             model.fit(to_dataset(self.rows, sim.batch_size), epochs=1, verbose=0)
@@ -179,7 +188,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("flwr").setLevel(logging.WARNING)
     sim = SimConfig(
-        clients_per_round=args.clients, preset=args.model, batch_size=args.batch_size, client_lr=args.client_lr
+        algorithm="fedavg",  # what the Flower side runs (FedAvg weighted by tokens, server lr 1)
+        clients_per_round=args.clients,
+        preset=args.model,
+        batch_size=args.batch_size,
+        training=ClientTraining(learning_rate=args.client_lr),
     )
     config, rows, tokens = _round_rows(args.data, sim)
     steps = sum(-(-len(inputs) // sim.batch_size) for inputs, _ in rows)

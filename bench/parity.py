@@ -29,21 +29,24 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--codec", default="float32", help="the devices' upload codec (float32, quant8, ...)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     from fedkeys.demo_coordinator import coordinator_process
     from fedkeys.parity import ParityConfig, run_parity
     from model.checkpoint import load_checkpoint
+    from wire.contract import ClientTraining
 
     initial = [np.asarray(w, np.float32) for w in load_checkpoint(Path(args.run) / "checkpoint")[1]]
-    config = ParityConfig(
-        clients=tuple(range(args.clients)),
+    training = ClientTraining(
         local_epochs=args.epochs,
         max_rows=args.max_rows,
         learning_rate=args.learning_rate,
         data_seed=args.seed,
+        codec=args.codec,
     )
+    config = ParityConfig(clients=tuple(range(args.clients)), training=training)
     with tempfile.TemporaryDirectory(prefix="fedkeys-parity-") as tmp, coordinator_process(Path(tmp)) as server:
         result = run_parity(server.url, server.api_key, Path(args.plan), initial, Path(args.data), config, Path(tmp))
     parameters = sum(w.size for w in initial)

@@ -23,6 +23,7 @@ from tff_sim.algorithms import build_process, model_fn_for
 from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig, running_worker_pids, tff_runtime
 from tff_sim.simulation import sampled_round, sim_model_config
+from wire.contract import ClientTraining
 
 
 def _rss_mib(pid: int | str) -> float:
@@ -41,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     corpus = load_prepared(Path(args.data))
     config = sim_model_config(corpus.tokenizer.vocab_size, args.model)
-    sim = SimConfig(clients_per_round=args.clients, preset=args.model, local_epochs=1)
+    sim = SimConfig(clients_per_round=args.clients, preset=args.model, training=ClientTraining(local_epochs=1))
     process = build_process(sim, model_fn_for(config, sim.seq_len, sim.seed))
     workers_before = running_worker_pids()
     print(f"model {args.model}, K={args.clients}")

@@ -25,6 +25,7 @@ from tff_sim.algorithms import build_process, model_fn_for
 from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig, tff_runtime
 from tff_sim.simulation import sampled_round, sim_model_config
+from wire.contract import ClientTraining
 
 
 def main() -> None:
@@ -40,7 +41,8 @@ def main() -> None:
     print(f"model {args.model}, vocab {config.vocab_size}, batch {args.batch_size}, {os.cpu_count()} CPUs")
     print(f"{'K':>4}{'tokens/round':>14}{'TFF tok/s':>12}{'Keras tok/s':>13}{'TFF/Keras':>11}")
     for k in args.clients:
-        sim = SimConfig(clients_per_round=k, preset=args.model, batch_size=args.batch_size, client_lr=0.5)
+        training = ClientTraining(learning_rate=0.5)
+        sim = SimConfig(clients_per_round=k, preset=args.model, batch_size=args.batch_size, training=training)
         process = build_process(sim, model_fn_for(config, sim.seq_len, sim.seed))
         rounds = []
         for r in range(args.rounds + 1):

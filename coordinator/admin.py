@@ -29,13 +29,11 @@ from coordinator.records import TaskRow, load_round, load_task
 from coordinator.rounds import RoundState
 from privacy import SAMPLING_ASSUMPTION, default_delta, dp_epsilon_of_rounds
 from secagg.errors import SecAggError
-from wire.manifest import ManifestError, PlanManifest
+from wire.manifest import TRAIN_FILE, ManifestError, PlanManifest
 from wire.protocol import API_PREFIX, BlobInfo, ModelInfo, PrivacySpent, RoundInfo, TaskCreate, TaskStatus
 from wire.update import WireError, decode_weights
 
 logger = logging.getLogger(__name__)
-
-TRAIN_FILE = "train.tflite"
 
 
 class Admin:

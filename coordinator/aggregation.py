@@ -128,27 +128,26 @@ class RotatedSum:
         self.count = 0
 
     def add(self, msg: UpdateMessage, weight: float, scale: float = 1.0) -> None:
-        """Add ``weight * scale`` times the dequantized rotated ``msg`` (validated: shapes and codec match).
+        """Add ``weight * scale`` times the dequantized rotated ``msg``, and ``weight`` to the total weight.
 
-        ``scale`` is the server-side clip factor (``ValidUpdate.scale``): it shrinks the update, not its
-        FedAvg weight, so the round's weight sum (the mean's denominator) counts ``weight`` alone. Example:
-        an update clipped to a tenth (scale 0.1) with weight 32 adds 3.2 times its values and 32 to the weight.
+        ``scale`` is the validation's clip factor (``ValidUpdate.scale``): it shrinks the update, never its
+        FedAvg weight. ``msg`` was validated (shapes and codec match).
         """
         if not (math.isfinite(weight) and weight > 0):
             raise ValueError(f"weight must be positive and finite, got {weight}")
         if not (math.isfinite(scale) and 0 < scale <= 1):
             raise ValueError(f"clip scale must be in (0, 1], got {scale}")
-        weight, counted = weight * scale, weight
+        coefficient = weight * scale
         if msg.shapes != self.shapes or (msg.rotation_seed is not None) != self.rotated:
             raise ValueError(f"update over {msg.shapes} (rotated: {msg.rotation_seed is not None}) does not fit")
         for i, t in enumerate(msg.tensors):
             view = self.total[self._starts[i] : self._starts[i] + self._sizes[i]]  # (q_i,)
             if t.bits is None:
-                add_scaled(view, msg.values(i), weight)
+                add_scaled(view, msg.values(i), coefficient)
             else:
-                add_scaled(view, msg.levels(i), weight * (t.hi - t.lo) / ((1 << t.bits) - 1))
-                self.lows[i] += weight * t.lo
-        self.weight += float(counted)
+                add_scaled(view, msg.levels(i), coefficient * (t.hi - t.lo) / ((1 << t.bits) - 1))
+                self.lows[i] += coefficient * t.lo
+        self.weight += float(weight)
         self.count += 1
 
     def merge(self, other: RotatedSum) -> None:

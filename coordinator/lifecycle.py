@@ -6,8 +6,8 @@ FedAvg; Reddi et al. 2021 FedAdam; McMahan et al. 2018 DP-FedAvg when the task
 adds noise, from the OS CSPRNG), checked against the bounds its validated
 updates allow (``coordinator.commit_checks``: a round outside them is abandoned
 with its reason instead); the new checkpoint is stored as a content-addressed
-blob, the sum is dropped, and the next round opens. The caller holds the task
-and round row locks (``coordinator.db``'s order), so exactly one process does this for a round.
+blob, the sum is dropped, and the next round opens. The caller holds the task and round
+row locks (``coordinator.db``'s order), so exactly one process does this for a round.
 """
 
 from __future__ import annotations
@@ -49,9 +49,11 @@ def commit_round(
     """Apply the round's mean update (``acc``, its whole unrotated sum) to the task's model; returns the new version.
 
     Where ``acc`` came from (the gathered in-memory partials of a plain round, the unmasked sum of a secure
-    one) does not matter here. A mean or next model outside what the round's validated updates allow
-    (``coordinator.commit_checks``) is never written: the round is abandoned with the reason recorded, and
-    None is returned.
+    one) does not matter here.
+
+    A mean or next model outside what the round's validated updates allow
+    (``coordinator.commit_checks``) is never written: the round is abandoned
+    with the reason recorded, and None is returned.
     """
     r = round_row._mapping
     old_blob = get_blob(conn, model_sha256(conn, task.id, task.model_version))

@@ -117,7 +117,7 @@ class RoundPartials:
     ) -> None:
         """Add a validated, counted update (its transaction committed) to a free stripe of the round's sum.
 
-        ``scale`` is the update's clip factor: it scales the values, never the weight (``RotatedSum.add``).
+        ``scale`` is the validation's clip factor: it shrinks the update, not its weight.
         """
         with self._cond:
             state = self._rounds.get(round_id)

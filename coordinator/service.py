@@ -259,14 +259,7 @@ class Coordinator:
             checkpoint=Resource(url=blob_url(checkpoint), sha256=checkpoint),
             upload_token=token,
             deadline_unix=deadline,
-            hyperparameters=Hyperparameters(
-                local_epochs=c.local_epochs,
-                batch_size=task.batch_size,
-                seq_len=task.seq_len,
-                learning_rate=c.learning_rate,
-                max_rows=c.max_rows,
-                data_seed=c.seed,  # rows ordered as in simulation: rng([seed, 0xDA7A, round, client])
-            ),
+            hyperparameters=Hyperparameters.of(c.training),  # batch size and seq_len: the plan's manifest
             codec=c.codec,
             clip_norm=c.client_clip_norm,
             seed=seed,

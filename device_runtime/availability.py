@@ -4,8 +4,8 @@ Real phones meet the training conditions mostly at night, plugged in at home,
 in their own time zone (Hard et al. 2018; Bonawitz et al. 2019 §2 and Fig. 7:
 participation follows a daily cycle). ``always`` makes every phone eligible
 all the time; ``diurnal`` gives each phone habits drawn once from (seed,
-device) with the same distribution as simulation's diurnal model
-(``tff_sim.availability``): a UTC offset of -10..+11 hours and a nightly window
+device) from simulation's diurnal model (``wire.habits``, also
+``tff_sim.availability``'s): a UTC offset of -10..+11 hours and a nightly window
 starting at local 21:00..00:59 and lasting 5..8 hours. Inside the window the
 phone is idle, charging on Wi-Fi with a full battery; outside it is in use,
 on battery and on mobile data.
@@ -21,11 +21,10 @@ from typing import Literal
 import numpy as np
 
 from device_runtime.eligibility import DeviceConditions
+from wire.habits import DAY_MINUTES, HABITS_SALT, draw_habits, in_night_window
 
 Availability = Literal["always", "diurnal"]
 AVAILABILITIES: tuple[str, ...] = ("always", "diurnal")
-_HABITS_SALT = 0x5C4ED
-_DAY_MINUTES = 24 * 60
 ALWAYS = DeviceConditions(idle=True, charging=True, unmetered=True, battery=1.0)
 NIGHT = DeviceConditions(idle=True, charging=True, unmetered=True, battery=0.95)
 DAY = DeviceConditions(idle=False, charging=False, unmetered=False, battery=0.6)
@@ -41,15 +40,11 @@ class Habits:
 
     @classmethod
     def draw(cls, seed: int, device: int) -> Habits:
-        rng = np.random.default_rng([seed, _HABITS_SALT, device])
-        offset = int(rng.integers(-10, 12)) * 60
-        start = (21 * 60 + int(rng.integers(0, 4 * 60))) % _DAY_MINUTES
-        length = 5 * 60 + int(rng.integers(0, 3 * 60 + 1))
-        return cls(offset, start, length)
+        habits = draw_habits(np.random.default_rng([seed, HABITS_SALT, device]), 1)
+        return cls(int(habits.utc_offset_minutes[0]), int(habits.window_start[0]), int(habits.window_length[0]))
 
     def in_night_window(self, unix_time: float) -> bool:
-        local_minute = (unix_time / 60.0 + self.utc_offset_minutes) % _DAY_MINUTES
-        return (local_minute - self.night_start) % _DAY_MINUTES < self.night_length
+        return bool(in_night_window(unix_time / 60.0, self.utc_offset_minutes, self.night_start, self.night_length))
 
 
 def next_available(availability: str, habits: Habits, unix_time: float) -> float:
@@ -62,8 +57,8 @@ def next_available(availability: str, habits: Habits, unix_time: float) -> float
     if availability == "always" or (availability == "diurnal" and habits.in_night_window(unix_time)):
         return unix_time
     if availability == "diurnal":
-        local_minute = (unix_time / 60.0 + habits.utc_offset_minutes) % _DAY_MINUTES
-        return unix_time + 60.0 * ((habits.night_start - local_minute) % _DAY_MINUTES)
+        local_minute = (unix_time / 60.0 + habits.utc_offset_minutes) % DAY_MINUTES
+        return unix_time + 60.0 * ((habits.night_start - local_minute) % DAY_MINUTES)
     raise ValueError(f"unknown availability {availability!r}; expected one of {', '.join(AVAILABILITIES)}")
 
 

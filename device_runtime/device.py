@@ -41,7 +41,7 @@ from device_runtime.eligibility import (
     ineligibility,
 )
 from device_runtime.example_store import ExampleStore, StoredExample
-from device_runtime.litert_model import TRAIN_FILE, LiteRTModelError, LiteRTTrainer
+from device_runtime.litert_model import LiteRTModelError, LiteRTTrainer
 from device_runtime.rows import client_rows
 from device_runtime.scheduler import (
     RetryPolicy,
@@ -56,7 +56,7 @@ from device_runtime.scheduler import (
 from device_runtime.secure_session import HttpSecAggTransport, run_secure_session, secure_assignment
 from device_runtime.training import LocalResult, Trainer, TrainingInterrupted, train_locally
 from wire.codec import CODECS
-from wire.manifest import ManifestError, PlanManifest
+from wire.manifest import TRAIN_FILE, ManifestError, PlanManifest
 from wire.protocol import (
     API_PREFIX,
     CREDENTIAL_REASONS,
@@ -336,18 +336,12 @@ class Device:
         hp = assignment.hyperparameters
         if assignment.codec not in self.config.codecs:
             raise _Refused("codec", f"assigned codec {assignment.codec!r} is not one of {self.config.codecs}")
-        if (hp.batch_size, hp.seq_len) != (manifest.batch_size, manifest.seq_len):
-            raise _Refused(
-                "plan_mismatch",
-                f"assignment batch/seq_len {(hp.batch_size, hp.seq_len)} differ from the plan's "
-                f"{(manifest.batch_size, manifest.seq_len)}",
-            )
         pad_id = int(manifest.model_config.get("pad_id", 0))
         bos_id = int(manifest.model_config.get("bos_id", 2))
         now = self._clock()
         rows = client_rows(
             self.examples.examples(now),
-            hp.seq_len,
+            manifest.seq_len,  # the plan fixes batch size and sequence length
             bos_id=bos_id,
             pad_id=pad_id,
             seed=hp.data_seed,  # the task's seed, not the session's: rows as simulation orders them

@@ -26,12 +26,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fedkeys_errors import FedkeysError
-from wire.manifest import PlanManifest, load_manifest
+from wire.manifest import TRAIN_FILE, PlanManifest, load_manifest
 
 logger = logging.getLogger(__name__)
 
-TRAIN_FILE = "train.tflite"
-INFER_FILE = "infer.tflite"
 TRAIN_SIGNATURES: tuple[str, ...] = ("train", "evaluate", "infer", "get_weights", "set_weights")
 _CUSTOM_OPCODE = 32  # BuiltinOperator.CUSTOM in the TFLite schema
 

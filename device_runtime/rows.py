@@ -1,13 +1,10 @@
 """A device's local training rows and batches, in exactly the order simulation uses.
 
-The contract (and issue 8, matching simulation and deployment bit for bit)
-fixes the order: rows from ``model.make_sequences``, shuffled by
-``default_rng([seed, 0xDA7A, round, client]).permutation(R)``, capped to
-``max_rows``, repeated ``epochs`` times and cut into consecutive batches; the
-last partial batch is filled with all-PAD rows, which add nothing to the
-masked loss or its gradient. :func:`client_rows` mirrors
-``tff_sim.client_datasets.client_rows`` line for line (``device_runtime`` may
-not import ``tff_sim``; a test compares the two).
+The contract (``wire.contract``; issue 8, matching simulation and deployment
+bit for bit) fixes the order: rows from ``model.make_sequences``, ordered and
+capped by ``wire.row_order`` (which simulation calls too), repeated ``epochs``
+times and cut into consecutive batches; the last partial batch is filled with
+all-PAD rows, which add nothing to the masked loss or its gradient.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-DATASET_SALT = 0xDA7A  # the same salt as tff_sim.client_datasets
+from wire.row_order import ordered_rows
 
 
 def client_rows(
@@ -33,12 +30,8 @@ def client_rows(
     """One device's (inputs, targets) rows for ``round_num``, each int32 (R, T), shuffled reproducibly."""
     from model import make_sequences  # deferred: ``model`` loads TensorFlow, which CLI start-up must not pay for
 
-    inputs, targets = make_sequences(examples, seq_len, bos_id=bos_id, pad_id=pad_id)  # (R, T) each
-    rng = np.random.default_rng([seed, DATASET_SALT, round_num, client])
-    order = rng.permutation(len(inputs))
-    if max_rows is not None:
-        order = order[:max_rows]
-    return inputs[order], targets[order]
+    rows = make_sequences(examples, seq_len, bos_id=bos_id, pad_id=pad_id)  # (R, T) each
+    return ordered_rows(rows, data_seed=seed, round_num=round_num, client=client, max_rows=max_rows)
 
 
 def num_batches(rows: int, batch_size: int, epochs: int) -> int:

@@ -84,15 +84,18 @@ def _task_fields(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_create_task(args: argparse.Namespace) -> int:
     from fedkeys.admin_client import check_task_settings
     from wire.manifest import load_manifest
+    from wire.protocol import task_training_fields
 
     fields = _task_fields(args)
-    if args.client_lr is not None:
-        fields["learning_rate"] = args.client_lr
-    check_task_settings(fields)  # before the plan (megabytes) is read or uploaded
+    chosen = {"learning_rate": args.client_lr} if args.client_lr is not None else {}
+    check_task_settings(fields | chosen)  # before the plan (megabytes) is read or uploaded
     plan = Path(args.plan)
     manifest = load_manifest(plan, verify=True)  # every file's sha256 checked before anything is sent
-    if args.client_lr is None:
-        fields["learning_rate"] = float(manifest.hyperparameters.get("learning_rate", 0.5))
+    training = manifest.client_training(  # the plan's learning rate unless --client-lr names one
+        local_epochs=args.local_epochs, max_rows=args.max_rows, data_seed=args.seed, codec=args.codec,
+        clip_norm=args.client_clip_norm, **chosen,
+    )  # fmt: skip
+    fields.update(task_training_fields(training))
     weights = _load_checkpoint_weights(Path(args.checkpoint))
     with _client(args) as client:
         status = client.create_task(plan, weights, **fields)

@@ -36,21 +36,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from fedkeys._cli_baselines import headline
     from fedkeys.run_dir import read_summary
     from tff_sim.availability import AvailabilityConfig
-    from tff_sim.config import SimConfig
+    from tff_sim.config import SimConfig, split_aggregator
     from tff_sim.runtime import RuntimeConfig
     from tff_sim.schedules import Schedule
+    from wire.contract import ClientTraining
 
     client_schedule = build(Schedule, warmup_rounds=args.client_lr_warmup, decay=args.client_lr_decay,
                             final_scale=args.lr_final_scale)  # fmt: skip
     server_schedule = build(Schedule, warmup_rounds=args.server_lr_warmup, decay=args.server_lr_decay,
                             final_scale=args.lr_final_scale)  # fmt: skip
+    aggregator, codec = split_aggregator(args.aggregator)  # the choices are AGGREGATORS: cannot fail
+    training = build(
+        ClientTraining, local_epochs=args.local_epochs, learning_rate=args.client_lr, max_rows=args.max_rows,
+        data_seed=args.seed, codec=codec,
+    )  # fmt: skip
     sim = build(
         SimConfig,
         algorithm=args.algorithm,
         rounds=args.rounds,
         clients_per_round=args.clients_per_round,
-        local_epochs=args.local_epochs,
-        client_lr=args.client_lr,
+        training=training,
         server_lr=args.server_lr,
         batch_size=args.batch_size,
         seq_len=args.seq_len,
@@ -59,9 +64,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
         max_eval_clients=args.max_eval_clients,
-        max_client_rows=args.max_rows,
         availability=AvailabilityConfig(mode=args.availability, seed=args.seed),
-        aggregator=args.aggregator,
+        aggregator=aggregator,
         dp_noise_multiplier=args.dp_noise_multiplier,
         server_epsilon=args.server_epsilon,
         client_lr_schedule=client_schedule,
@@ -131,9 +135,14 @@ def register(sub: Any) -> None:
         help="clients sampled a round (at most the training users)",
     )
     run.add_argument(
-        "--local-epochs", type=positive_int, default=recipe.local_epochs, help="passes over a client's rows a round"
+        "--local-epochs",
+        type=positive_int,
+        default=recipe.training.local_epochs,
+        help="passes over a client's rows a round",
     )
-    run.add_argument("--client-lr", type=positive_float, default=recipe.client_lr, help="client SGD learning rate")
+    run.add_argument(
+        "--client-lr", type=positive_float, default=recipe.training.learning_rate, help="client SGD learning rate"
+    )
     run.add_argument(
         "--server-lr",
         type=positive_float,
@@ -178,7 +187,7 @@ def register(sub: Any) -> None:
         help="evaluate on a fixed sample of this many validation users (default: all)",
     )
     run.add_argument(
-        "--max-rows", type=positive_int, default=recipe.max_client_rows, help="cap on a client's rows a round"
+        "--max-rows", type=positive_int, default=recipe.training.max_rows, help="cap on a client's rows a round"
     )
     add_alias(run, "--max-client-rows", "--max-rows", "max_rows", positive_int)
     run.add_argument(

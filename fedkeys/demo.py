@@ -18,7 +18,8 @@ announced (``demo [i/N]``):
 7. ``deployment``: a coordinator (``fedkeys serve`` on SQLite, a child process),
    its task, a fleet of emulated phones training the plan in LiteRT over HTTP
    with diurnal availability (Bonawitz et al. 2019; Hard et al. 2018), and the
-   parity check (one float32 deployed round against one TFF round);
+   parity check (one deployed round against one TFF round, in float32 and
+   with the deployment's codec);
 8. ``evaluate``: validation recall against round for both, test metrics for
    every model;
 9. ``report``: ``report.html`` with the plots, suggestions and timings.
@@ -53,6 +54,7 @@ from fedkeys.report_html import render_report, stalled_round_captions
 from fedkeys.report_plots import plot_participation, plot_recall_by_round, plot_upload_bytes
 from fedkeys.suggest import suggest
 from model import CentralConfig, ModelConfig
+from wire.protocol import task_training_fields
 
 logger = logging.getLogger(__name__)
 
@@ -203,11 +205,9 @@ def _simulation(run: DemoRun) -> None:
         algorithm="fedavg",
         rounds=config.rounds,
         clients_per_round=config.clients_per_round,
-        local_epochs=config.local_epochs,
-        client_lr=config.client_lr,
+        training=config.training,  # the deployment's: the simulation compresses as the phones do
         batch_size=config.batch_size,
         seq_len=config.seq_len,
-        max_client_rows=config.max_rows,
         preset=config.preset,
         seed=config.seed,
     )
@@ -261,12 +261,8 @@ def _deployment(run: DemoRun) -> None:
             over_selection=1.3,
             selection_seconds=90.0,  # the fleet needs ~20 s to start (TF import, 120 example stores)
             report_seconds=120.0,
-            codec=config.codec,
-            local_epochs=config.local_epochs,
-            learning_rate=config.client_lr,
-            max_rows=config.max_rows,
             max_rounds=config.rounds,
-            seed=config.seed,
+            **task_training_fields(config.training),
         )
         run.fleet_span = _run_fleet(run.out, run.data_dir, server.url, server.api_key, config)
         status = admin.status(POPULATION)
@@ -276,18 +272,23 @@ def _deployment(run: DemoRun) -> None:
         if config.parity_clients:
             from fedkeys.parity import ParityConfig, run_parity
 
-            with run.phases.step("parity", f"one float32 round deployed vs simulated, {config.parity_clients} clients"):
-                parity_config = ParityConfig(
-                    clients=tuple(range(min(config.parity_clients, corpus.train.num_clients))),
-                    local_epochs=1,
-                    learning_rate=config.client_lr,
-                    max_rows=min(config.max_rows, 16),
-                    data_seed=config.seed,
-                )
-                run.parity = run_parity(
-                    server.url, server.api_key, run.out / "plan", run.initial, run.data_dir, parity_config,
-                    run.out / "parity",
-                ).to_dict()  # fmt: skip
+            codecs = ("float32", config.codec) if config.codec != "float32" else ("float32",)
+            what = f"one round deployed vs simulated per codec {codecs}, {config.parity_clients} clients"
+            with run.phases.step("parity", what):
+                results = {}
+                for codec in codecs:
+                    parity_config = ParityConfig(
+                        clients=tuple(range(min(config.parity_clients, corpus.train.num_clients))),
+                        population=f"parity-{codec}",
+                        training=config.training.replace(
+                            local_epochs=1, max_rows=min(config.max_rows, 16), codec=codec
+                        ),
+                    )
+                    results[codec] = run_parity(
+                        server.url, server.api_key, run.out / "plan", run.initial, run.data_dir, parity_config,
+                        run.out / "parity" / codec,
+                    ).to_dict()  # fmt: skip
+                run.parity = results["float32"] | {"compressed": results.get(config.codec)}
 
 
 def _evaluate(run: DemoRun) -> None:
@@ -473,5 +474,12 @@ def _summary(report: dict[str, Any], page: Path) -> str:
         lines.append(f"{name:<28}" + "".join(f"{float(metrics[k]):>20.4f}" for k in METRIC_KEYS))
     if report["parity"]:
         lines.append(f"parity: max |deployed - simulated| weight = {report['parity']['max_abs_diff']:.3g}")
+        if report["parity"].get("compressed"):
+            compressed = report["parity"]["compressed"]
+            lines.append(
+                f"parity ({compressed['codec']}): max |deployed - simulated| weight = "
+                f"{compressed['max_abs_diff']:.3g}, {compressed['deployed_upload_bytes']} bytes a phone uploaded, "
+                f"{compressed['simulated_upload_bytes']} bytes the simulation reports"
+            )
     lines.append(f"report: {page}")
     return "\n".join(lines)

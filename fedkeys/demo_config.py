@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from wire.contract import ClientTraining
+
 _POSITIVE_INTS = (
     "vocab_size", "seq_len", "batch_size", "ngram_order", "pretrain_epochs", "rounds", "clients_per_round",
     "local_epochs", "max_rows", "eval_every", "devices", "concurrency",
@@ -75,3 +77,14 @@ class DemoConfig:
             raise ValueError(f"DemoConfig.codec must be float32, quant8, quant4 or quant2, got {self.codec!r}")
         if self.clients_per_round > self.devices:
             raise ValueError(f"clients_per_round {self.clients_per_round} exceeds devices {self.devices}")
+
+    @property
+    def training(self) -> ClientTraining:
+        """The clients' training, the same in the demo's simulation and its deployment (``wire.contract``)."""
+        return ClientTraining(
+            local_epochs=self.local_epochs,
+            learning_rate=self.client_lr,
+            max_rows=self.max_rows,
+            data_seed=self.seed,
+            codec=self.codec,
+        )

@@ -25,9 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from device_runtime.litert_model import INFER_FILE, TRAIN_FILE
 from fedkeys.run_dir import CHECKPOINT_DIR, TOKENIZER_FILE, RunDirError, staged_run_dir
-from wire.manifest import MANIFEST_FILE, MANIFEST_FORMAT_VERSION, ManifestError, PlanManifest, TensorSpec
+from wire.manifest import (
+    INFER_FILE,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT_VERSION,
+    TRAIN_FILE,
+    ManifestError,
+    PlanManifest,
+    TensorSpec,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Dependencies point one way (the house rule), checked on the source.
 
 model/ imports TensorFlow and numpy only; data_tools/ none of the project's
-packages; tff_sim/ uses model and data_tools; device_runtime/ model and the wire
+packages; tff_sim/ uses model, data_tools and wire (the devices' codec); device_runtime/ model and the wire
 format; wire/ numpy and pydantic only; coordinator/ the wire format, never TensorFlow
 (Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it); privacy/
 numpy and dp-accounting only (tff_sim and coordinator both account epsilon with it).
@@ -38,7 +38,7 @@ RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "fedkeys_errors": (set(), set()),
     "model": ({"model", _ROOT}, {"tensorflow", "numpy"}),
     "data_tools": ({"data_tools", _ROOT}, None),
-    "tff_sim": ({"tff_sim", "model", "data_tools", "privacy", _ROOT}, None),
+    "tff_sim": ({"tff_sim", "model", "data_tools", "privacy", "wire", _ROOT}, None),
     "wire": ({"wire", _ROOT}, {"numpy", "pydantic"}),
     "device_runtime": ({"device_runtime", "model", "wire", "secagg", _ROOT}, None),
     "coordinator": ({"coordinator", "wire", "secagg", "privacy", _ROOT}, None),

@@ -1,11 +1,13 @@
 """How client updates are combined, and what a client uploads.
 
 - ``mean``: the token-weighted mean of float32 updates (FedAvg).
-- ``quant8`` / ``quant4`` / ``quant2``: each tensor of the update is rotated
-  with a randomized Hadamard transform (which spreads its energy evenly, so
-  few coordinates are extreme) and uniformly quantized to b bits with
-  stochastic rounding, then averaged: TFF's ``HadamardTransformFactory`` over
-  ``EncodedSumFactory`` (Konečný et al. 2016; Suresh et al. 2017).
+- ``quant8`` / ``quant4`` / ``quant2``: the devices' own codec (``wire.update``):
+  each client's delta is rotated block by block with a randomized Hadamard
+  transform (which spreads its energy evenly, so few coordinates are extreme),
+  quantized to b bits with stochastic rounding keyed by the client's codec
+  seed, decoded, and the decoded deltas averaged by tokens (Konečný et al. 2016;
+  Suresh et al. 2017); ``tff_sim.aggregators_codec`` builds it, and the clients
+  carry their seeds (``build_aggregator`` does not make this one).
 - ``dp``: central differential privacy, DP-FedAvg with adaptive clipping
   (McMahan et al. 2018; Andrew et al. 2021) through ``tff.learning.dp_aggregator``:
   an unweighted mean of clipped updates plus Gaussian noise.
@@ -23,12 +25,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow_federated as tff
 
 from tff_sim.config import AGGREGATORS
 from tff_sim.secure import secure_aggregator
+from wire.update import encode_update
 
-_RANGE_BYTES = 8  # a float32 min and max per quantized tensor
+_TYPICAL_DELTA_SEED = 1
 SECURE_MAX_WEIGHT = float(2**20 - 1)  # tokens, when a client's rows are not capped (TFF's own weight bound)
 
 
@@ -50,12 +54,8 @@ def build_aggregator(
     """
     if name not in AGGREGATORS:
         raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {name!r}")
-    bits = quantization_bits(name)
-    if bits is not None:
-        quantized_sum = tff.aggregators.EncodedSumFactory.quantize_above_threshold(quantization_bits=bits, threshold=0)
-        return tff.aggregators.MeanFactory(
-            value_sum_factory=tff.aggregators.HadamardTransformFactory(inner_agg_factory=quantized_sum)
-        )
+    if quantization_bits(name) is not None:
+        raise ValueError(f"{name} needs the clients' codec seeds: tff_sim.aggregators_codec builds its process")
     if name == "secure":
         return secure_aggregator(clip=secure_clip, max_weight=max_weight)
     if name == "dp":
@@ -63,20 +63,22 @@ def build_aggregator(
     return tff.aggregators.MeanFactory()
 
 
-def upload_bytes(name: str, tensor_sizes: Sequence[int]) -> int:
+def upload_bytes(name: str, tensor_shapes: Sequence[Sequence[int]]) -> int:
     """Bytes one client uploads per round for its update under ``name``.
 
     float32 for ``mean`` and ``dp``; 4 bytes a coordinate for ``secure`` too (one
     element of Z_2^32, as ``secagg`` uploads; its key exchange adds a few kB that
     depend on the round size, see ``bench/secagg_cost.py``); for b-bit
-    quantization, b bits per coordinate of each rotated tensor (the Hadamard
-    transform pads a tensor to the next power of two) plus its float32 range.
+    quantization, the size of the ``wire.update`` message a phone uploads: the
+    packed levels of each block-rotated tensor, exactly, and the JSON header,
+    measured on a representative delta (the header's ranges and weight are
+    printed as decimals, so a real upload differs by a few bytes per tensor).
     """
-    bits = quantization_bits(name)
-    if bits is None:
-        return 4 * int(sum(tensor_sizes))
-    total = 0
-    for size in tensor_sizes:
-        padded = 1 << max(0, math.ceil(math.log2(size))) if size > 1 else 1
-        total += math.ceil(padded * bits / 8) + _RANGE_BYTES
-    return total
+    if quantization_bits(name) is None:
+        return 4 * sum(math.prod(shape) for shape in tensor_shapes)
+    rng = np.random.default_rng(_TYPICAL_DELTA_SEED)
+    delta = [(rng.standard_normal(tuple(shape)) * 1e-3).astype(np.float32) for shape in tensor_shapes]
+    blob = encode_update(
+        delta, codec=name, round=1, base_version=1, weight=1234.0, seed=_TYPICAL_DELTA_SEED, rotation_seed=1
+    )
+    return len(blob)

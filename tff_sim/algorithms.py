@@ -14,13 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
+from tensorflow_federated.python.learning.algorithms import fed_sgd
+from tensorflow_federated.python.learning.templates import proximal_client_work
 
 from model import MaskedCrossEntropy, ModelConfig, build_model, keyboard_metrics
 from tff_sim.aggregators import SECURE_MAX_WEIGHT, build_aggregator
+from tff_sim.aggregators_codec import DeviceCodecFactory, with_codec_seeds
 from tff_sim.client_datasets import element_spec
 from tff_sim.config import SimConfig
+from wire.codec import CodecSpec
 
 # Clients iterate their dataset in a tf.while_loop, not in ``dataset.reduce``
 # (TFF's default): on TFF's C++ worker the reduce loop runs the model step as a
@@ -69,9 +74,56 @@ def _server_optimizer(sim: SimConfig) -> Any:
     return tff.learning.optimizers.build_sgdm(learning_rate=lr)
 
 
+def _codec_process(sim: SimConfig, model_fn: Callable[[], Any], server: Any, bits: int) -> Any:
+    """FedAvg-family process whose clients take ``aggregators_codec.client_input`` and upload as phones do.
+
+    TFF's FedAvg composed from its own parts (``build_weighted_fed_avg`` does
+    the same), with the client work wrapped to pass each client's codec seed to
+    ``DeviceCodecFactory``.
+    """
+    client = tff.learning.optimizers.build_sgdm(learning_rate=sim.training.learning_rate)
+    weighting = tff.learning.ClientWeighting.NUM_EXAMPLES
+
+    @tff.tensorflow.computation
+    def initial_weights() -> Any:
+        return tff.learning.models.ModelWeights.from_model(model_fn())
+
+    weights_type = initial_weights.type_signature.result
+    if sim.algorithm == "fedsgd":  # TFF builds FedSGD's client work only inside build_fed_sgd
+        work = fed_sgd._build_fed_sgd_client_work(
+            model_fn, tff.learning.metrics.sum_then_finalize, loop_implementation=_LOOP
+        )
+    elif sim.algorithm == "fedprox":
+        work = proximal_client_work.build_model_delta_client_work(
+            model_fn, client, weighting, delta_l2_regularizer=sim.prox_strength, loop_implementation=_LOOP
+        )
+    else:
+        work = tff.learning.templates.build_model_delta_client_work(
+            model_fn, client, weighting, loop_implementation=_LOOP
+        )
+    work = with_codec_seeds(work)
+    update_type = work.next.type_signature.result.result.member.update
+    aggregator = DeviceCodecFactory(bits, sim.training.clip_norm).create(update_type, tff.TensorType(np.float32))
+    return tff.learning.templates.compose_learning_process(
+        initial_weights,
+        tff.learning.templates.build_broadcast_process(weights_type),
+        work,
+        aggregator,
+        tff.learning.templates.build_apply_optimizer_finalizer(server, weights_type),
+    )
+
+
+def uses_codec_seeds(sim: SimConfig) -> bool:
+    """Whether ``build_process(sim, ...)`` takes ``aggregators_codec.client_input`` per client."""
+    return CodecSpec(sim.training.codec).bits is not None
+
+
 def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
-    """The iterative learning process for ``sim.algorithm`` with ``sim.aggregator``."""
+    """The iterative learning process for ``sim.algorithm`` with ``sim.aggregator`` and the clients' codec."""
     server = _server_optimizer(sim)
+    bits = CodecSpec(sim.training.codec).bits
+    if bits is not None:
+        return _codec_process(sim, model_fn, server, bits)
     aggregator = build_aggregator(
         sim.aggregator,
         clients_per_round=sim.clients_per_round,
@@ -83,7 +135,7 @@ def build_process(sim: SimConfig, model_fn: Callable[[], Any]) -> Any:
         return tff.learning.algorithms.build_fed_sgd(
             model_fn, server_optimizer_fn=server, model_aggregator=aggregator, loop_implementation=_LOOP
         )
-    client = tff.learning.optimizers.build_sgdm(learning_rate=sim.client_lr)
+    client = tff.learning.optimizers.build_sgdm(learning_rate=sim.training.learning_rate)
     if sim.aggregator == "dp":
         # DP bounds each user's influence, so every client counts the same (unweighted mean).
         return tff.learning.algorithms.build_unweighted_fed_avg(

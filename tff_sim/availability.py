@@ -8,7 +8,7 @@ the clients of one round come from a band of time zones, not from everywhere.
 
 - every client has a UTC offset (whole hours, -10..+11) and a nightly window
   start (local 21:00..00:59) and length (5..8 hours), drawn once from
-  (seed, client index);
+  (seed, client index) (``wire.habits``, the emulated fleet's model too);
 - round ``r`` happens at simulated time ``r * round_minutes`` after midnight
   UTC of day 0;
 - a client is eligible when that time falls inside its local window, unless
@@ -26,12 +26,9 @@ from typing import Literal
 
 import numpy as np
 
-AvailabilityMode = Literal["always", "diurnal"]
+from wire.habits import DAY_MINUTES, HABITS_SALT, draw_habits, in_night_window
 
-_MIN_OFFSET, _MAX_OFFSET = -10, 11  # hours
-_WINDOW_START_MIN, _WINDOW_START_SPAN = 21 * 60, 4 * 60  # local minutes after midnight
-_WINDOW_LENGTH_MIN, _WINDOW_LENGTH_SPAN = 5 * 60, 3 * 60
-_DAY = 24 * 60
+AvailabilityMode = Literal["always", "diurnal"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +57,8 @@ class ClientSchedules:
 
     @classmethod
     def draw(cls, num_clients: int, seed: int) -> ClientSchedules:
-        rng = np.random.default_rng([seed, 0x5C4ED])
-        offsets = rng.integers(_MIN_OFFSET, _MAX_OFFSET + 1, size=num_clients) * 60
-        starts = _WINDOW_START_MIN + rng.integers(0, _WINDOW_START_SPAN, size=num_clients)
-        lengths = _WINDOW_LENGTH_MIN + rng.integers(0, _WINDOW_LENGTH_SPAN + 1, size=num_clients)
-        return cls(offsets.astype(np.int64), (starts % _DAY).astype(np.int64), lengths.astype(np.int64))
+        habits = draw_habits(np.random.default_rng([seed, HABITS_SALT]), num_clients)
+        return cls(habits.utc_offset_minutes, habits.window_start, habits.window_length)
 
 
 def eligible_clients(num_clients: int, round_num: int, config: AvailabilityConfig) -> np.ndarray:
@@ -74,10 +68,12 @@ def eligible_clients(num_clients: int, round_num: int, config: AvailabilityConfi
     if config.mode == "always":
         return np.arange(num_clients)
     schedules = ClientSchedules.draw(num_clients, config.seed)
-    local = round_num * config.round_minutes + schedules.utc_offset_minutes  # (N,) minutes since local day 0
-    since_start = (local - schedules.window_start) % _DAY  # (N,)
-    in_window = since_start < schedules.window_length
-    night = (local - schedules.window_start) // _DAY  # which local night the window belongs to
+    utc_minute = round_num * config.round_minutes
+    in_window = in_night_window(
+        utc_minute, schedules.utc_offset_minutes, schedules.window_start, schedules.window_length
+    )  # (N,)
+    local = utc_minute + schedules.utc_offset_minutes  # (N,) minutes since local day 0
+    night = (local - schedules.window_start) // DAY_MINUTES  # which local night the window belongs to
     skip = _night_coins(num_clients, night, config.seed) < config.skip_probability
     return np.flatnonzero(in_window & ~skip)
 

@@ -1,10 +1,9 @@
 """Clients' messages as the tf.data datasets TFF feeds to client training.
 
 A client's messages become fixed-size next-word rows (``model.make_sequences``),
-shuffled by a generator seeded from (seed, round, client) so that a resumed
-run replays the same batches. Clients with very many rows are capped per round
-(``max_rows``, a fresh random subset each round), as production systems cap
-the examples a device uses per round.
+ordered and capped by the contract's ``wire.row_order`` (seeded from (data seed,
+round, client), so a resumed run replays the same batches and a phone trains
+on the same rows: ``device_runtime.rows`` calls it too).
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ import tensorflow as tf
 
 from data_tools import ClientData
 from model import ModelConfig, make_sequences
-
-_DATASET_SALT = 0xDA7A
+from wire.row_order import ordered_rows
 
 
 def client_rows(
@@ -31,14 +29,8 @@ def client_rows(
     max_rows: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One client's (inputs, targets) rows for ``round_num``, shuffled reproducibly."""
-    inputs, targets = make_sequences(
-        data.client_examples(client), seq_len, bos_id=config.bos_id, pad_id=config.pad_id
-    )  # (R, T) each
-    rng = np.random.default_rng([seed, _DATASET_SALT, round_num, client])
-    order = rng.permutation(len(inputs))
-    if max_rows is not None:
-        order = order[:max_rows]
-    return inputs[order], targets[order]
+    rows = make_sequences(data.client_examples(client), seq_len, bos_id=config.bos_id, pad_id=config.pad_id)  # (R, T)
+    return ordered_rows(rows, data_seed=seed, round_num=round_num, client=client, max_rows=max_rows)
 
 
 def to_dataset(rows: tuple[np.ndarray, np.ndarray], batch_size: int, epochs: int = 1) -> tf.data.Dataset:

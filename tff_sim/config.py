@@ -1,4 +1,9 @@
-"""Typed configuration of a federated simulation; defaults in this one place."""
+"""Typed configuration of a federated simulation; defaults in this one place.
+
+How a client trains and uploads (local epochs, learning rate, row cap, data
+seed, codec, clip) is the client-training contract, ``wire.contract``, which a
+deployed task carries too; the rest is the simulation's own.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,12 @@ from typing import Literal, get_args
 
 from tff_sim.availability import AvailabilityConfig
 from tff_sim.schedules import Schedule
+from wire.contract import ClientTraining
 
-AGGREGATORS: tuple[str, ...] = ("mean", "quant8", "quant4", "quant2", "dp", "secure")  # see tff_sim.aggregators
+SERVER_AGGREGATORS: tuple[str, ...] = ("mean", "dp", "secure")  # how the server combines updates (tff_sim.aggregators)
+# ``sim run --aggregator``: the server's aggregator, or a device codec (quantN: the token-weighted mean of updates
+# each compressed as a phone compresses it, ``ClientTraining.codec``); see ``split_aggregator``.
+AGGREGATORS: tuple[str, ...] = ("mean", "quant8", "quant4", "quant2", "dp", "secure")
 _DP_ALGORITHMS = ("fedavg", "fedavgm", "fedadam", "fedyogi")
 
 Algorithm = Literal["fedavg", "fedsgd", "fedavgm", "fedadam", "fedyogi", "fedprox"]
@@ -26,6 +35,13 @@ DEFAULT_SERVER_LR: dict[str, float] = {
 }
 
 
+def split_aggregator(name: str) -> tuple[str, str]:
+    """``--aggregator NAME`` as (server aggregator, device codec): quant8 -> (mean, quant8), dp -> (dp, float32)."""
+    if name not in AGGREGATORS:
+        raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {name!r}")
+    return (name, "float32") if name in SERVER_AGGREGATORS else ("mean", name)
+
+
 RECIPE_SOURCE = (
     "FedAdam (Reddi et al. 2021): server lr 0.01, epsilon 1e-5; client SGD lr 0.5, batch 8, 1 local epoch, "
     "10 clients a round. Measured on Shakespeare (vocab 10k, small model, 60 rounds): test recall@1 0.0520 "
@@ -40,16 +56,14 @@ class SimConfig:
     algorithm: Algorithm = "fedadam"
     rounds: int = 20
     clients_per_round: int = 10
-    local_epochs: int = 1
-    client_lr: float = 0.5
+    training: ClientTraining = dataclasses.field(default_factory=ClientTraining)  # as deployed tasks carry it
     server_lr: float | None = None  # None: DEFAULT_SERVER_LR[algorithm]
     server_momentum: float = 0.9  # fedavgm
     prox_strength: float = 0.01  # fedprox (mu)
-    batch_size: int = 8
+    batch_size: int = 8  # fixed by the plan in deployment (its manifest)
     seq_len: int = 20
-    max_client_rows: int | None = 256  # cap on a client's rows per round (long-tailed users)
     preset: str = "small"
-    seed: int = 0
+    seed: int = 0  # sampling, model initialization, evaluation users, codec seeds (rows: training.data_seed)
     eval_every: int = 5
     checkpoint_every: int = 5  # TFF's program state manager writes a SavedModel: seconds per save
     max_eval_clients: int | None = None
@@ -67,7 +81,6 @@ class SimConfig:
         for name in (
             "rounds",
             "clients_per_round",
-            "local_epochs",
             "batch_size",
             "seq_len",
             "eval_every",
@@ -76,15 +89,19 @@ class SimConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"SimConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("client_lr", "prox_strength", "secure_clip", "server_epsilon"):
+        for name in ("prox_strength", "secure_clip", "server_epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)!r}")
         if self.server_lr is not None and not self.server_lr > 0:
             raise ValueError(f"SimConfig.server_lr must be positive, got {self.server_lr!r}")
         if not 0 <= self.server_momentum < 1:
             raise ValueError(f"SimConfig.server_momentum must be in [0, 1), got {self.server_momentum!r}")
-        if self.aggregator not in AGGREGATORS:
-            raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {self.aggregator!r}")
+        if self.aggregator not in SERVER_AGGREGATORS:
+            raise ValueError(f"aggregator must be one of {SERVER_AGGREGATORS}, got {self.aggregator!r}")
+        if self.training.codec != "float32" and self.aggregator != "mean":
+            raise ValueError(f"codec {self.training.codec!r} works with aggregator 'mean', not {self.aggregator!r}")
+        if self.training.clip_norm is not None and self.training.codec == "float32":
+            raise ValueError("training.clip_norm is applied by the device codec: pick a quantN codec to clip")
         if self.aggregator == "dp" and self.algorithm not in _DP_ALGORITHMS:
             raise ValueError(f"aggregator 'dp' works with {_DP_ALGORITHMS}, not {self.algorithm!r}")
         if not self.dp_noise_multiplier > 0:
@@ -95,17 +112,21 @@ class SimConfig:
                 f"dp_noise_multiplier {self.dp_noise_multiplier} needs more than "
                 f"{10 * self.dp_noise_multiplier:g} clients per round, got {self.clients_per_round}"
             )
-        for name in ("max_client_rows", "max_eval_clients"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"SimConfig.{name} must be positive, got {value!r}")
+        if self.max_eval_clients is not None and self.max_eval_clients < 1:
+            raise ValueError(f"SimConfig.max_eval_clients must be positive, got {self.max_eval_clients!r}")
+
+    @property
+    def aggregator_name(self) -> str:
+        """The ``--aggregator`` name this configuration runs (the codec when clients compress)."""
+        return self.aggregator if self.training.codec == "float32" else self.training.codec
 
     @property
     def max_client_weight(self) -> float | None:
         """The most tokens a client can weigh in a round (rows cap x seq_len x epochs); None if rows are uncapped."""
-        if self.max_client_rows is None:
+        t = self.training
+        if t.max_rows is None:
             return None
-        return float(self.max_client_rows * self.seq_len * self.local_epochs)
+        return float(t.max_rows * self.seq_len * t.local_epochs)
 
     @property
     def effective_server_lr(self) -> float:

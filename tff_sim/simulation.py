@@ -29,7 +29,8 @@ from fedkeys_errors import FedkeysError
 from model import ModelConfig, build_model, load_checkpoint, save_model
 from privacy import SAMPLING_ASSUMPTION, default_delta, dp_epsilon
 from tff_sim.aggregators import upload_bytes
-from tff_sim.algorithms import build_evaluation, build_process, model_fn_for
+from tff_sim.aggregators_codec import client_input, round_codec_seeds
+from tff_sim.algorithms import build_evaluation, build_process, model_fn_for, uses_codec_seeds
 from tff_sim.availability import eligible_clients
 from tff_sim.client_datasets import client_rows, round_datasets, to_dataset
 from tff_sim.config import SimConfig
@@ -80,7 +81,7 @@ def log_tokens(rows: Sequence[Mapping[str, str]]) -> int:
 def round_learning_rates(sim: SimConfig, round_num: int) -> tuple[float, float]:
     """(client lr, server lr) of a round: the base rates scaled by their schedules."""
     return (
-        sim.client_lr * scale_at(sim.client_lr_schedule, round_num, sim.rounds),
+        sim.training.learning_rate * scale_at(sim.client_lr_schedule, round_num, sim.rounds),
         sim.effective_server_lr * scale_at(sim.server_lr_schedule, round_num, sim.rounds),
     )
 
@@ -163,7 +164,7 @@ class SampledRound:
 
     clients: np.ndarray
     eligible: int
-    datasets: list[tf.data.Dataset]
+    datasets: list[Any]  # tf.data.Dataset, or aggregators_codec.client_input with the devices' codec
     tokens: int
 
 
@@ -173,8 +174,12 @@ def sampled_round(data: ClientData, sim: SimConfig, config: ModelConfig, round_n
     clients = sample_clients(eligible, sim.clients_per_round, sim.seed, round_num)
     datasets, tokens = round_datasets(
         data, clients, config, sim.seq_len, sim.batch_size,
-        epochs=sim.local_epochs, seed=sim.seed, round_num=round_num, max_rows=sim.max_client_rows,
+        epochs=sim.training.local_epochs, seed=sim.training.data_seed, round_num=round_num,
+        max_rows=sim.training.max_rows,
     )  # fmt: skip
+    if uses_codec_seeds(sim):  # the devices' codec: the round's rotation, each client's own rounding
+        seeds = round_codec_seeds(sim.seed, round_num, clients)
+        datasets = [client_input(d, s) for d, s in zip(datasets, seeds, strict=True)]
     return SampledRound(clients, len(eligible), datasets, tokens)
 
 
@@ -230,8 +235,8 @@ def run_simulation(
         + "\n"
     )
     keras_model = build_model(config)
-    tensor_sizes = [int(np.prod(w.shape)) for w in keras_model.trainable_weights]
-    upload_bytes_per_client = upload_bytes(sim.aggregator, tensor_sizes)
+    tensor_shapes = [tuple(w.shape) for w in keras_model.trainable_weights]
+    upload_bytes_per_client = upload_bytes(sim.aggregator_name, tensor_shapes)
     val_clients = _eval_clients(corpus.validation, sim.max_eval_clients, sim.seed)
     val_datasets = _eval_datasets(corpus.validation, val_clients, config, sim.seq_len)
     started = time.perf_counter()
@@ -273,8 +278,8 @@ def run_simulation(
                 if why is not None:
                     # Neither logged nor saved: the run directory stays resumable from its last checkpoint.
                     raise DivergedError(
-                        f"round {round_num} diverged: {why}, with client lr {sim.client_lr:g} and server lr "
-                        f"{sim.effective_server_lr:g}; lower the learning rates"
+                        f"round {round_num} diverged: {why}, with client lr {sim.training.learning_rate:g} and "
+                        f"server lr {sim.effective_server_lr:g}; lower the learning rates"
                     )
                 state = result.state
                 client_lr, server_lr = round_learning_rates(sim, round_num)
@@ -310,9 +315,9 @@ def run_simulation(
         "algorithm": sim.algorithm,
         "rounds": sim.rounds,
         "test": {k: test[k] for k in (*_METRIC_KEYS, "oov_targets", "loss") if k in test},
-        "aggregator": sim.aggregator,
+        "aggregator": sim.aggregator_name,
         "upload_bytes_per_client": upload_bytes_per_client,
-        "float32_bytes_per_client": upload_bytes("mean", tensor_sizes),
+        "float32_bytes_per_client": upload_bytes("mean", tensor_shapes),
         "config": sim.to_dict(),
         "trained_on": {
             "data": str(corpus.data_dir),

@@ -9,7 +9,16 @@ Both sides import it, so they can never disagree on a byte:
   checkpoint blob built from the same tensor container;
 - ``wire.manifest``: the exported training plan's manifest and its verification;
 - ``wire.protocol``: the JSON messages of the HTTP protocol (pydantic, the HTTP
-  boundary).
+  boundary);
+- ``wire.contract``: the client-training contract (``ClientTraining``: local
+  epochs, learning rate, row cap, data seed, codec, clip) that simulation and
+  deployment both run, with ``wire.row_order`` (which rows a client trains on,
+  in what order) and ``wire.habits`` (the phones' diurnal availability);
+- ``wire.counter_rng``: the codec's keyed counter-based random numbers, which
+  TensorFlow reproduces (``tff_sim.tf_codec``).
+
+Simulation (``tff_sim``) imports it too, so a simulated round follows the same
+contract as a deployed one.
 
 Imports numpy, pydantic and the standard library only.
 """
@@ -29,6 +38,7 @@ from wire.codec import (
     unpack_bits,
     unrotate_tensor,
 )
+from wire.contract import ClientTraining, ContractError
 from wire.manifest import (
     MANIFEST_FILE,
     MANIFEST_FORMAT_VERSION,
@@ -57,7 +67,9 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "MANIFEST_FORMAT_VERSION",
+    "ClientTraining",
     "CodecSpec",
+    "ContractError",
     "ManifestError",
     "PlanManifest",
     "TensorSpec",

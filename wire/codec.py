@@ -31,15 +31,17 @@ rounding is private):
   rotated vectors as they arrive and apply ``R^-1`` once per round, to the sum:
   ``sum_k w_k R^-1 y_k = R^-1 sum_k w_k y_k`` (the rotation is linear).
 - **rounding seed, one per session** (``Assignment.seed``): tensor ``i``'s
-  stochastic rounding draws from ``rounding_rng(rounding_seed, i)``. Devices
+  stochastic rounding draws from ``rounding_draws(rounding_seed, i, n)``. Devices
   round independently, so their quantization errors are independent, zero-mean
   and average out in the round's mean; the codec stays unbiased for any fixed
   rotation (``E[dequantize(quantize(y))] = y`` conditional on ``R``, hence
   ``E[R^-1 dequantize(quantize(R x))] = x``).
 
 ``encode_tensor`` / ``rotate_tensor`` / ``unrotate_tensor`` are the per-tensor
-steps; everything here is pure and deterministic given its seeds / generator.
-The binary message around it is ``wire.update``.
+steps; everything here is pure and deterministic given its seeds. The random
+signs and rounding draws come from ``wire.counter_rng``, a keyed hash that
+TensorFlow reproduces bit for bit (``tff_sim.tf_codec``), so the simulation
+compresses exactly as phones do. The binary message around it is ``wire.update``.
 """
 
 from __future__ import annotations
@@ -51,11 +53,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from wire.counter_rng import derive_key, random_signs, uniforms
+
 CODECS: tuple[str, ...] = ("float32", "quant8", "quant4", "quant2")
 _BITS: dict[str, int | None] = {"float32": None, "quant8": 8, "quant4": 4, "quant2": 2}
-_ROTATION_SALT = 0x0907A7E  # the signs D of one rotation block
-_BLOCK_SALT = 0x207A7E  # (rotation seed, tensor, block) -> that block's sign seed
-_ROUNDING_SALT = 0x5170C4  # (rounding seed, tensor) -> that tensor's rounding generator
+ROTATION_SALT = 0x0907A7E  # the signs D of one rotation block
+BLOCK_SALT = 0x207A7E  # (rotation seed, tensor, block) -> that block's sign key
+ROUNDING_SALT = 0x5170C4  # (rounding seed, tensor) -> that tensor's rounding draws
 _ROUND_ROTATION_SALT = 0x0707A7E5  # (task seed, round) -> the round's rotation seed
 
 
@@ -137,11 +141,13 @@ def rotation_blocks(n: int, min_block: int = 1024) -> list[tuple[int, int]]:
 
 
 def _signs(seed: int, m: int) -> np.ndarray:
-    """The random diagonal ``D`` of the rotation: m signs of +-1, float64, (m,)."""
+    """The random diagonal ``D`` of the rotation: m signs of +-1, float64, (m,).
+
+    Counter-based (``wire.counter_rng``), so TensorFlow draws the same signs (``tff_sim.tf_codec``).
+    """
     if seed < 0:
         raise ValueError(f"rotation seed must be non-negative, got {seed}")
-    rng = np.random.default_rng([seed, _ROTATION_SALT])
-    return rng.integers(0, 2, size=m).astype(np.float64) * 2.0 - 1.0
+    return random_signs(derive_key(seed, ROTATION_SALT), m)
 
 
 def fwht(x: np.ndarray) -> np.ndarray:
@@ -188,15 +194,19 @@ def _check_bits(bits: int) -> None:
         raise ValueError(f"bits must be between 1 and 8, got {bits}")
 
 
-def stochastic_quantize(x: np.ndarray, bits: int, rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
+def stochastic_quantize(x: np.ndarray, bits: int, draws: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Unbiased stochastic quantization to ``2**bits`` levels spanning [min(x), max(x)].
 
     Returns (levels uint8 of x's flattened shape, lo, hi). A coordinate at
-    fractional position ``p`` between two levels rounds up with probability
-    ``p``, so ``E[dequantize(levels)] = x`` exactly (Suresh et al. 2017, §3).
+    fractional position ``p`` between two levels rounds up when its uniform
+    draw in [0, 1) (``draws``, one per coordinate, e.g. ``counter_rng.uniforms``)
+    is below ``p``, so ``E[dequantize(levels)] = x`` exactly (Suresh et al. 2017, §3).
     """
     _check_bits(bits)
     flat = np.asarray(x, dtype=np.float64).ravel()  # (n,)
+    u = np.asarray(draws, dtype=np.float64).ravel()  # (n,)
+    if u.size != flat.size:
+        raise ValueError(f"need one uniform draw per coordinate: {flat.size} coordinates, {u.size} draws")
     if flat.size == 0:
         return np.zeros(0, dtype=np.uint8), 0.0, 0.0
     if not np.all(np.isfinite(flat)):
@@ -208,7 +218,7 @@ def stochastic_quantize(x: np.ndarray, bits: int, rng: np.random.Generator) -> t
     scaled = (flat - lo) / (hi - lo) * top  # (n,) in [0, top]; divide first: top / (hi - lo) overflows for tiny ranges
     scaled = np.clip(scaled, 0.0, float(top))
     floor = np.floor(scaled)
-    up = rng.random(flat.size) < (scaled - floor)
+    up = u < (scaled - floor)
     levels = np.minimum(floor + up, top).astype(np.uint8)
     return levels, lo, hi
 
@@ -286,18 +296,17 @@ def round_rotation_seed(task_seed: int, round_number: int) -> int:
 
 
 def block_rotation_seed(rotation_seed: int, index: int, block: int) -> int:
-    """The sign seed of block ``block`` of tensor ``index`` under a round's rotation seed."""
+    """The sign seed of block ``block`` of tensor ``index`` under a round's rotation seed (a 32-bit key)."""
     if rotation_seed < 0:
         raise ValueError(f"rotation seed must be non-negative, got {rotation_seed}")
-    seq = np.random.SeedSequence([rotation_seed, _BLOCK_SALT, index, block])
-    return int(seq.generate_state(1, dtype=np.uint64)[0])
+    return derive_key(rotation_seed, BLOCK_SALT, index, block)
 
 
-def rounding_rng(rounding_seed: int, index: int) -> np.random.Generator:
-    """The stochastic-rounding generator of tensor ``index`` under a session's rounding seed."""
+def rounding_draws(rounding_seed: int, index: int, n: int) -> np.ndarray:
+    """The n stochastic-rounding uniforms (float64, [0, 1)) of tensor ``index`` under a session's rounding seed."""
     if rounding_seed < 0:
         raise ValueError(f"rounding seed must be non-negative, got {rounding_seed}")
-    return np.random.default_rng([rounding_seed, _ROUNDING_SALT, index])
+    return uniforms(derive_key(rounding_seed, ROUNDING_SALT, index), n)
 
 
 def padded_size(n: int) -> int:
@@ -337,4 +346,4 @@ def encode_tensor(
     ``unrotate_tensor`` with the same rotation seed decodes it.
     """
     rotated = rotate_tensor(flat, rotation_seed, index)  # (padded,)
-    return stochastic_quantize(rotated, bits, rounding_rng(rounding_seed, index))
+    return stochastic_quantize(rotated, bits, rounding_draws(rounding_seed, index, rotated.size))

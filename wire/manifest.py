@@ -6,7 +6,9 @@ to compute) and a checkpoint (where to start). Here the plan is
 coordinator must agree on without opening the model: the signature names and
 their tensors, every weight tensor's name, shape and dtype in the one fixed
 order (the checkpoint's, the update's), the static batch size and sequence
-length the unrolled graph was built for, the training hyperparameters, the
+length the unrolled graph was built for (the one source of both: assignments
+do not repeat them), the training hyperparameters (``client_training`` turns
+them into the client-training contract, ``wire.contract``), the
 tokenizer's SHA-256 (a device must tokenize exactly as training did), and the
 SHA-256 of every file, so a damaged or swapped file is refused before use.
 
@@ -28,10 +30,14 @@ from typing import Any
 import numpy as np
 
 from fedkeys_errors import FedkeysError
+from wire.contract import ClientTraining, ContractError
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
+TRAIN_FILE = "train.tflite"  # the plan's training graph (signatures train, evaluate, weights)
+INFER_FILE = "infer.tflite"  # the keyboard's inference graph
+TOKENIZER_FILE = "tokenizer.model"  # the plan's word tokenizer (its sha256 is tokenizer_sha256)
 MANIFEST_FORMAT_VERSION = 1
 DTYPES: tuple[str, ...] = ("float32", "float16", "int32", "int8")
 """Tensor dtypes a manifest may name."""
@@ -113,6 +119,19 @@ class PlanManifest:
             if not isinstance(file_name, str) or not _FILE_NAME.match(file_name) or file_name == MANIFEST_FILE:
                 raise ManifestError(f"files: {file_name!r} is not a plain file name of the artifact")
             _check_sha256(f"files[{file_name!r}]", digest)
+
+    def client_training(self, **settings: Any) -> ClientTraining:
+        """The client-training contract for this plan: ``settings``, with the learning rate the plan was exported
+        with (``hyperparameters["learning_rate"]``) unless ``settings`` name one. ManifestError if that is bad."""
+        rate = self.hyperparameters.get("learning_rate")
+        if "learning_rate" not in settings and rate is not None:
+            if isinstance(rate, bool) or not isinstance(rate, int | float):
+                raise ManifestError(f"hyperparameters.learning_rate must be a number, got {rate!r}")
+            settings["learning_rate"] = float(rate)
+        try:
+            return ClientTraining(**settings)
+        except ContractError as err:
+            raise ManifestError(f"client training for this plan: {err}") from err
 
     @property
     def parameter_count(self) -> int:

@@ -30,9 +30,11 @@ Refusals are 4xx with :class:`ErrorBody` ``{"detail": {"reason": ..., "message":
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from wire.contract import MAX_DATA_SEED, ClientTraining
 
 API_PREFIX = "/v1"
 API_KEY_HEADER = "X-API-Key"
@@ -193,20 +195,31 @@ class Resource(_Message):
 
 
 class Hyperparameters(_Message):
-    """Local training settings of the round (see the contract: rows, order, batches, one SGD step per batch)."""
+    """Local training settings of the round: ``wire.contract.ClientTraining`` but the codec and clip (the
+    assignment's own fields). Batch size and sequence length are the plan's (its manifest), not settings."""
 
     local_epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
-    seq_len: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     max_rows: int = Field(ge=1)
     data_seed: int = Field(
         default=0,
         ge=0,
-        le=2**32 - 1,
-        description="the task's seed of the row order: rows shuffled by rng([data_seed, 0xDA7A, round, client]) "
-        "as in simulation, so a deployed round reproduces a simulated one (issue 8)",
+        le=MAX_DATA_SEED,
+        description="the task's seed of the row order (wire.row_order) as in simulation, so a deployed round "
+        "reproduces a simulated one (issue 8)",
     )
+
+    @classmethod
+    def of(cls, training: ClientTraining) -> Hyperparameters:
+        """The assignment's part of ``training`` (a deployed task always caps rows: ``max_rows`` is set)."""
+        if training.max_rows is None:
+            raise ValueError("a deployed task needs max_rows (it bounds the FedAvg weight a device may claim)")
+        return cls(
+            local_epochs=training.local_epochs,
+            learning_rate=training.learning_rate,
+            max_rows=training.max_rows,
+            data_seed=training.data_seed,
+        )
 
 
 class SecureAggregation(_Message):
@@ -246,6 +259,19 @@ class Assignment(_Message):
         ge=0, le=2**32 - 1, description="the round's rotation seed, the same for every device (wire.codec)"
     )
     secure: SecureAggregation | None = Field(default=None, description="set when the round is securely aggregated")
+
+    @property
+    def training(self) -> ClientTraining:
+        """The round's client-training contract (``ContractError`` if the codec is unknown)."""
+        hp = self.hyperparameters
+        return ClientTraining(
+            local_epochs=hp.local_epochs,
+            learning_rate=hp.learning_rate,
+            max_rows=hp.max_rows,
+            data_seed=hp.data_seed,
+            codec=self.codec,
+            clip_norm=self.clip_norm,
+        )
 
 
 class CheckinResponse(_Message):
@@ -314,6 +340,23 @@ class BlobInfo(_Message):
     size: int
 
 
+Codec = Literal["float32", "quant8", "quant4", "quant2"]  # wire.codec.CODECS
+TASK_TRAINING = ClientTraining(codec="quant8")
+"""A deployed task's client-training defaults: the contract's, compressed to 8 bits (a phone's uplink is metered)."""
+
+
+def task_training_fields(training: ClientTraining) -> dict[str, object]:
+    """``training`` as :class:`TaskCreate`'s flat JSON fields (the admin API keeps its field names)."""
+    return {
+        "local_epochs": training.local_epochs,
+        "learning_rate": training.learning_rate,
+        "max_rows": training.max_rows,
+        "seed": training.data_seed,
+        "codec": training.codec,
+        "client_clip_norm": training.clip_norm,
+    }
+
+
 class TaskCreate(_Message):
     """Create a population and its task from an exported plan.
 
@@ -331,7 +374,7 @@ class TaskCreate(_Message):
     min_reports: int | None = Field(default=None, ge=1, description="commit at the deadline with this many")
     selection_seconds: float = Field(default=60.0, gt=0, le=86_400)
     report_seconds: float = Field(default=600.0, gt=0, le=7 * 86_400, description="from the round's start")
-    codec: Literal["float32", "quant8", "quant4", "quant2"] = "quant8"
+    codec: Codec = Field(default=cast(Codec, TASK_TRAINING.codec))
     client_clip_norm: float | None = Field(default=None, gt=0, description="clip on device before encoding")
     norm_bound: float = Field(
         default=DEFAULT_NORM_BOUND,
@@ -359,11 +402,13 @@ class TaskCreate(_Message):
     dp_delta: float | None = Field(
         default=None, gt=0, lt=1, description="the delta of the reported epsilon (default 1 / N^1.1)"
     )
-    local_epochs: int = Field(default=1, ge=1, le=100)
-    learning_rate: float = Field(default=0.5, gt=0, le=100)
-    max_rows: int = Field(default=256, ge=1, le=10**7)
+    local_epochs: int = Field(default=TASK_TRAINING.local_epochs, ge=1, le=100)
+    learning_rate: float = Field(default=TASK_TRAINING.learning_rate, gt=0, le=100)
+    max_rows: int = Field(default=cast(int, TASK_TRAINING.max_rows), ge=1, le=10**7)
     max_rounds: int | None = Field(default=None, ge=1, description="stop after this many committed rounds")
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(
+        default=TASK_TRAINING.data_seed, ge=0, le=MAX_DATA_SEED, description="the task's seed: data seed of the rows"
+    )
     secure_aggregation: bool = Field(
         default=False, description="devices upload only masked inputs; the server learns only their sum (secagg)"
     )
@@ -372,6 +417,18 @@ class TaskCreate(_Message):
     )
     secagg_bits: int = Field(default=16, ge=1, le=24, description="bits a coordinate in a secure round")
     secagg_clip: float = Field(default=1.0, gt=0, le=1e6, description="L2 clip of a secure round's deltas")
+
+    @property
+    def training(self) -> ClientTraining:
+        """The task's client-training contract (``seed`` is its data seed, ``client_clip_norm`` its clip)."""
+        return ClientTraining(
+            local_epochs=self.local_epochs,
+            learning_rate=self.learning_rate,
+            max_rows=self.max_rows,
+            data_seed=self.seed,
+            codec=self.codec,
+            clip_norm=self.client_clip_norm,
+        )
 
     @field_validator("norm_bound", mode="before")
     @classmethod

@@ -14,8 +14,9 @@ rotated and stochastically quantized delta (``wire.codec``, after Suresh et al.
 ``wire.codec.rotation_blocks`` with the round's ``rotation_seed`` (shared by
 every device of the round, so the server sums in the rotated domain), then
 quantized as one vector with its own [lo, hi] and rounding randomness from the
-session's ``seed`` (``wire.codec.encode_tensor``); the header carries both, so
-a message decodes on its own. A checkpoint (magic ``FKWT``) carries exact float32 weights.
+session's ``seed`` (``wire.codec.encode_tensor``; signs and draws from
+``wire.counter_rng``, which TensorFlow reproduces: ``tff_sim.tf_codec``); the
+header carries both, so a message decodes on its own. A checkpoint (magic ``FKWT``) carries exact float32 weights.
 
 ``decode_update`` checks the container only: size limit, magic, version,
 checksum and that the header is self-consistent. Whether the shapes fit the

@@ -138,20 +138,18 @@ def test_rotated_sum_refuses_mismatched_input() -> None:
         acc.unrotated(None)
 
 
-def test_rotated_sum_clip_scale_shrinks_values_not_weight() -> None:
-    shapes = ((2,), (1,))
-    clipped = decode_update(
-        encode_update([np.array([3.0, 4.0], np.float32), np.array([0.0], np.float32)], codec="float32", round=0,
-                      base_version=0, weight=32.0, seed=0)
-    )  # fmt: skip
-    honest = decode_update(
-        encode_update([np.array([1.0, 1.0], np.float32), np.array([2.0], np.float32)], codec="float32", round=0,
-                      base_version=0, weight=8.0, seed=1)
-    )  # fmt: skip
-    acc = RotatedSum(shapes, rotated=False)
-    acc.add(clipped, 32.0, scale=0.1)  # a 5-norm update clipped to 0.5
-    acc.add(honest, 8.0)
-    assert acc.weight == 40.0
-    np.testing.assert_allclose(acc.total, [32 * 0.3 + 8, 32 * 0.4 + 8, 16])
-    with pytest.raises(ValueError, match="clip scale must be in"):
-        acc.add(honest, 8.0, scale=1.5)
+def test_rotated_sum_clip_scale_shrinks_the_update_not_its_weight() -> None:
+    """A clipped update (validation's scale) still counts with its full FedAvg weight in the mean."""
+    a, b = _message(0, "quant8"), _message(1, "quant8")
+    acc = RotatedSum(ROT_SHAPES, rotated=True)
+    acc.add(a, 32.0, 0.25)
+    acc.add(b, 8.0)
+    got = acc.unrotated(9)
+    assert got.weight == 40.0
+    want = (
+        32.0 * 0.25 * np.concatenate([t.ravel() for t in _decode64(a)])
+        + 8.0 * np.concatenate([t.ravel() for t in _decode64(b)])
+    ) / 40.0
+    np.testing.assert_allclose(got.total / got.weight, want, rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="clip scale"):
+        acc.add(a, 1.0, 1.5)

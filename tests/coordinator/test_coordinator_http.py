@@ -118,10 +118,8 @@ def test_checkin_assigns_up_to_target_then_rejects_with_retry_window(client: Tes
     assert all(a["outcome"] == "accepted" for a in accepted)
     a = accepted[0]["assignment"]
     assert (a["round"], a["model_version"], a["codec"], a["task"]) == (0, 0, "float32", "train")
-    assert a["hyperparameters"] == {
+    assert a["hyperparameters"] == {  # batch size and sequence length are the plan's (its manifest), not sent
         "local_epochs": 1,
-        "batch_size": 2,
-        "seq_len": 4,
         "learning_rate": 0.5,
         "max_rows": 8,
         "data_seed": 5,  # the task seed: rows ordered as in simulation

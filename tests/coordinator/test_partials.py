@@ -6,6 +6,7 @@ Two ``Coordinator`` instances on one database file play two processes (each has 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -56,14 +57,30 @@ def _task(db: Database, clock: Clock, codec: str, goal: int = GOAL) -> None:
     admin.create_task(TaskCreate.model_validate(create | {"over_selection": 2.0, "codec": codec, "max_rows": 8}))
 
 
-_ENROLLMENT = Enrollment(bytes(32), EnrollmentConfig(None, 10**6, 1e6, 86400.0, 0.0))  # one key for every process
+_KEY = os.urandom(32)  # one enrollment secret for every "process" of a test, as for real workers
 
 
-def _process(db: Database, clock: Clock) -> Coordinator:
+def _enrollment() -> Enrollment:
+    return Enrollment(_KEY, EnrollmentConfig(None, 10**6, 1e6, 86400.0, 0.0))
+
+
+def _process(db: Database, clock: Clock, partials: RoundPartials | None = None) -> Coordinator:
     return Coordinator(
-        db, clock=clock, metrics=Metrics(), pace=PaceConfig(), enrollment=_ENROLLMENT,
-        partials=RoundPartials(lease_seconds=10),
-    )  # fmt: skip
+        db,
+        clock=clock,
+        metrics=Metrics(),
+        pace=PaceConfig(),
+        enrollment=_enrollment(),
+        partials=RoundPartials(lease_seconds=10) if partials is None else partials,
+    )
+
+
+def checkin_request(coord: Coordinator, codec: str) -> CheckinRequest:
+    """A check-in of a freshly enrolled device (one device a session)."""
+    credential = coord.enrollment.issue("p", coord.clock())[0]
+    return CheckinRequest(
+        client_version="t", runtime="t", codecs=[codec], example_count=5, token_count=100, credential=credential
+    )
 
 
 def _delta(i: int) -> list[np.ndarray]:
@@ -72,11 +89,7 @@ def _delta(i: int) -> list[np.ndarray]:
 
 
 def _upload(coord: Coordinator, i: int, codec: str) -> tuple[bytes, float]:
-    credential = _ENROLLMENT.issue("p", coord.clock())[0]  # a fresh device each upload
-    req = CheckinRequest(
-        client_version="t", runtime="t", codecs=[codec], example_count=5, token_count=100, credential=credential
-    )
-    a = coord.checkin("p", req).assignment
+    a = coord.checkin("p", checkin_request(coord, codec)).assignment
     assert isinstance(a, Assignment)
     weight = float(1 + i)
     blob = encode_update(
@@ -191,10 +204,7 @@ def test_partials_commit_waits_for_a_counted_add_still_running(db: Database) -> 
     """An upload counted (its transaction committed) but not yet added: the commit waits, it never loses it."""
     clock = Clock()
     _task(db, clock, "float32", goal=2)
-    coord = Coordinator(
-        db, clock=clock, metrics=Metrics(), pace=PaceConfig(), enrollment=_ENROLLMENT,
-        partials=RoundPartials(wait_seconds=0.2),
-    )  # fmt: skip
+    coord = _process(db, clock, RoundPartials(wait_seconds=0.2))
     _, w1 = _upload(coord, 0, "float32")
     release = threading.Event()
     real_add = coord.partials.add

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from coordinator_fixtures import Clock, initial_weights
-from test_partials import _ENROLLMENT, _process, _task
+from test_partials import _process, _task, checkin_request
 
 from coordinator import Coordinator, Database
 from wire.codec import dequantize
-from wire.protocol import Assignment, CheckinRequest
+from wire.protocol import Assignment
 from wire.update import decode_update, encode_update
 
 K = 3
@@ -34,11 +34,7 @@ def _delta(i: int) -> list[np.ndarray]:
 
 
 def _upload(coord: Coordinator, i: int, codec: str) -> tuple[bytes, float]:
-    credential = _ENROLLMENT.issue("p", coord.clock())[0]  # a fresh device each upload
-    req = CheckinRequest(
-        client_version="t", runtime="t", codecs=[codec], example_count=5, token_count=100, credential=credential
-    )
-    a = coord.checkin("p", req).assignment
+    a = coord.checkin("p", checkin_request(coord, codec)).assignment
     assert isinstance(a, Assignment)
     weight = float(2 + i)
     blob = encode_update(

@@ -103,9 +103,7 @@ class FakeCoordinator:
         self.upload_status = 200
         self.upload_reason = "round_closed"
         self.codec = "float32"
-        self.hyper = Hyperparameters(
-            local_epochs=2, batch_size=BATCH, seq_len=SEQ, learning_rate=0.5, max_rows=100, data_seed=5
-        )
+        self.hyper = Hyperparameters(local_epochs=2, learning_rate=0.5, max_rows=100, data_seed=5)
         self.retry = RetryWindow(min_seconds=100.0, max_seconds=200.0)
         self.tamper: dict[str, bytes] = {}  # sha -> bytes served instead
         self.checkins = 0

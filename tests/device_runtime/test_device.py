@@ -221,13 +221,6 @@ def test_device_refuses_a_model_the_runtime_cannot_run(tmp_path: Path) -> None:
     assert device.events.events(ev.REFUSED)[0].detail["reason"] == "unsupported_plan"
 
 
-def test_device_refuses_a_plan_of_other_shapes(tmp_path: Path) -> None:
-    coordinator = FakeCoordinator(plan=manifest(batch_size=8).to_json().encode())
-    device = make_device(tmp_path, coordinator)
-    assert device.step().kind == ev.REFUSED
-    assert coordinator.aborts == [("s1", "plan_mismatch")]
-
-
 def test_device_refuses_a_checkpoint_that_does_not_fit_the_plan(tmp_path: Path) -> None:
     from wire.update import encode_weights
 

@@ -50,7 +50,7 @@ def test_device_trains_the_exported_model_through_litert(
     manifest, train, weights = plan
     coordinator = FakeCoordinator(plan=manifest, checkpoint=encode_weights(weights), train=train)
     coordinator.codec = "quant8"
-    coordinator.hyper = Hyperparameters(local_epochs=3, batch_size=B, seq_len=T, learning_rate=1.0, max_rows=64)
+    coordinator.hyper = Hyperparameters(local_epochs=3, learning_rate=1.0, max_rows=64)
     device = make_device(tmp_path, coordinator, real_trainer=True, examples=0)
     phrases = [[5, 6, 7, 8], [9, 10, 11], [5, 6, 12, 13, 14], [9, 10, 15]]
     device.add_examples([StoredExample(np.array(phrases[i % 4]), 1_700_000_000.0 - i) for i in range(12)])

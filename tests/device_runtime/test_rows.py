@@ -1,49 +1,22 @@
-"""device_runtime.rows: the same rows as simulation, batches as .repeat(epochs).batch(B) with PAD fill."""
+"""device_runtime.rows: the contract's rows, batches as .repeat(epochs).batch(B) with PAD fill."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from data_tools import ClientData
 from device_runtime.rows import client_rows, num_batches, target_tokens, training_batches
-from model import ModelConfig
-from tff_sim.client_datasets import client_rows as sim_client_rows
 from tff_sim.client_datasets import to_dataset
-
-CONFIG = ModelConfig.from_preset("tiny", vocab_size=30)
-
-
-def _client_data(examples: list[list[int]]) -> ClientData:
-    tokens = np.array([t for e in examples for t in e], np.int32)
-    offsets = np.concatenate(([0], np.cumsum([len(e) for e in examples]))).astype(np.int64)
-    return ClientData(
-        name="train",
-        client_ids=("a", "b"),
-        tokens=tokens,
-        example_offsets=offsets,
-        client_offsets=np.array([0, 2, len(examples)], np.int64),
-        timestamps=np.zeros(len(examples)),
-    )
+from wire.row_order import row_order
 
 
-@pytest.mark.parametrize(("seed", "round_num", "max_rows"), [(0, 0, None), (3, 5, 2), (9, 1, 100)])
-def test_client_rows_match_simulation_exactly(seed: int, round_num: int, max_rows: int | None) -> None:
-    examples = [[5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16], [17], [18, 19, 20, 21]]
-    data = _client_data(examples)
-    ours = client_rows(
-        data.client_examples(1),
-        3,
-        bos_id=CONFIG.bos_id,
-        pad_id=CONFIG.pad_id,
-        seed=seed,
-        round_num=round_num,
-        client=1,
-        max_rows=max_rows,
-    )
-    theirs = sim_client_rows(data, 1, CONFIG, 3, seed=seed, round_num=round_num, max_rows=max_rows)
-    np.testing.assert_array_equal(ours[0], theirs[0])
-    np.testing.assert_array_equal(ours[1], theirs[1])
+def test_client_rows_are_the_contracts_order() -> None:
+    examples = [np.array(e, np.int32) for e in ([5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16], [17], [18, 19, 20])]
+    inputs, targets = client_rows(examples, 3, bos_id=2, pad_id=0, seed=3, round_num=5, client=1, max_rows=4)
+    # make_sequences gives 7 rows: [2 5 6] [2 8 0] [2 10 11] [12 13 14] [15 0 0] [2 0 0] [2 18 19]
+    assert row_order(7, data_seed=3, round_num=5, client=1, max_rows=4).tolist() == [3, 4, 5, 0]
+    assert inputs.tolist() == [[12, 13, 14], [15, 0, 0], [2, 0, 0], [2, 5, 6]]
+    assert targets.shape == (4, 3)
 
 
 def test_training_batches_match_tf_data_repeat_batch() -> None:

@@ -15,6 +15,7 @@ from fedkeys.export import ExportConfig, export_tflite
 from fedkeys.parity import ParityConfig, ParityError, deployment_round, max_abs_difference, run_parity
 from model import ModelConfig, build_model
 from model.checkpoint import save_model
+from wire.contract import ClientTraining
 
 B, T = 4, 8
 
@@ -63,9 +64,7 @@ def test_max_abs_difference_mismatched_weights_named(a: list[np.ndarray], b: lis
         ({"clients": ()}, "clients"),
         ({"clients": (1, 1)}, "clients"),
         ({"clients": (-1,)}, "clients"),
-        ({"clients": (1,), "learning_rate": 0.0}, "learning_rate"),
-        ({"clients": (1,), "local_epochs": 0}, "local_epochs"),
-        ({"clients": (1,), "max_rows": 0}, "max_rows"),
+        ({"clients": (1,), "training": ClientTraining(max_rows=None)}, "training.max_rows must be set"),
     ],
 )
 def test_parity_config_bad_values_named(fields: dict[str, object], message: str) -> None:
@@ -78,7 +77,8 @@ def test_parity_deployed_round_equals_tff_round(
 ) -> None:
     art, initial = plan
     # two epochs, a row cap below some users' rows and a batch that spans the epoch boundary: the whole contract
-    config = ParityConfig(clients=(0, 3, 5, 11), learning_rate=0.5, local_epochs=2, max_rows=6, data_seed=7)
+    training = ClientTraining(learning_rate=0.5, local_epochs=2, max_rows=6, data_seed=7)
+    config = ParityConfig(clients=(0, 3, 5, 11), training=training)
     result = run_parity(server.url, server.api_key, art, initial, prepared, config, tmp_path)
     print(f"parity: max |deployed - simulated| = {result.max_abs_diff:.3g} (update up to {result.max_abs_update:.3g})")
     assert result.max_abs_update > 1e-2  # the round really trained
@@ -93,16 +93,48 @@ def test_parity_with_another_data_seed_differs(
     from fedkeys.parity import simulation_round
 
     art, initial = plan
-    config = ParityConfig(clients=(1, 2), population="seeded", local_epochs=1, max_rows=6, data_seed=7)
+    training = ClientTraining(local_epochs=1, max_rows=6, data_seed=7)
+    config = ParityConfig(clients=(1, 2), population="seeded", training=training)
     with AdminClient(server.url, server.api_key) as admin:
-        round_num, deployed = deployment_round(admin, server.url, art, initial, prepared, config, tmp_path / "d")
-    same = simulation_round(prepared, art, initial, round_num, config, tmp_path / "logs")
+        deployed = deployment_round(admin, server.url, art, initial, prepared, config, tmp_path / "d")
+    same = simulation_round(prepared, art, initial, deployed.round, config, tmp_path / "logs")
     other = simulation_round(
-        prepared, art, initial, round_num, ParityConfig(clients=(1, 2), local_epochs=1, max_rows=6, data_seed=8),
-        tmp_path / "logs",
+        prepared, art, initial, deployed.round,
+        ParityConfig(clients=(1, 2), training=training.replace(data_seed=8)), tmp_path / "logs",
     )  # fmt: skip
-    assert max_abs_difference(deployed, same) < 1e-4
-    assert max_abs_difference(deployed, other) > 10 * max(max_abs_difference(deployed, same), 1e-6)
+    assert max_abs_difference(deployed.weights, same) < 1e-4
+    assert max_abs_difference(deployed.weights, other) > 10 * max(max_abs_difference(deployed.weights, same), 1e-6)
+
+
+def test_parity_quant8_deployed_round_equals_tff_quant8_round(
+    server: RunningCoordinator, plan: tuple[Path, list[np.ndarray]], prepared: Path, tmp_path: Path
+) -> None:
+    """Compressed rounds too: the simulation encodes each client as its phone did (same seed, same levels)."""
+    from fedkeys.parity import simulation_round
+
+    art, initial = plan
+    training = ClientTraining(learning_rate=0.5, local_epochs=2, max_rows=6, data_seed=7, codec="quant8")
+    config = ParityConfig(clients=(0, 3, 5), population="quant8", training=training)
+    result = run_parity(server.url, server.api_key, art, initial, prepared, config, tmp_path / "run")
+    print(f"quant8 parity: max |deployed - simulated| = {result.max_abs_diff:.3g}")
+    assert result.codec == "quant8" and result.max_abs_update > 1e-2
+    assert result.max_abs_diff < 1e-4
+    # sim run reports the bytes a phone uploads: the same container, up to the decimals of the header's ranges
+    assert abs(result.deployed_upload_bytes - result.simulated_upload_bytes) < 16 * len(initial)
+    assert result.deployed_upload_bytes < sum(4 * w.size for w in initial) / 2
+
+    # the check can fail: other rounding seeds, or no quantization at all, land visibly elsewhere
+    again = ParityConfig(clients=(1, 2), population="quant8-seeds", training=training)
+    with AdminClient(server.url, server.api_key) as admin:
+        deployed = deployment_round(admin, server.url, art, initial, prepared, again, tmp_path / "d")
+    same = simulation_round(prepared, art, initial, deployed.round, again, tmp_path / "l", deployed.codec_seeds)
+    shifted = {user: (rotation, rounding + 1) for user, (rotation, rounding) in deployed.codec_seeds.items()}
+    wrong = simulation_round(prepared, art, initial, deployed.round, again, tmp_path / "l", shifted)
+    float32 = ParityConfig(clients=(1, 2), training=training.replace(codec="float32"))
+    exact = simulation_round(prepared, art, initial, deployed.round, float32, tmp_path / "l")
+    close = max(max_abs_difference(deployed.weights, same), 1e-7)
+    assert max_abs_difference(deployed.weights, wrong) > 10 * close
+    assert max_abs_difference(deployed.weights, exact) > 10 * close
 
 
 def test_parity_unknown_client_is_named(

@@ -20,6 +20,7 @@ from tff_sim.config import SimConfig
 from tff_sim.runtime import RuntimeConfig
 from tff_sim.schedules import Schedule
 from tff_sim.simulation import DivergedError, SimulationError, divergence, round_learning_rates, run_simulation
+from wire.contract import ClientTraining
 
 pytest.importorskip("tensorflow_federated")
 
@@ -27,8 +28,7 @@ SIM = SimConfig(
     algorithm="fedavg",
     rounds=4,
     clients_per_round=4,
-    local_epochs=2,
-    client_lr=1.0,
+    training=ClientTraining(local_epochs=2, learning_rate=1.0, data_seed=3),  # the CLI's --seed is the data seed too
     batch_size=8,
     preset="tiny",
     seed=3,
@@ -96,9 +96,9 @@ def _sim_command(prepared: Path, out: Path) -> list[str]:
     return [
         sys.executable, "-m", "fedkeys.cli", "sim", "run", "--data", str(prepared), "--out", str(out),
         "--algorithm", SIM.algorithm, "--rounds", str(SIM.rounds), "--clients-per-round", str(SIM.clients_per_round),
-        "--local-epochs", str(SIM.local_epochs), "--client-lr", str(SIM.client_lr), "--batch-size",
-        str(SIM.batch_size), "--model", SIM.preset, "--seed", str(SIM.seed), "--eval-every", str(SIM.eval_every),
-        "--checkpoint-every", str(SIM.checkpoint_every), "--no-progress",
+        "--local-epochs", str(SIM.training.local_epochs), "--client-lr", str(SIM.training.learning_rate),
+        "--batch-size", str(SIM.batch_size), "--model", SIM.preset, "--seed", str(SIM.seed),
+        "--eval-every", str(SIM.eval_every), "--checkpoint-every", str(SIM.checkpoint_every), "--no-progress",
     ]  # fmt: skip
 
 
@@ -164,7 +164,7 @@ def test_run_simulation_diverging_stops_with_a_clear_error(prepared: Path, tmp_p
     import dataclasses
 
     run = tmp_path / "run"
-    blown = dataclasses.replace(SIM, client_lr=1e30, rounds=3, checkpoint_every=1)
+    blown = dataclasses.replace(SIM, training=SIM.training.replace(learning_rate=1e30), rounds=3, checkpoint_every=1)
     expected = r"round \d diverged: .* client lr 1e\+30 .*lower the learning rates"
     with pytest.raises(DivergedError, match=expected) as err:
         run_simulation(prepared, run, blown, RuntimeConfig(), progress=False)
@@ -203,7 +203,8 @@ def test_run_simulation_init_from_starts_at_that_model(
 ) -> None:
     source, _ = full_run
     # A vanishing learning rate leaves the model where it started: the source run's weights, not the seeded ones.
-    sim = dataclasses.replace(SIM, rounds=1, client_lr=1e-12, eval_every=1, checkpoint_every=1)
+    training = SIM.training.replace(learning_rate=1e-12)
+    sim = dataclasses.replace(SIM, rounds=1, training=training, eval_every=1, checkpoint_every=1)
     summary = run_simulation(prepared, tmp_path / "run", sim, RuntimeConfig(), progress=False, init_from=source)
     for got, want in zip(_weights(tmp_path / "run"), _weights(source), strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)

@@ -26,7 +26,7 @@ from wire.codec import (
     rotate_tensor,
     rotation_blocks,
     round_rotation_seed,
-    rounding_rng,
+    rounding_draws,
     stochastic_quantize,
     unpack_bits,
     unpack_levels,
@@ -134,7 +134,7 @@ def test_hadamard_unrotate_wrong_length() -> None:
 
 def test_stochastic_quantize_exact_levels_on_grid() -> None:
     x = np.array([0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0])
-    levels, lo, hi = stochastic_quantize(x, 2, np.random.default_rng(0))
+    levels, lo, hi = stochastic_quantize(x, 2, np.random.default_rng(0).random(x.size))
     assert (levels.tolist(), lo, hi) == ([0, 1, 2, 3], 0.0, 1.0)
     assert levels.dtype == np.uint8
 
@@ -142,7 +142,7 @@ def test_stochastic_quantize_exact_levels_on_grid() -> None:
 def test_stochastic_quantize_rounds_to_neighbours_only() -> None:
     x = np.array([0.0, 0.1, 0.5, 0.9, 1.0])  # scaled by 3: 0, 0.3, 1.5, 2.7, 3
     for seed in range(50):
-        levels, _, _ = stochastic_quantize(x, 2, np.random.default_rng(seed))
+        levels, _, _ = stochastic_quantize(x, 2, np.random.default_rng(seed).random(x.size))
         assert levels[0] == 0 and levels[4] == 3
         assert levels[1] in (0, 1) and levels[2] in (1, 2) and levels[3] in (2, 3)
 
@@ -150,37 +150,37 @@ def test_stochastic_quantize_rounds_to_neighbours_only() -> None:
 @pytest.mark.parametrize("bits", [1, 2, 4, 8])
 def test_stochastic_quantize_levels_within_range(bits: int) -> None:
     x = np.random.default_rng(1).normal(size=1000) * 100
-    levels, lo, hi = stochastic_quantize(x, bits, np.random.default_rng(2))
+    levels, lo, hi = stochastic_quantize(x, bits, np.random.default_rng(2).random(x.size))
     assert levels.min() == 0 and levels.max() == (1 << bits) - 1
     assert (lo, hi) == (x.min(), x.max())
 
 
 def test_stochastic_quantize_deterministic_for_a_seed() -> None:
     x = np.random.default_rng(1).normal(size=100)
-    a = stochastic_quantize(x, 4, np.random.default_rng(9))
-    b = stochastic_quantize(x, 4, np.random.default_rng(9))
+    a = stochastic_quantize(x, 4, np.random.default_rng(9).random(x.size))
+    b = stochastic_quantize(x, 4, np.random.default_rng(9).random(x.size))
     np.testing.assert_array_equal(a[0], b[0])
 
 
 def test_stochastic_quantize_constant_and_empty() -> None:
-    levels, lo, hi = stochastic_quantize(np.full(3, 2.5), 4, np.random.default_rng(0))
+    levels, lo, hi = stochastic_quantize(np.full(3, 2.5), 4, np.zeros(3))
     assert (levels.tolist(), lo, hi) == ([0, 0, 0], 2.5, 2.5)
     np.testing.assert_array_equal(dequantize(levels, 4, lo, hi), [2.5, 2.5, 2.5])
-    assert stochastic_quantize(np.zeros(0), 2, np.random.default_rng(0))[0].size == 0
+    assert stochastic_quantize(np.zeros(0), 2, np.zeros(0))[0].size == 0
 
 
 def test_stochastic_quantize_tiny_range_stays_finite() -> None:
     x = np.array([0.0, 5e-324, 1e-323])  # subnormal: 3 / (hi - lo) would overflow to infinity
-    levels, lo, hi = stochastic_quantize(x, 2, np.random.default_rng(0))
+    levels, lo, hi = stochastic_quantize(x, 2, np.random.default_rng(0).random(x.size))
     assert levels.tolist()[0] == 0 and levels.tolist()[2] == 3
     assert np.all(np.isfinite(dequantize(levels, 2, lo, hi)))
 
 
 def test_stochastic_quantize_rejects_non_finite_and_bad_bits() -> None:
     with pytest.raises(ValueError, match="non-finite"):
-        stochastic_quantize(np.array([0.0, np.nan]), 2, np.random.default_rng(0))
+        stochastic_quantize(np.array([0.0, np.nan]), 2, np.zeros(2))
     with pytest.raises(ValueError, match="bits"):
-        stochastic_quantize(np.ones(2), 9, np.random.default_rng(0))
+        stochastic_quantize(np.ones(2), 9, np.zeros(2))
 
 
 def test_dequantize_exact_numbers() -> None:
@@ -225,7 +225,7 @@ class _NeverUp:
 def _encode_decode(x: np.ndarray, bits: int, seed: int, rng: object) -> tuple[np.ndarray, float]:
     """One rotated, quantized and decoded copy of x, and the step size of its quantization grid."""
     rotated = hadamard_rotate(x, seed)
-    levels, lo, hi = stochastic_quantize(rotated, bits, rng)  # type: ignore[arg-type]
+    levels, lo, hi = stochastic_quantize(rotated, bits, rng.random(rotated.size))  # type: ignore[attr-defined]
     return hadamard_unrotate(dequantize(levels, bits, lo, hi), seed, x.size), (hi - lo) / ((1 << bits) - 1)
 
 
@@ -290,10 +290,13 @@ def test_rotate_tensor_blocks_invert_and_keep_norm() -> None:
         unrotate_tensor(y[:-1], 11, 2, 2100)
 
 
-def test_rounding_rng_per_seed_and_tensor() -> None:
-    draw = lambda seed, i: rounding_rng(seed, i).random(3).tolist()  # noqa: E731
+def test_rounding_draws_per_seed_and_tensor() -> None:
+    draw = lambda seed, i: rounding_draws(seed, i, 3).tolist()  # noqa: E731
     assert draw(1, 0) == draw(1, 0)
     assert draw(1, 0) != draw(2, 0) and draw(1, 0) != draw(1, 1)
+    assert rounding_draws(1, 0, 5)[:3].tolist() == draw(1, 0)  # a prefix-stable stream
+    with pytest.raises(ValueError, match="rounding seed must be non-negative, got -1"):
+        rounding_draws(-1, 0, 3)
 
 
 @pytest.mark.parametrize("bits", [2, 8])

@@ -184,3 +184,14 @@ def test_verify_bytes_checks_a_download() -> None:
     verify_bytes(FILES["train.tflite"], manifest.files["train.tflite"], "train.tflite")
     with pytest.raises(ManifestError, match=r"train\.tflite: sha256 [0-9a-f]{64} does not match"):
         verify_bytes(FILES["train.tflite"] + b"!", manifest.files["train.tflite"], "train.tflite")
+
+
+def test_client_training_takes_the_plans_learning_rate_unless_given() -> None:
+    plan = _manifest()  # exported with learning_rate 0.5
+    assert plan.client_training(codec="quant8", data_seed=3).learning_rate == 0.5
+    assert plan.client_training(learning_rate=0.1).learning_rate == 0.1
+    bad = dataclasses.replace(plan, hyperparameters={"learning_rate": "fast"})
+    with pytest.raises(ManifestError, match="hyperparameters.learning_rate must be a number, got 'fast'"):
+        bad.client_training()
+    with pytest.raises(ManifestError, match="client training for this plan: local_epochs must be a positive integer"):
+        plan.client_training(local_epochs=0)
