@@ -33,7 +33,7 @@ from coordinator.admin import Admin
 from coordinator.aggregation import WeightedSum
 from coordinator.app import app_from_env, create_app
 from coordinator.db import Database
-from coordinator.errors import CoordinatorError, SessionError, TaskError, UpdateRejected
+from coordinator.errors import CoordinatorRefusal, SessionError, TaskError, UpdateRejected
 from coordinator.optimizers import ServerOptimizerConfig
 from coordinator.pace import PaceConfig, PaceInputs, retry_window
 from coordinator.rounds import RoundPlan, RoundRecord, RoundState
@@ -45,7 +45,7 @@ from coordinator.validation import UpdateLimits, decode_and_validate
 __all__ = [
     "Admin",
     "Coordinator",
-    "CoordinatorError",
+    "CoordinatorRefusal",
     "CoordinatorSettings",
     "Database",
     "PaceConfig",

@@ -25,7 +25,7 @@ from coordinator.admin import Admin
 from coordinator.credentials import load_key
 from coordinator.db import Database
 from coordinator.enrollment import Enrollment
-from coordinator.errors import CoordinatorError
+from coordinator.errors import CoordinatorRefusal
 from coordinator.logs import configure_logging, install_access_log_filter
 from coordinator.metrics import Metrics
 from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, secagg_router, sessions_router
@@ -93,8 +93,8 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)
 
-    @app.exception_handler(CoordinatorError)
-    async def _refusal(_request: Request, err: CoordinatorError) -> JSONResponse:
+    @app.exception_handler(CoordinatorRefusal)
+    async def _refusal(_request: Request, err: CoordinatorRefusal) -> JSONResponse:
         return JSONResponse({"detail": {"reason": err.reason, "message": err.message}}, status_code=status_of(err))
 
     @app.exception_handler(RequestValidationError)

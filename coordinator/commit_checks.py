@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coordinator.errors import CoordinatorError
+from coordinator.errors import CoordinatorRefusal
 from secagg.bounds import mean_l2_bound
 from secagg.ring import RingSpec
 from wire.protocol import TaskCreate
@@ -40,7 +40,7 @@ _EPS64 = float(np.finfo(np.float64).eps)
 COMMIT_REASONS: tuple[str, ...] = ("not_finite", "mean_too_large", "step_too_large")
 
 
-class CommitRefused(CoordinatorError):
+class CommitRefused(CoordinatorRefusal):
     """A round whose mean or next model falls outside what its validated updates allow; it is abandoned."""
 
 

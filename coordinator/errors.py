@@ -6,8 +6,10 @@ The core raises these; only the HTTP routes map them to status codes
 
 from __future__ import annotations
 
+from fedkeys_errors import FedkeysError
 
-class CoordinatorError(ValueError):
+
+class CoordinatorRefusal(FedkeysError, ValueError):
     """A refusal with a ``reason`` code (see ``wire.protocol``) and a message naming the bad value."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -16,13 +18,13 @@ class CoordinatorError(ValueError):
         self.message = message
 
 
-class UpdateRejected(CoordinatorError):
+class UpdateRejected(CoordinatorRefusal):
     """An upload that must not touch the running sum (validation, token, round state)."""
 
 
-class SessionError(CoordinatorError):
+class SessionError(CoordinatorRefusal):
     """A report / abort / check-in that cannot be applied."""
 
 
-class TaskError(CoordinatorError):
+class TaskError(CoordinatorRefusal):
     """An admin request that cannot be applied (unknown population, bad plan, ...)."""

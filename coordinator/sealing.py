@@ -18,13 +18,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
-from coordinator.errors import CoordinatorError
+from coordinator.errors import CoordinatorRefusal
 
 _SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
 _INFO = b"fedkeys partial sum v1|"
 
 
-class SealError(CoordinatorError):
+class SealError(CoordinatorRefusal):
     """A sealed partial that does not open (wrong key, wrong context or altered bytes)."""
 
 

@@ -21,7 +21,7 @@ from coordinator.clock import needs_write, tick_task
 from coordinator.credentials import participant
 from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
 from coordinator.enrollment import Enrollment
-from coordinator.errors import CoordinatorError, SessionError, UpdateRejected
+from coordinator.errors import CoordinatorRefusal, SessionError, UpdateRejected
 from coordinator.gatekeeper import (
     UNAUTHENTICATED,
     Action,
@@ -338,7 +338,7 @@ class Coordinator:
         try:
             permit(s, Action.UPLOAD)
             check_upload(round_record(round_row), now, s.deadline)
-        except CoordinatorError as err:
+        except CoordinatorRefusal as err:
             self._rejected(task, r, session_id, err)
             raise
         limits = UpdateLimits(
@@ -354,12 +354,12 @@ class Coordinator:
         )
         return s, r, task, limits
 
-    def _count_unauthenticated(self, err: CoordinatorError) -> None:
+    def _count_unauthenticated(self, err: CoordinatorRefusal) -> None:
         """A refusal of a request that proved nothing: process metrics only, never a database write."""
         self.metrics.uploads.labels("rejected").inc()
         self.metrics.rejections.labels(err.reason).inc()
 
-    def _rejected(self, task: TaskRow, r: sa.RowMapping, session_id: str, err: CoordinatorError) -> None:
+    def _rejected(self, task: TaskRow, r: sa.RowMapping, session_id: str, err: CoordinatorRefusal) -> None:
         if err.reason in UNAUTHENTICATED:
             self._count_unauthenticated(err)
         else:
@@ -384,7 +384,7 @@ class Coordinator:
         try:
             valid = decode_and_validate(body, limits)  # CPU work outside any transaction
             received = self._add_update(task, r["id"], session_id, token, valid, now)
-        except CoordinatorError as err:
+        except CoordinatorRefusal as err:
             self._rejected(task, r, session_id, err)
             raise
         self.metrics.uploads.labels("accepted").inc()

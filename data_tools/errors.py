@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from fedkeys_errors import FedkeysError
+
 __all__ = ["BadLines", "CorpusError", "location"]
 
 
-class CorpusError(ValueError):
+class CorpusError(FedkeysError, ValueError):
     """A corpus is missing, malformed, or empty; the message says where."""
 
 

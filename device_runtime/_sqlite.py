@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from fedkeys_errors import FedkeysError
+
 SCHEMA_VERSION = 2  # 1: one device per file, rows without a device column
 
 _SCHEMA = """
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 
-class DeviceDatabaseError(ValueError):
+class DeviceDatabaseError(FedkeysError, ValueError):
     """A device database this version cannot use (named by its path)."""
 
 

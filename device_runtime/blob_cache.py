@@ -16,10 +16,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from fedkeys_errors import FedkeysError
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class HashMismatchError(ValueError):
+class HashMismatchError(FedkeysError, ValueError):
     """Downloaded bytes whose sha256 is not the one they were asked for."""
 
     def __init__(self, expected: str, actual: str, what: str) -> None:

@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from device_runtime.scheduler import is_transient_status
+from fedkeys_errors import FedkeysError
 from wire.protocol import (
     API_PREFIX,
     ENROLL_KEY_HEADER,
@@ -37,7 +38,7 @@ _M = TypeVar("_M", bound=BaseModel)
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
-class CoordinatorError(Exception):
+class CoordinatorError(FedkeysError):
     """Talking to the coordinator failed; ``transient`` says whether retrying later may help."""
 
     def __init__(self, message: str, *, transient: bool, status: int | None = None, reason: str | None = None) -> None:

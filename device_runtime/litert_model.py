@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from fedkeys_errors import FedkeysError
 from wire.manifest import TRAIN_FILE, PlanManifest, load_manifest
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ TRAIN_SIGNATURES: tuple[str, ...] = ("train", "evaluate", "infer", "get_weights"
 _CUSTOM_OPCODE = 32  # BuiltinOperator.CUSTOM in the TFLite schema
 
 
-class LiteRTModelError(ValueError):
+class LiteRTModelError(FedkeysError, ValueError):
     """A model the standalone runtime cannot use, or an input that does not fit it."""
 
 

@@ -45,9 +45,10 @@ from typing import Any
 import numpy as np
 
 from data_tools import PrepareConfig, PreparedCorpus, load_prepared, prepare_corpus
+from fedkeys.admin_client import AdminClient
 from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
 from fedkeys.demo_config import DemoConfig
-from fedkeys.demo_coordinator import AdminAPI, coordinator_process
+from fedkeys.demo_coordinator import coordinator_process
 from fedkeys.demo_fleet import fleet_activity
 from fedkeys.report_html import render_report, stalled_round_captions
 from fedkeys.report_plots import plot_participation, plot_recall_by_round, plot_upload_bytes
@@ -250,7 +251,7 @@ def _deployment(run: DemoRun) -> None:
     config = run.config
     assert run.phases is not None
     corpus = run.need_corpus()
-    with coordinator_process(run.out / "coordinator") as server, AdminAPI(server.url, server.api_key) as admin:
+    with coordinator_process(run.out / "coordinator") as server, AdminClient(server.url, server.api_key) as admin:
         logger.info("demo: coordinator at %s (status page %s/status, log %s)", server.url, server.url, server.log_path)
         admin.create_task(
             run.out / "plan",
@@ -265,8 +266,8 @@ def _deployment(run: DemoRun) -> None:
         )
         run.fleet_span = _run_fleet(run.out, run.data_dir, server.url, server.api_key, config)
         status = admin.status(POPULATION)
-        run.deployed_rounds = sorted(admin.rounds(POPULATION), key=lambda r: int(r["round"]))
-        for version in range(int(status["model_version"]) + 1):
+        run.deployed_rounds = [r.model_dump() for r in sorted(admin.rounds(POPULATION), key=lambda r: r.round)]
+        for version in range(status.model_version + 1):
             run.deployed_versions[version] = admin.model(POPULATION, version)
         if config.parity_clients:
             from fedkeys.parity import ParityConfig, run_parity
@@ -448,22 +449,19 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
 
 
 def _run_fleet(out: Path, data_dir: Path, url: str, api_key: str, config: DemoConfig) -> tuple[float, float]:
-    """``fedkeys devices emulate`` in this process until the task committed its rounds; (emulated start, end)."""
-    from fedkeys.cli import main
+    """The emulated fleet (``fedkeys.emulate``) until the task committed its rounds; (emulated start, end)."""
+    from device_runtime import FleetConfig, SimClock
+    from device_runtime.emulator import EmulatorConfig
+    from fedkeys.emulate import StopRule, emulate, log_status
 
-    argv = [
-        "devices", "emulate", "--coordinator", url, "--population", POPULATION, "--data", str(data_dir),
-        "--devices", str(config.devices), "--availability", config.availability, "--speedup", str(config.speedup),
-        "--dropout", str(config.dropout), "--concurrency", str(config.concurrency), "--seed", str(config.seed),
-        "--state-dir", str(out / "devices"), "--shared-cache", "--start", str(_START_UNIX),
-        "--rounds", str(config.rounds), "--api-key", api_key, "--duration", str(config.fleet_timeout_s),
-    ]  # fmt: skip
-    started = time.monotonic()
-    code = main(argv)
-    end = _START_UNIX + (time.monotonic() - started) * config.speedup
-    if code != 0:
-        raise RuntimeError(f"devices emulate exited with {code}")
-    return _START_UNIX, end
+    fleet = FleetConfig(availability=config.availability, dropout=config.dropout, concurrency=config.concurrency,
+                        seed=config.seed)  # fmt: skip
+    emulator = EmulatorConfig(population=POPULATION, state_dir=out / "devices", devices=config.devices, fleet=fleet,
+                              shared_cache=True)  # fmt: skip
+    stop = StopRule(rounds=config.rounds, duration=config.fleet_timeout_s)
+    clock = SimClock(_START_UNIX, config.speedup)
+    result = emulate(data_dir, url, emulator, clock, stop, api_key=api_key, on_update=log_status(config.devices))
+    return result.start, result.end
 
 
 def _summary(report: dict[str, Any], page: Path) -> str:

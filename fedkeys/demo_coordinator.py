@@ -1,12 +1,11 @@
-"""A coordinator for the demo and the parity check: ``fedkeys serve`` as a child process, and its admin API.
+"""A coordinator for the demo and the parity check: ``fedkeys serve`` as a child process.
 
 The demo runs the real server, the way an operator would (Bonawitz et al. 2019:
 the coordinator is a separate service devices reach over HTTP), on SQLite in
 the demo's directory. :func:`coordinator_process` starts it on a free local
 port, waits for ``/healthz`` and always stops it (SIGTERM to its process
-group, then SIGKILL), whatever happens in the ``with`` block.
-:class:`AdminAPI` is the few admin calls the demo needs (blobs, task, status,
-rounds, models), over httpx.
+group, then SIGKILL), whatever happens in the ``with`` block. Its admin API
+is driven with :class:`fedkeys.admin_client.AdminClient`.
 """
 
 from __future__ import annotations
@@ -21,25 +20,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import numpy as np
 
-from wire.manifest import MANIFEST_FILE, load_manifest
-from wire.update import decode_weights, encode_weights
+from fedkeys_errors import FedkeysError
 
 logger = logging.getLogger(__name__)
 
-_API_KEY_HEADER = "X-API-Key"
 _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 30.0
 
 
-class CoordinatorProcessError(RuntimeError):
-    """The coordinator subprocess did not start, or an admin call failed; the message names why."""
+class CoordinatorProcessError(FedkeysError):
+    """The coordinator subprocess did not start; the message names why (and quotes its log)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,67 +99,3 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=_STOP_TIMEOUT_S)
-
-
-class AdminAPI:
-    """The coordinator's admin endpoints the demo uses (``/v1/admin/...`` with the API key)."""
-
-    def __init__(self, url: str, api_key: str, timeout: float = 120.0) -> None:
-        self._http = httpx.Client(base_url=url, headers={_API_KEY_HEADER: api_key}, timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> AdminAPI:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, f"/v1/admin{path}", **kwargs)
-        except httpx.HTTPError as err:
-            raise CoordinatorProcessError(f"{method} {path}: cannot reach the coordinator: {err}") from err
-        if response.status_code >= 400:
-            raise CoordinatorProcessError(f"{method} {path} -> {response.status_code}: {response.text[:300]}")
-        return response
-
-    def put_blob(self, data: bytes) -> str:
-        response = self._request("PUT", "/blobs", content=data, headers={"Content-Type": "application/octet-stream"})
-        return str(response.json()["sha256"])
-
-    def create_task(self, plan_dir: Path, weights: Sequence[np.ndarray], **fields: Any) -> dict[str, Any]:
-        """Upload the plan's files, its manifest and the initial weights, then create the task (``TaskCreate``)."""
-        manifest = load_manifest(plan_dir, verify=True)
-        manifest.check_tensors(list(weights), "initial weights")
-        for name in sorted(manifest.files):
-            self.put_blob((plan_dir / name).read_bytes())
-        body = {
-            "plan_sha256": self.put_blob((plan_dir / MANIFEST_FILE).read_bytes()),
-            "checkpoint_sha256": self.put_blob(encode_weights(list(weights))),
-            **fields,
-        }
-        return dict(self._request("POST", "/tasks", json=body).json())
-
-    def status(self, population: str) -> dict[str, Any]:
-        return dict(self._request("GET", f"/populations/{population}").json())
-
-    def rounds(self, population: str, limit: int = 1000) -> list[dict[str, Any]]:
-        return list(self._request("GET", f"/populations/{population}/rounds", params={"limit": limit}).json())
-
-    def model(self, population: str, version: int) -> list[np.ndarray]:
-        return decode_weights(self._request("GET", f"/populations/{population}/models/{version}").content)
-
-    def wait_committed(self, population: str, rounds: int, timeout: float) -> dict[str, Any]:
-        """Poll the task's status until ``rounds`` rounds committed (CoordinatorProcessError after ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.status(population)
-            if status["rounds_committed"] >= rounds:
-                return status
-            if time.monotonic() > deadline:
-                raise CoordinatorProcessError(
-                    f"{population}: {status['rounds_committed']} of {rounds} rounds committed after {timeout:.0f} s"
-                )
-            time.sleep(0.2)

@@ -38,7 +38,8 @@ import numpy as np
 from data_tools import load_prepared
 from device_runtime import CoordinatorClient, Device, DeviceConditions, DeviceConfig, EligibilityPolicy, StoredExample
 from device_runtime import event_log as ev
-from fedkeys.demo_coordinator import AdminAPI
+from fedkeys.admin_client import AdminClient
+from fedkeys_errors import FedkeysError
 from wire.contract import ClientTraining
 from wire.manifest import load_manifest
 from wire.protocol import UploadResponse, task_training_fields
@@ -51,7 +52,7 @@ _RETENTION_S = 1e12  # keep every example: the device must see exactly the user'
 _COMMIT_TIMEOUT_S = 300.0
 
 
-class ParityError(ValueError):
+class ParityError(FedkeysError, ValueError):
     """The parity round could not run as configured (a device did not upload, bad clients...)."""
 
 
@@ -123,7 +124,7 @@ class _RecordingClient(CoordinatorClient):
 
 
 def deployment_round(
-    admin: AdminAPI,
+    admin: AdminClient,
     url: str,
     plan_dir: Path,
     initial: Sequence[np.ndarray],
@@ -178,7 +179,7 @@ def deployment_round(
     if len(rounds) != 1:
         raise ParityError(f"the devices trained in different rounds {sorted(rounds)}")
     status = admin.wait_committed(config.population, 1, _COMMIT_TIMEOUT_S)
-    return DeployedRound(rounds.pop(), admin.model(config.population, int(status["model_version"])), seeds, sizes)
+    return DeployedRound(rounds.pop(), admin.model(config.population, status.model_version), seeds, sizes)
 
 
 def simulation_round(
@@ -245,7 +246,7 @@ def run_parity(
     from tff_sim.aggregators import upload_bytes
 
     started = time.perf_counter()
-    with AdminAPI(url, api_key) as admin:
+    with AdminClient(url, api_key) as admin:
         deployed = deployment_round(admin, url, plan_dir, initial, data_dir, config, work_dir / "devices")
     deployed_s = time.perf_counter() - started
     started = time.perf_counter()

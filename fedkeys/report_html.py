@@ -17,13 +17,14 @@ from typing import Any
 import jinja2
 
 from coordinator.round_story import explain_round
+from fedkeys_errors import FedkeysError
 from wire.protocol import RoundInfo
 
 REPORT_FILE = "report.html"
 _TEMPLATE = "demo_report.html.j2"
 
 
-class ReportError(ValueError):
+class ReportError(FedkeysError, ValueError):
     """A report that cannot be rendered as asked (e.g. a plot file to embed is missing)."""
 
 

@@ -19,13 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fedkeys_errors import FedkeysError
+
 SUMMARY_FILE = "summary.json"
 TOKENIZER_FILE = "tokenizer.model"
 CHECKPOINT_DIR = "checkpoint"
 NGRAM_FILE = "ngram.npz"
 
 
-class RunDirError(ValueError):
+class RunDirError(FedkeysError, ValueError):
     """A run directory that cannot be written or is not a fedkeys run."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from fedkeys_errors import FedkeysError
 from model.config import ModelConfig
 from model.keras_model import build_model
 
@@ -22,7 +23,7 @@ CONFIG_FILE = "model_config.json"
 WEIGHTS_FILE = "weights.npz"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(FedkeysError, ValueError):
     """A checkpoint that is missing, damaged, or of another model configuration."""
 
 

@@ -27,6 +27,7 @@ from typing import Literal, get_args
 import numpy as np
 import tensorflow as tf
 
+from fedkeys_errors import FedkeysError
 from model.config import ModelConfig
 from model.tflite_training import KeyboardInferenceModule, KeyboardTrainingModule
 
@@ -36,7 +37,7 @@ Quantization = Literal["int8", "float16", "none"]
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 
 
-class ConversionError(ValueError):
+class ConversionError(FedkeysError, ValueError):
     """The module cannot be converted with TFLite built-in ops only."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fedkeys_errors import FedkeysError
+
 REASONS: tuple[str, ...] = (
     "below_threshold",  # fewer devices left than the round's threshold: nothing is revealed
     "unrecoverable",  # not enough Shamir shares to remove one device's masks
@@ -14,7 +16,7 @@ REASONS: tuple[str, ...] = (
 )
 
 
-class SecAggError(ValueError):
+class SecAggError(FedkeysError, ValueError):
     """A secure-aggregation step refused; ``reason`` is one of ``REASONS``.
 
     Raised instead of revealing anything: a refused round is abandoned whole

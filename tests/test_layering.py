@@ -5,6 +5,8 @@ packages; tff_sim/ uses model, data_tools and wire (the devices' codec); device_
 format; wire/ numpy and pydantic only; coordinator/ the wire format, never TensorFlow
 (Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it); privacy/
 numpy and dp-accounting only (tff_sim and coordinator both account epsilon with it).
+fedkeys_errors/ (the root class of every domain error) imports nothing at all, so that
+every package, data_tools and wire included, may import it without depending on another.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = {
+    "fedkeys_errors",
     "model",
     "data_tools",
     "tff_sim",
@@ -30,15 +33,17 @@ PROJECT = {
 }
 
 # package -> (project packages it may import, third-party packages it may import; None = any)
+_ROOT = "fedkeys_errors"  # every package may import the error root; it imports nothing
 RULES: dict[str, tuple[set[str], set[str] | None]] = {
-    "model": ({"model"}, {"tensorflow", "numpy"}),
-    "data_tools": ({"data_tools"}, None),
-    "tff_sim": ({"tff_sim", "model", "data_tools", "privacy", "wire"}, None),
-    "wire": ({"wire"}, {"numpy", "pydantic"}),
-    "device_runtime": ({"device_runtime", "model", "wire", "secagg"}, None),
-    "coordinator": ({"coordinator", "wire", "secagg", "privacy"}, None),
-    "secagg": ({"secagg"}, {"numpy", "cryptography"}),
-    "privacy": ({"privacy"}, {"numpy", "dp_accounting"}),
+    "fedkeys_errors": (set(), set()),
+    "model": ({"model", _ROOT}, {"tensorflow", "numpy"}),
+    "data_tools": ({"data_tools", _ROOT}, None),
+    "tff_sim": ({"tff_sim", "model", "data_tools", "privacy", "wire", _ROOT}, None),
+    "wire": ({"wire", _ROOT}, {"numpy", "pydantic"}),
+    "device_runtime": ({"device_runtime", "model", "wire", "secagg", _ROOT}, None),
+    "coordinator": ({"coordinator", "wire", "secagg", "privacy", _ROOT}, None),
+    "secagg": ({"secagg", _ROOT}, {"numpy", "cryptography"}),
+    "privacy": ({"privacy", _ROOT}, {"numpy", "dp_accounting"}),
 }
 FORBIDDEN = {
     "coordinator": {"tensorflow_federated", "tensorflow", "model", "tff_sim"},

@@ -31,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from fedkeys_errors import FedkeysError
+
 logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -47,7 +49,7 @@ _READY_TIMEOUT_S = 180.0
 _REMOTE_MISSES = 3  # polls (0.5 s apart, 1 s timeout each) a remote worker that had answered may miss
 
 
-class WorkerDiedError(RuntimeError):
+class WorkerDiedError(FedkeysError, RuntimeError):
     """A worker died mid-run: a local worker_binary exited (killed, out of memory, crashed), or a remote one
     stopped accepting connections after it had."""
 

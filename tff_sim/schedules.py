@@ -18,11 +18,13 @@ import dataclasses
 import math
 from typing import Literal, get_args
 
+from fedkeys_errors import FedkeysError
+
 Decay = Literal["constant", "cosine", "linear"]
 DECAYS: tuple[str, ...] = get_args(Decay)
 
 
-class ScheduleError(ValueError):
+class ScheduleError(FedkeysError, ValueError):
     """A schedule that cannot be built: the message names the bad value."""
 
 

@@ -25,6 +25,7 @@ import tensorflow_federated as tff
 from tqdm.auto import tqdm
 
 from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ClientData, load_prepared
+from fedkeys_errors import FedkeysError
 from model import ModelConfig, build_model, load_checkpoint, save_model
 from privacy import SAMPLING_ASSUMPTION, default_delta, dp_epsilon
 from tff_sim.aggregators import upload_bytes
@@ -47,7 +48,7 @@ _STATE_DIR = "state"
 _METRIC_KEYS = ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "recall_at_3_no_oov", "perplexity", "tokens")
 
 
-class SimulationError(ValueError):
+class SimulationError(FedkeysError, ValueError):
     """A simulation that cannot start: bad run directory, nothing to resume, no clients."""
 
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from fedkeys_errors import FedkeysError
 from wire.codec import CODECS
 
 MAX_DATA_SEED = 2**32 - 1
 
 
-class ContractError(ValueError):
+class ContractError(FedkeysError, ValueError):
     """A client-training setting out of range; the message names the field and the value."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from fedkeys_errors import FedkeysError
 from wire.contract import ClientTraining, ContractError
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CHUNK = 1 << 20
 
 
-class ManifestError(ValueError):
+class ManifestError(FedkeysError, ValueError):
     """A manifest that is malformed, of an unsupported version, or does not match its files."""
 
 

@@ -37,6 +37,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
+from fedkeys_errors import FedkeysError
 from wire.codec import (
     CODECS,
     CodecSpec,
@@ -61,7 +62,7 @@ _DIGEST = 32
 _REASONS = ("truncated", "bad_magic", "unsupported_version", "checksum", "malformed", "too_large")
 
 
-class WireError(ValueError):
+class WireError(FedkeysError, ValueError):
     """A blob that is not a valid message; ``reason`` is one of the fixed reasons below.
 
     Reasons: truncated, bad_magic, unsupported_version, checksum, malformed, too_large.

@@ -8,7 +8,7 @@ from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from coordinator.admin import Admin
-from coordinator.errors import CoordinatorError
+from coordinator.errors import CoordinatorRefusal
 from coordinator.metrics import Metrics
 from coordinator.service import Coordinator
 from coordinator.settings import CoordinatorSettings
@@ -57,7 +57,7 @@ def require_admin(request: Request, key: str | None = Security(_api_key)) -> Non
         )
 
 
-def status_of(err: CoordinatorError) -> int:
+def status_of(err: CoordinatorRefusal) -> int:
     return _STATUS.get(err.reason, 400)
 
 

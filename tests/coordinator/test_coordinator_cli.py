@@ -41,7 +41,7 @@ def test_cli_admin_create_task_status_pause_download(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("FEDKEYS_API_KEY", API_KEY)
-    url = ["--url", server.url]
+    url = ["--coordinator", server.url]
     plan, run = _plan(tmp_path), _checkpoint(tmp_path)
     args = ["admin", "create-task", *url, "--population", "kb", "--plan", str(plan), "--checkpoint", str(run)]
     assert main([*args, "--goal", "3", "--codec", "quant8"]) == 0
@@ -63,7 +63,7 @@ def test_cli_admin_create_task_status_pause_download(
 def test_cli_admin_errors_are_one_line(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = ["--url", server.url]
+    url = ["--coordinator", server.url]
     monkeypatch.setenv("FEDKEYS_API_KEY", "wrong")
     assert main(["admin", "status", *url]) == 2
     assert "401" in capsys.readouterr().err

@@ -101,14 +101,14 @@ def _train_fleet(
     assert main(["export", "tflite", "--from", str(run), "--out", str(art), "--batch-size", str(B),
                  "--seq-len", str(T)]) == 0  # fmt: skip
     (tmp_path / "key").write_text(API_KEY)
-    admin = ["--url", coordinator, "--api-key-file", str(tmp_path / "key")]
+    admin = ["--coordinator", coordinator, "--api-key-file", str(tmp_path / "key")]
     assert main(["admin", "create-task", *admin, "--population", population, "--plan", str(art),
                  "--checkpoint", str(run / "checkpoint"), "--codec", "quant8", "--local-epochs", "2",
-                 "--learning-rate", "0.5", "--max-rounds", str(rounds), *task_flags]) == 0  # fmt: skip
+                 "--client-lr", "0.5", "--max-rounds", str(rounds), *task_flags]) == 0  # fmt: skip
     n = min(devices, corpus.train.num_clients)
     assert main(["devices", "emulate", "--coordinator", coordinator, "--population", population,
                  "--data", str(prepared), "--devices", str(n), "--speedup", "20", "--min-separation", "0",
-                 "--state-dir", str(tmp_path / "devices"), "--shared-cache", "--api-key", API_KEY,
+                 "--state-dir", str(tmp_path / "devices"), "--shared-cache", "--api-key-file", str(tmp_path / "key"),
                  "--rounds", str(rounds), "--no-progress", *emulate_flags]) == 0  # fmt: skip
     status = httpx.get(
         f"{coordinator}/v1/admin/populations/{population}", headers={"X-API-Key": API_KEY}, timeout=10

@@ -54,7 +54,7 @@ def test_central_train_invalid_epochs_is_clear_error(
         ]
     )
     assert code == 2
-    assert "max_epochs" in capsys.readouterr().err
+    assert "argument --epochs: must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
@@ -148,9 +148,9 @@ def test_sim_run_cli_writes_a_model_suggest_can_use(
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--rounds", "0"], "rounds"),
+        (["--rounds", "0"], "argument --rounds: must be at least 1, got 0"),
         (["--workers", "nohost"], "host:port"),
-        (["--client-lr", "-1"], "learning_rate must be a positive finite number, got -1.0"),
+        (["--client-lr", "-1"], "argument --client-lr: must be a positive number, got -1"),
     ],
 )
 def test_sim_run_cli_bad_flags_are_clear_errors(

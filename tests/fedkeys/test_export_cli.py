@@ -173,7 +173,11 @@ def test_export_checkpoint_of_another_vocabulary_than_its_tokenizer(
 
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
-    [("--batch-size", "0", "batch_size"), ("--seq-len", "-1", "seq_len"), ("--learning-rate", "nan", "learning_rate")],
+    [
+        ("--batch-size", "0", "argument --batch-size: must be at least 1, got 0"),
+        ("--seq-len", "-1", "argument --seq-len: must be at least 1, got -1"),
+        ("--client-lr", "nan", "argument --client-lr: must be a positive number, got nan"),
+    ],
 )
 def test_export_bad_flags_are_clear_errors(
     run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedkeys.demo_coordinator import AdminAPI, CoordinatorProcessError, RunningCoordinator, coordinator_process
+from fedkeys.admin_client import AdminClient, AdminError
+from fedkeys.demo_coordinator import RunningCoordinator, coordinator_process
 from fedkeys.export import ExportConfig, export_tflite
 from fedkeys.parity import ParityConfig, ParityError, deployment_round, max_abs_difference, run_parity
 from model import ModelConfig, build_model
@@ -94,7 +95,7 @@ def test_parity_with_another_data_seed_differs(
     art, initial = plan
     training = ClientTraining(local_epochs=1, max_rows=6, data_seed=7)
     config = ParityConfig(clients=(1, 2), population="seeded", training=training)
-    with AdminAPI(server.url, server.api_key) as admin:
+    with AdminClient(server.url, server.api_key) as admin:
         deployed = deployment_round(admin, server.url, art, initial, prepared, config, tmp_path / "d")
     same = simulation_round(prepared, art, initial, deployed.round, config, tmp_path / "logs")
     other = simulation_round(
@@ -124,7 +125,7 @@ def test_parity_quant8_deployed_round_equals_tff_quant8_round(
 
     # the check can fail: other rounding seeds, or no quantization at all, land visibly elsewhere
     again = ParityConfig(clients=(1, 2), population="quant8-seeds", training=training)
-    with AdminAPI(server.url, server.api_key) as admin:
+    with AdminClient(server.url, server.api_key) as admin:
         deployed = deployment_round(admin, server.url, art, initial, prepared, again, tmp_path / "d")
     same = simulation_round(prepared, art, initial, deployed.round, again, tmp_path / "l", deployed.codec_seeds)
     shifted = {user: (rotation, rounding + 1) for user, (rotation, rounding) in deployed.codec_seeds.items()}
@@ -140,12 +141,12 @@ def test_parity_unknown_client_is_named(
     server: RunningCoordinator, plan: tuple[Path, list[np.ndarray]], prepared: Path, tmp_path: Path
 ) -> None:
     art, initial = plan
-    with AdminAPI(server.url, server.api_key) as admin, pytest.raises(ParityError, match="99999"):
+    with AdminClient(server.url, server.api_key) as admin, pytest.raises(ParityError, match="99999"):
         deployment_round(
             admin, server.url, art, initial, prepared, ParityConfig(clients=(99999,), population="nobody"), tmp_path
         )
 
 
 def test_admin_api_refusal_is_named(server: RunningCoordinator) -> None:
-    with AdminAPI(server.url, "wrong-key") as admin, pytest.raises(CoordinatorProcessError, match="40"):
+    with AdminClient(server.url, "wrong-key") as admin, pytest.raises(AdminError, match="40"):
         admin.status("parity")
