@@ -108,7 +108,7 @@ def test_central_ngram_suggest_end_to_end(prepared: Path, tmp_path: Path, capsys
 
     capsys.readouterr()
     for run in (central, ngram):
-        assert main(["suggest", "--model", str(run), "see you at"]) == 0
+        assert main(["suggest", "--model", str(run), "--words-only", "see you at"]) == 0
         words = capsys.readouterr().out.strip().split(" | ")
         assert len(words) == 3
         assert words[0] == "home"
@@ -141,7 +141,7 @@ def test_sim_run_cli_writes_a_model_suggest_can_use(
                  "--clients-per-round", "2", "--no-progress"])  # fmt: skip
     assert code == 0
     assert "simulation on test users" in capsys.readouterr().out
-    assert main(["suggest", "--model", str(out), "see you"]) == 0
+    assert main(["suggest", "--model", str(out), "--words-only", "see you"]) == 0
     assert len(capsys.readouterr().out.strip().split(" | ")) == 3
 
 

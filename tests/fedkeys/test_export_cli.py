@@ -64,11 +64,26 @@ def test_suggest_through_litert_matches_the_run_dir(run: Path, art: Path, capsys
     capsys.readouterr()
     shown = {}
     for model in (run, art / "train.tflite", art / "infer.tflite"):
-        assert main(["suggest", "--model", str(model), "see you at"]) == 0
+        assert main(["suggest", "--model", str(model), "--words-only", "see you at"]) == 0
         shown[model.name] = capsys.readouterr().out.strip()
     assert len(shown["central"].split(" | ")) == 3
     assert shown["train.tflite"] == shown["central"]  # float32 on LiteRT: the same strip as Keras
     assert shown["infer.tflite"].split(" | ")[0] == shown["central"].split(" | ")[0]
+
+
+def test_suggest_cli_shows_probabilities_and_reads_contexts_from_stdin(
+    art: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    capsys.readouterr()
+    assert main(["suggest", "--model", str(art / "infer.tflite"), "see you zorpish"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("%") == 3 and "zorpish" in out  # three words with their probabilities, the unknown word named
+    monkeypatch.setattr("sys.stdin", io.StringIO("see you at\nwhat time is\n"))
+    assert main(["suggest", "--model", str(art / "infer.tflite"), "-i"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "%" in line]
+    assert len(lines) == 2
 
 
 def test_export_int8_inference_agrees_with_float_on_test_positions(art: Path, prepared: Path) -> None:
