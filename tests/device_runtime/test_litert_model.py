@@ -243,7 +243,7 @@ def test_trainer_checks_the_manifest(trainer: LiteRTTrainer, train_bytes: bytes)
 def test_trainer_from_plan_verifies_every_file(trainer: LiteRTTrainer, train_bytes: bytes, tmp_path: Path) -> None:
     (tmp_path / "train.tflite").write_bytes(train_bytes)
     write_manifest(tmp_path, _manifest(trainer, {"train.tflite": sha256_file(tmp_path / "train.tflite")}))
-    assert LiteRTTrainer.from_plan(tmp_path).manifest is not None
+    assert LiteRTTrainer.from_plan(tmp_path).manifest.files == {"train.tflite": sha256_file(tmp_path / "train.tflite")}
     (tmp_path / "train.tflite").write_bytes(train_bytes[:-1] + b"\x00")
     with pytest.raises(ManifestError, match="does not match"):
         LiteRTTrainer.from_plan(tmp_path)
