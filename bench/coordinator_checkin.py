@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -51,13 +51,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(db_url: str, workers: int, workdir: Path) -> Iterator[str]:
+def server(
+    db_url: str, workers: int, workdir: Path, *, env_extra: Mapping[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[str]:
+    """``fedkeys serve`` in its own process group (``env_extra``: more ``FEDKEYS_*``; ``args``: more flags)."""
     port = free_port()
     key = workdir / "key"
     key.write_text(API_KEY)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEDKEYS_")}
     (workdir / "credential-key").write_bytes(CREDENTIAL_KEY)
     env["FEDKEYS_CREDENTIAL_KEY_FILE"] = str(workdir / "credential-key")
+    env.update(env_extra or {})
     cmd = [
         sys.executable,
         "-m",
@@ -71,6 +75,7 @@ def server(db_url: str, workers: int, workdir: Path) -> Iterator[str]:
         str(workers),
         "--api-key-file",
         str(key),
+        *args,
     ]
     log = (workdir / f"server-{port}.log").open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -12,6 +12,7 @@ import logging
 import secrets
 import statistics
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -102,11 +103,24 @@ _COUNT_UPDATE = (
 )
 
 
+# Built once (the check-in path runs them on every request; building a statement costs more than running it).
+_HAS_SESSION = (
+    sa.select(sessions.c.id)
+    .where(sessions.c.round_id == sa.bindparam("has_round"), sessions.c.participant == sa.bindparam("has_participant"))
+    .limit(1)
+)
+_RECENT_DURATIONS = (
+    sa.select(rounds.c.closed_at - rounds.c.opened_at)
+    .where(rounds.c.task_id == sa.bindparam("recent_task"), rounds.c.closed_at.is_not(None))
+    .order_by(rounds.c.number.desc())
+    .limit(5)
+)
+
+
 def _has_session(conn: sa.Connection, round_id: int, device_id: str) -> bool:
     """Whether the device already holds a session of the round (an index lookup; the unique key decides)."""
     key = participant(round_id, device_id)
-    query = sa.select(sessions.c.id).where(sessions.c.round_id == round_id, sessions.c.participant == key)
-    return conn.execute(query.limit(1)).first() is not None
+    return conn.execute(_HAS_SESSION, {"has_round": round_id, "has_participant": key}).first() is not None
 
 
 def blob_url(digest: str) -> str:
@@ -189,7 +203,9 @@ class Coordinator:
                 current = load_round(conn, task.id, load_task_by_id(conn, task.id).current_round)
                 joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
         if joined:  # this credential already holds a session of the open round: one slot per device
-            return self._reject("already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id)))
+            return self._reject(
+                "already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id), current)
+            )
         # Only a round that looks open is worth a write; the conditional UPDATE is what decides.
         open_now = current is not None and can_assign(round_record(current), now)
         bound = declared_weight_bound(
@@ -202,9 +218,11 @@ class Coordinator:
         try:
             assignment = self._try_assign(task, now, cred.device_id, bound) if open_now else None
         except sa.exc.IntegrityError:  # a concurrent check-in with the same credential won the round's slot
-            return self._reject("already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id)))
+            return self._reject(
+                "already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id), current)
+            )
         if assignment is None:
-            return self._reject("round_full", self._retry_window(task, now, self._arrivals.rate(task.id)))
+            return self._reject("round_full", self._retry_window(task, now, self._arrivals.rate(task.id), current))
         self.metrics.checkins.labels("accepted", "").inc()
         event(
             logger,
@@ -267,17 +285,17 @@ class Coordinator:
             secure=secure,
         )
 
-    def _retry_window(self, task: TaskRow, now: float, arrival_rate: float) -> tuple[float, float]:
-        """Pace steering from the open round's expected end and recent round durations."""
-        with self.db.read() as conn:
-            current = load_round(conn, task.id, task.current_round)
-            recent = conn.execute(
-                sa.select(rounds.c.closed_at - rounds.c.opened_at)
-                .where(rounds.c.task_id == task.id, rounds.c.closed_at.is_not(None))
-                .order_by(rounds.c.number.desc())
-                .limit(5)
-            ).scalars()
-            durations = [float(d) for d in recent]
+    def _retry_window(
+        self, task: TaskRow, now: float, arrival_rate: float, current: sa.Row[Any] | None
+    ) -> tuple[float, float]:
+        """Pace steering from the open round's expected end and recent round durations.
+
+        ``current`` is the open round as the check-in just read it; the durations are read only when it is open.
+        """
+        durations: list[float] = []
+        if current is not None and RoundState(current._mapping["state"]) not in TERMINAL:
+            with self.db.read() as conn:
+                durations = [float(d) for d in conn.execute(_RECENT_DURATIONS, {"recent_task": task.id}).scalars()]
         plan = task.plan
         if current is None or RoundState(current._mapping["state"]) in TERMINAL:
             to_next = 0.0

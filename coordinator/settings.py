@@ -9,6 +9,7 @@ settings.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,8 @@ class CoordinatorSettings(BaseSettings):
     db: str = Field(default="sqlite:///fedkeys-coordinator.db", description="SQLAlchemy URL")
     api_key: SecretStr | None = Field(default=None, description="admin API key; admin is refused (401) without one")
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
+    loop: Literal["uvloop", "asyncio", "auto"] = Field(default="uvloop", description="uvicorn's event loop")
+    http: Literal["httptools", "h11", "auto"] = Field(default="httptools", description="uvicorn's HTTP/1.1 parser")
     tick_seconds: float = Field(default=1.0, gt=0, le=60, description="how often each worker checks deadlines")
     max_upload_bytes: int = Field(default=256 * 2**20, ge=1024, description="refuse larger bodies before reading")
     min_retry_seconds: float = Field(default=5.0, ge=0)

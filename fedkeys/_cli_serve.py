@@ -79,6 +79,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         flags["db"] = args.db
     if args.tick_seconds is not None:
         flags["tick_seconds"] = args.tick_seconds
+    for name in ("loop", "http"):
+        if getattr(args, name) is not None:
+            flags[name] = getattr(args, name)
     key = api_key(args)
     if key:
         flags["api_key"] = key
@@ -117,6 +120,8 @@ def _run_uvicorn(args: argparse.Namespace, settings: Any) -> None:
             host=args.host,
             port=args.port,
             workers=settings.workers,
+            loop=settings.loop,
+            http=settings.http,
             log_config=log_config,
             access_log=args.access_log,
             timeout_graceful_shutdown=5,
@@ -151,6 +156,8 @@ def register(sub: Any) -> None:
     serve.add_argument(
         "--workers", type=positive_int, default=1, help="uvicorn worker processes (use PostgreSQL for more than 1)"
     )
+    serve.add_argument("--loop", choices=("uvloop", "asyncio", "auto"), help="event loop (default uvloop)")
+    serve.add_argument("--http", choices=("httptools", "h11", "auto"), help="HTTP/1.1 parser (default httptools)")
     serve.add_argument("--tick-seconds", type=positive_float, help="how often deadlines are checked (default 1)")
     serve.add_argument("--api-key-file", metavar="FILE", help="file holding the admin key (else env FEDKEYS_API_KEY)")
     serve.add_argument("--log-json", action="store_true", help="one JSON object per log line")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from coordinator.routes.deps import get_coordinator
 from coordinator.service import Coordinator
@@ -39,9 +39,11 @@ def checkin(
     population: Annotated[str, Path(pattern=NAME_PATTERN)],
     req: CheckinRequest,
     coordinator: Annotated[Coordinator, Depends(get_coordinator)],
-) -> CheckinResponse:
+) -> Response:
     """An assignment, or a rejection with the retry window the device must respect (pace steering).
 
     Needs the credential from ``enroll``: 401/403 with a reason when it is missing, forged or expired.
+    The response is serialized once here: returning the model would have FastAPI dump, validate again and
+    re-encode it (``response_model`` still documents it).
     """
-    return coordinator.checkin(population, req)
+    return Response(coordinator.checkin(population, req).model_dump_json(), media_type="application/json")

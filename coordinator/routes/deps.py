@@ -28,7 +28,8 @@ _STATUS = {**UPLOAD_REASONS, **SESSION_REASONS, **TASK_REASONS, **SECAGG_REASONS
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
 
 
-def get_coordinator(request: Request) -> Coordinator:
+async def get_coordinator(request: Request) -> Coordinator:
+    """``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop on every check-in."""
     coordinator: Coordinator = request.app.state.coordinator
     return coordinator
 
