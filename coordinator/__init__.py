@@ -6,7 +6,8 @@ encoded update that is validated and added to the round's running weighted sum
 (in the rotated domain, in memory only: ``partials``, ``sealing``);
 rounds commit (FedAvg / FedAdam / DP-FedAvg) at their goal or deadline; a task
 with ``secure_aggregation`` runs the ``secagg`` phases instead and learns only
-the sum of masked inputs (``secure_rounds``, Bonawitz et al. 2017). State
+the sum of masked inputs (``secure_rounds``, Bonawitz et al. 2017); both
+paths sit behind one interface (``aggregators``). State
 lives in SQLite or PostgreSQL, safe across several worker processes and crashes.
 
 Public API:

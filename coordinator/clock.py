@@ -3,10 +3,12 @@
 Every worker calls :func:`tick_task` every ``tick_seconds`` and on check-ins that
 find a round past its due state. A cheap read decides whether anything is due;
 only then the task and round rows are locked and the decision is re-taken, so
-concurrent ticks apply each transition exactly once. A due plain round commits
-once ``coordinator.partials`` has gathered every process's in-memory partial
-sum (a tick or two with several processes); a round whose partial died with its
-process is abandoned.
+concurrent ticks apply each transition exactly once. A due round commits once its
+aggregator (``coordinator.aggregators``) settles it: a plain round when
+``coordinator.partials`` has gathered every process's in-memory partial sum (a
+tick or two with several processes), a secure one when its sum is unmasked. An
+aggregator can also need the clock before the round's deadlines (a partial that
+died with its process, a secure phase's deadline); which one, the clock never asks.
 """
 
 from __future__ import annotations
@@ -17,15 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coordinator import secure_records, secure_rounds
+from coordinator.aggregators import RoundAggregator, for_task
 from coordinator.db import Database, rounds
 from coordinator.lifecycle import abandon_round, commit_round, open_next_round
-from coordinator.logs import event
 from coordinator.metrics import Metrics
-from coordinator.partials import Gathered, RoundPartials
+from coordinator.partials import RoundPartials
 from coordinator.records import TaskRow, load_round, load_task_by_id, round_record
 from coordinator.rounds import TERMINAL, RoundState, due_state
-from wire.codec import CodecSpec, round_rotation_seed
 
 logger = logging.getLogger(__name__)
 
@@ -40,39 +40,27 @@ def needs_write(task: TaskRow, current: sa.Row[Any] | None, now: float) -> bool:
     return due_state(round_record(current), now) != state
 
 
-def _secure_due(conn: Any, task: TaskRow, current: sa.Row[Any] | None, now: float) -> bool:
-    if not task.config.secure_aggregation or current is None:
-        return False
-    return RoundState(current._mapping["state"]) not in TERMINAL and secure_records.due(
-        conn, current._mapping["id"], now
-    )
-
-
-def _plain_open(task: TaskRow, current: sa.Row[Any] | None) -> bool:
-    if current is None or task.config.secure_aggregation:
-        return False
-    return RoundState(current._mapping["state"]) not in TERMINAL
+def _live(current: sa.Row[Any] | None) -> bool:
+    """Whether a round is open (not committed or abandoned)."""
+    return current is not None and RoundState(current._mapping["state"]) not in TERMINAL
 
 
 def tick_task(db: Database, metrics: Metrics, partials: RoundPartials, task_id: int, now: float) -> None:
     with db.read() as conn:
         task = load_task_by_id(conn, task_id)
         current = load_round(conn, task_id, task.current_round)
-        secure_due = _secure_due(conn, task, current, now)
-        lost = _plain_open(task, current) and current is not None and partials.lost(conn, current._mapping["id"], now)
+        aggregator = for_task(task)
+        pending = current is not None and _live(current) and aggregator.pending(conn, partials, current, now)
     partials.forget_other_rounds(task_id, None if current is None else current._mapping["id"])
-    if not (secure_due or lost or needs_write(task, current, now)):
+    if not (pending or needs_write(task, current, now)):
         return
     with db.write() as conn:
         task = load_task_by_id(conn, task_id, lock=True)
         current = load_round(conn, task_id, task.current_round, lock=True)
-        if _plain_open(task, current) and current is not None and partials.lost(conn, current._mapping["id"], now):
-            _abandon_lost(conn, partials, task, current, now, metrics)
-            open_next_round(conn, task_id, now)
-            return
-        settled = current is not None and _secure_due(conn, task, current, now)
-        if settled and current is not None and secure_rounds.settle(conn, task, current, now, metrics):
-            open_next_round(conn, task_id, now)  # the secure round was committed or abandoned
+        aggregator = for_task(task)
+        pending = current is not None and _live(current) and aggregator.pending(conn, partials, current, now)
+        if pending and current is not None and _settle(conn, aggregator, partials, task, current, now, metrics):
+            open_next_round(conn, task_id, now)  # committed or abandoned (a lost partial, a secure outcome)
             return
         if not needs_write(task, current, now):
             return  # another process got here first
@@ -80,11 +68,11 @@ def tick_task(db: Database, metrics: Metrics, partials: RoundPartials, task_id: 
             state = RoundState(current._mapping["state"])
             due = due_state(round_record(current), now)
             if due == RoundState.COMMITTED:
-                if not _commit_plain(conn, partials, task, current, now, metrics):
-                    return  # partials still coming
+                if not _settle(conn, aggregator, partials, task, current, now, metrics):
+                    return  # its sum is still coming
             elif due == RoundState.ABANDONED:
                 abandon_round(conn, task, current, now, metrics)
-                partials.forget(current._mapping["id"])
+                aggregator.forget(partials, current._mapping["id"])
             elif due != state:
                 conn.execute(sa.update(rounds).where(rounds.c.id == current._mapping["id"]).values(state=due.value))
                 return
@@ -93,31 +81,24 @@ def tick_task(db: Database, metrics: Metrics, partials: RoundPartials, task_id: 
         open_next_round(conn, task_id, now)
 
 
-def _commit_plain(
-    conn: Connection, partials: RoundPartials, task: TaskRow, current: sa.Row[Any], now: float, metrics: Metrics
+def _settle(
+    conn: Connection,
+    aggregator: RoundAggregator,
+    partials: RoundPartials,
+    task: TaskRow,
+    current: sa.Row[Any],
+    now: float,
+    metrics: Metrics,
 ) -> bool:
-    """Commit the due plain round from its gathered partial sums; False while they are still coming."""
-    r = current._mapping
-    rotated = CodecSpec.parse(task.config.codec).bits is not None
-    rotation = round_rotation_seed(task.config.seed, r["number"]) if rotated else None
-    gathered = partials.gather(conn, task, current, rotation, now)
-    if gathered is Gathered.WAIT:
+    """Commit the round's settled sum or abandon it; False while its aggregation is not done yet."""
+    settled = aggregator.settle(conn, partials, task, current, now)
+    if settled.waiting:
         return False
-    if gathered is Gathered.LOST:
-        _abandon_lost(conn, partials, task, current, now, metrics)
-        return True
-    commit_round(conn, task, current, gathered, now, metrics)
-    partials.forget(r["id"])
+    round_id = current._mapping["id"]
+    if settled.total is None:
+        abandon_round(conn, task, current, now, metrics)
+    else:
+        fresh = conn.execute(sa.select(rounds).where(rounds.c.id == round_id)).one()  # what settle counted
+        commit_round(conn, task, fresh, settled.total, now, metrics)
+    aggregator.forget(partials, round_id)
     return True
-
-
-def _abandon_lost(
-    conn: Connection, partials: RoundPartials, task: TaskRow, current: sa.Row[Any], now: float, metrics: Metrics
-) -> None:
-    """A process that held part of the round's sum is gone (a crash): the round cannot commit its mean."""
-    r = current._mapping
-    event(
-        logger, "round_sum_lost", logging.WARNING, population=task.population, round=r["number"], received=r["received"]
-    )
-    abandon_round(conn, task, current, now, metrics)
-    partials.forget(r["id"])

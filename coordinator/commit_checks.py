@@ -19,6 +19,7 @@ advance to lie in a ball, and the server step that follows from it too:
   wrapped the ring lands far outside (and ``secagg.bounds.check_sum`` refused
   that sum before the commit).
 
+The bound of a task's mechanism is ``coordinator.aggregators.update_bound``.
 A mean or step outside its bound, or a non-finite model, is not committed:
 :class:`CommitRefused` names why and the round is abandoned instead (Bonawitz et
 al. 2019 §4.3: the server does not trust devices; one upload of 1e30 values
@@ -30,9 +31,6 @@ from __future__ import annotations
 import numpy as np
 
 from coordinator.errors import CoordinatorRefusal
-from secagg.bounds import mean_l2_bound
-from secagg.ring import RingSpec
-from wire.protocol import TaskCreate
 
 _RTOL = 1e-5  # updates are clipped in float32: a clipped norm can exceed S by a few float32 ulps
 _EPS64 = float(np.finfo(np.float64).eps)
@@ -42,20 +40,6 @@ COMMIT_REASONS: tuple[str, ...] = ("not_finite", "mean_too_large", "step_too_lar
 
 class CommitRefused(CoordinatorRefusal):
     """A round whose mean or next model falls outside what its validated updates allow; it is abandoned."""
-
-
-def update_bound(config: TaskCreate, length: int, *, devices: int = 1, weight_units: float = 1.0) -> float:
-    """The L2 norm no mean of the task's validated updates can exceed (see the module docstring).
-
-    ``length`` is the model's coordinate count P. Secure rounds only: ``devices``
-    averaged with total weight ``weight_units`` (their weight / the task's max weight).
-    """
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
-    if config.secure_aggregation:
-        spec = RingSpec(bits=config.secagg_bits, clip=config.secagg_clip)
-        return mean_l2_bound(spec, devices, weight_units, length)
-    return float(config.norm_bound)
 
 
 def check_mean(mean: np.ndarray, bound: float) -> None:

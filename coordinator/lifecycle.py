@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator.aggregation import WeightedSum
+from coordinator.aggregators import for_task, update_bound
 from coordinator.blobstore import get_blob, put_blob
-from coordinator.commit_checks import CommitRefused, check_mean, check_step, update_bound
+from coordinator.commit_checks import CommitRefused, check_mean, check_step
 from coordinator.db import models, rounds, sessions, tasks
 from coordinator.logs import event
 from coordinator.metrics import Metrics
@@ -37,7 +38,6 @@ from coordinator.optimizers import (
 from coordinator.partials import drop_partials
 from coordinator.records import TaskRow, model_sha256
 from coordinator.rounds import RoundState, open_round
-from coordinator.secure_records import open_secure_round
 from wire.update import decode_weights, encode_weights
 
 logger = logging.getLogger(__name__)
@@ -210,8 +210,7 @@ def open_next_round(conn: Connection, task_id: int, now: float) -> int | None:
     )
     key = inserted.inserted_primary_key
     assert key is not None
-    if task.config.secure_aggregation:
-        open_secure_round(conn, task, int(key[0]), number, now)
+    for_task(task).open(conn, task, int(key[0]), number, now)  # a secure round's record
     conn.execute(sa.update(tasks).where(tasks.c.id == task.id).values(current_round=number))
     event(logger, "round_opened", population=task.population, round=number, version=task.model_version)
     return number

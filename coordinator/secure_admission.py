@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from coordinator.aggregators import for_task
 from coordinator.db import Database, rounds
 from coordinator.errors import SessionError
 from coordinator.gatekeeper import Action, admit
 from coordinator.records import load_task_by_id
-from coordinator.secure_records import round_params
 from secagg.encoding import ADVERT_BYTES
 from secagg.messages import RoundParams
 from secagg.shamir import SHARE_BYTES
@@ -50,7 +50,7 @@ def admit_phase(db: Database, session_id: str, token: str | None, phase: str) ->
             sa.select(rounds.c.task_id, rounds.c.number).where(rounds.c.id == session.round_id)
         ).one()
         task = load_task_by_id(conn, task_id)
-    if not task.config.secure_aggregation:
+    params = for_task(task).phase_params(task, number)
+    if params is None:
         raise SessionError("not_secure", "the session is not in a secure round")
-    params, _spec = round_params(task, number)
     return phase_body_bound(params, phase)

@@ -8,33 +8,28 @@ round's ``secagg.phases.SecureRound`` lives in one row (``fk_secagg``, locked
 per request); the round clock closes phases at their deadlines and, once the
 sum is unmasked, checks it against what in-range inputs can sum to
 (``secagg.bounds``) and turns it into the token-weighted mean delta that the
-usual commit applies. A round whose protocol is abandoned, or whose sum fails
-the check, is abandoned whole, with the reason kept in its record.
+usual commit applies (``coordinator.aggregators.SecureAggregator``). A round
+whose protocol is abandoned, or whose sum fails the check, is abandoned whole,
+with the reason kept in its record.
 
 Parameters and storage: ``coordinator.secure_records``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coordinator.aggregation import WeightedSum
 from coordinator.db import Database, rounds, secagg_devices
 from coordinator.errors import UpdateRejected
 from coordinator.gatekeeper import Action, admit
-from coordinator.lifecycle import abandon_round, commit_round
-from coordinator.metrics import Metrics
-from coordinator.records import TaskRow
 from coordinator.rounds import TERMINAL, RoundState
-from coordinator.secure_records import load_record, round_params, store_record
+from coordinator.secure_records import load_record, store_record
 from secagg import encoding, phases
 from secagg.errors import SecAggError
-from secagg.updates import mean_from_ring
 from wire.protocol import SECAGG_PHASES
 
 logger = logging.getLogger(__name__)
@@ -46,49 +41,6 @@ _OPEN = {
     "unmask": phases.Phase.UNMASK,
 }
 _AFTER = list(phases.Phase)
-
-
-def settle(conn: Connection, task: TaskRow, round_row: sa.Row, now: float, metrics: Metrics) -> bool:
-    """Close a due phase; commit the round on an unmasked sum, abandon it if the protocol was. True if it closed.
-
-    The caller holds the task, sum and round locks (``coordinator.db``'s order); the secure row is locked last.
-    """
-    r = round_row._mapping
-    record = load_record(conn, r["id"], lock=True)
-    moved = phases.advance(record, now)
-    if moved is not record:
-        store_record(conn, r["id"], moved)
-    if moved.phase is phases.Phase.ABANDONED:
-        _abandon(conn, task, round_row, moved, now, metrics)
-        return True
-    if moved.phase is not phases.Phase.DONE or moved.total is None or moved.state is None:
-        return False
-    count = len(moved.state.received)
-    if count < (task.config.min_reports or task.config.goal_count):
-        abandon_round(conn, task, round_row, now, metrics)
-        return True
-    _, spec = round_params(task, r["number"])
-    try:
-        mean = mean_from_ring(moved.total, count, task.shapes, spec)  # checks the sum first (secagg.bounds)
-    except SecAggError as err:  # a sum no in-range inputs could make: abandon, never commit it
-        refused = dataclasses.replace(moved, phase=phases.Phase.ABANDONED, total=None, reason=f"{err.reason}: {err}")
-        store_record(conn, r["id"], refused)
-        _abandon(conn, task, round_row, refused, now, metrics)
-        return True
-    acc = WeightedSum(task.shapes)
-    acc.add(mean.tensors, mean.weight)  # the token-weighted mean, as a plain round's
-    conn.execute(sa.update(rounds).where(rounds.c.id == r["id"]).values(received=count, weight_sum=mean.weight))
-    fresh = conn.execute(sa.select(rounds).where(rounds.c.id == r["id"])).one()
-    commit_round(conn, task, fresh, acc, now, metrics)
-    return True
-
-
-def _abandon(
-    conn: Connection, task: TaskRow, round_row: sa.Row, record: phases.SecureRound, now: float, metrics: Metrics
-) -> None:
-    """Abandon the round; its secure record keeps the reason (devices see it), the log names it too."""
-    logger.warning("secure round %d of %s abandoned: %s", round_row._mapping["number"], task.population, record.reason)
-    abandon_round(conn, task, round_row, now, metrics)
 
 
 class SecureRounds:

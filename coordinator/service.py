@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from coordinator.aggregators import for_task
 from coordinator.arrivals import DbArrivalStore, process_name
 from coordinator.clock import needs_write, tick_task
 from coordinator.credentials import participant
@@ -50,7 +51,6 @@ from coordinator.records import (
 )
 from coordinator.reports import record_abort, record_report
 from coordinator.rounds import TERMINAL, RoundState, can_assign, check_upload
-from coordinator.secure_records import assign_device
 from coordinator.validation import UpdateLimits, ValidUpdate, decode_and_validate
 from wire.codec import round_rotation_seed
 from wire.protocol import (
@@ -264,9 +264,7 @@ class Coordinator:
                 _NEW_SESSION, session | {"state": "assigned", "reported": False, "seed": seed, "deadline": deadline}
             )
             checkpoint = model_sha256(conn, task.id, version)
-            secure = (
-                assign_device(conn, task, round_id, number, session_id, index - 1) if c.secure_aggregation else None
-            )
+            secure = for_task(task).assign(conn, task, round_id, number, session_id, index - 1)
         return Assignment(
             session_id=session_id,
             population=task.population,
@@ -349,10 +347,10 @@ class Coordinator:
             round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == s.round_id)).one()
             task = load_task_by_id(conn, round_row._mapping["task_id"])
         r = round_row._mapping
-        if task.config.secure_aggregation:
-            err = UpdateRejected("secure_round", "this task takes masked inputs only: POST .../secagg/masked_input")
-            self._rejected(task, r, session_id, err)
-            raise err
+        refusal = for_task(task).upload_refusal()
+        if refusal is not None:
+            self._rejected(task, r, session_id, refusal)
+            raise refusal
         try:
             permit(s, Action.UPLOAD)
             check_upload(round_record(round_row), now, s.deadline)

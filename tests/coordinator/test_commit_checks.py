@@ -6,7 +6,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from coordinator.commit_checks import CommitRefused, check_mean, check_step, update_bound
+from coordinator.aggregators import update_bound
+from coordinator.commit_checks import CommitRefused, check_mean, check_step
 from wire.protocol import DEFAULT_NORM_BOUND, TaskCreate
 
 
