@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from coordinator_fixtures import API_KEY, Clock
+from coordinator_fixtures import API_KEY, Clock, PostgresSchema, postgres_available
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -31,3 +31,23 @@ def client(settings: CoordinatorSettings, clock: Clock) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
     db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh database with the schema, on SQLite and on PostgreSQL (its own schema; skipped if unreachable)."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'c.db'}")
+        database.create_schema()
+        yield database
+        database.dispose()
+        return
+    if not postgres_available():
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
+    with PostgresSchema() as schema:
+        database = Database(schema.url.replace("postgresql://", "postgresql+psycopg://"))
+        database.create_schema()
+        try:
+            yield database
+        finally:
+            database.dispose()

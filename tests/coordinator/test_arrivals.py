@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from coordinator_fixtures import PostgresSchema, postgres_available
 
 from coordinator import Database
 from coordinator.arrivals import DbArrivalStore, process_name
 from coordinator.db import arrivals
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'c.db'}")
-        database.create_schema()
-        yield database
-        database.dispose()
-        return
-    if not postgres_available():
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    with PostgresSchema() as schema:
-        database = Database(schema.url.replace("postgresql://", "postgresql+psycopg://"))
-        database.create_schema()
-        try:
-            yield database
-        finally:
-            database.dispose()
 
 
 def test_db_arrival_store_sums_every_process_within_the_window(db: Database) -> None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from coordinator_fixtures import TRAIN_TFLITE, Clock, PostgresSchema, initial_weights, manifest_json, postgres_available
+from coordinator_fixtures import TRAIN_TFLITE, Clock, initial_weights, manifest_json
 
 from coordinator import Admin, Coordinator, Database
 from coordinator.db import partials
@@ -29,23 +27,6 @@ from wire.protocol import Assignment, CheckinRequest, TaskCreate
 from wire.update import decode_update, decode_weights, encode_update, encode_weights
 
 GOAL = 4
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'p.db'}")
-        database.create_schema()
-        yield database
-        database.dispose()
-        return
-    if not postgres_available():
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    with PostgresSchema() as schema:
-        database = Database(schema.url.replace("postgresql://", "postgresql+psycopg://"))
-        database.create_schema()
-        yield database
-        database.dispose()
 
 
 def _task(db: Database, clock: Clock, codec: str, goal: int = GOAL) -> None:
@@ -83,17 +64,18 @@ def checkin_request(coord: Coordinator, codec: str) -> CheckinRequest:
     )
 
 
-def _delta(i: int) -> list[np.ndarray]:
-    rng = np.random.default_rng([5, i])
+def _delta(i: int, salt: int = 5) -> list[np.ndarray]:
+    rng = np.random.default_rng([salt, i])
     return [(0.1 * rng.normal(size=w.shape)).astype(np.float32) for w in initial_weights()]
 
 
-def _upload(coord: Coordinator, i: int, codec: str) -> tuple[bytes, float]:
+def _upload(coord: Coordinator, i: int, codec: str, *, salt: int = 5, base_weight: float = 1.0) -> tuple[bytes, float]:
+    """Device ``i`` checks in and uploads ``_delta(i, salt)`` with weight ``base_weight + i``; (blob, weight)."""
     a = coord.checkin("p", checkin_request(coord, codec)).assignment
     assert isinstance(a, Assignment)
-    weight = float(1 + i)
+    weight = base_weight + i
     blob = encode_update(
-        _delta(i), codec=codec, round=a.round, base_version=a.model_version, weight=weight, seed=a.seed,
+        _delta(i, salt), codec=codec, round=a.round, base_version=a.model_version, weight=weight, seed=a.seed,
         rotation_seed=a.rotation_seed,
     )  # fmt: skip
     coord.upload(a.session_id, a.upload_token, blob)

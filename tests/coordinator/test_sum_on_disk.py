@@ -17,32 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from coordinator_fixtures import Clock, initial_weights
-from test_partials import _process, _task, checkin_request
+from coordinator_fixtures import Clock
+from test_partials import _process, _task
+from test_partials import _upload as _upload_one
 
 from coordinator import Coordinator, Database
 from wire.codec import dequantize
-from wire.protocol import Assignment
-from wire.update import decode_update, encode_update
+from wire.update import decode_update
 
 K = 3
 
 
-def _delta(i: int) -> list[np.ndarray]:
-    rng = np.random.default_rng([11, i])
-    return [(0.1 * rng.normal(size=w.shape)).astype(np.float32) for w in initial_weights()]
-
-
 def _upload(coord: Coordinator, i: int, codec: str) -> tuple[bytes, float]:
-    a = coord.checkin("p", checkin_request(coord, codec)).assignment
-    assert isinstance(a, Assignment)
-    weight = float(2 + i)
-    blob = encode_update(
-        _delta(i), codec=codec, round=a.round, base_version=a.model_version, weight=weight, seed=a.seed,
-        rotation_seed=a.rotation_seed,
-    )  # fmt: skip
-    coord.upload(a.session_id, a.upload_token, blob)
-    return blob, weight
+    return _upload_one(coord, i, codec, salt=11, base_weight=2.0)
 
 
 def _vectors(blob: bytes, weight: float) -> list[np.ndarray]:
