@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from coordinator_checkin import CREDENTIAL_KEY, PG_URL, create_tasks, free_port, postgres_schema, server
+from coordinator_checkin import CREDENTIAL_KEY, PG_URL, create_tasks, free_port, postgres_schema, server, serving
 from fastapi import FastAPI, Request
 
 _LUA = r"""
@@ -99,24 +98,8 @@ def bare_server(workers: int, loop: str, http: str, workdir: Path) -> Iterator[s
            "checkin_wrk:bare_app",
            "--port", str(port), "--workers", str(workers), "--loop", loop, "--http", http, "--no-access-log",
            "--log-level", "warning"]  # fmt: skip
-    log = (workdir / f"bare-{port}.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bare server did not start: {(workdir / f'bare-{port}.log').read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.2)
+    with serving(cmd, workdir / f"bare-{port}.log", f"http://127.0.0.1:{port}", timeout=30) as url:
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-        log.close()
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,34 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def serving(
+    cmd: Sequence[str], log_path: Path, url: str, *, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> Iterator[str]:
+    """Run ``cmd`` in its own process group until ``url/healthz`` answers; stop the group on exit."""
+    log = log_path.open("wb")
+    proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd[2]} did not start: {log_path.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
 def server(
     db_url: str, workers: int, workdir: Path, *, env_extra: Mapping[str, str] | None = None, args: Sequence[str] = ()
 ) -> Iterator[str]:
@@ -77,28 +105,8 @@ def server(
         str(key),
         *args,
     ]
-    log = (workdir / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {(workdir / f'server-{port}.log').read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.2)
+    with serving(cmd, workdir / f"server-{port}.log", f"http://127.0.0.1:{port}", env=env, timeout=60) as url:
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 @contextlib.contextmanager
