@@ -162,18 +162,14 @@ def _ngram(run: DemoRun) -> None:
 
 def _pretrain(run: DemoRun) -> None:
     """Central Adam on the proxy users (or the given run); the start of simulation and deployment alike."""
-    from model import load_checkpoint
-    from tff_sim.simulation import sim_model_config
+    from tff_sim.simulation import load_initial_model, sim_model_config
 
     config, corpus = run.config, run.need_corpus()
     run.model_config = sim_model_config(corpus.tokenizer.vocab_size, config.preset)
     if config.init_from is not None:
         run.pretrained_dir = config.init_from
-        summary = config.init_from / "summary.json"
-        run.pretrained = json.loads(summary.read_text()) if summary.is_file() else {"kind": "given"}
-    elif corpus.proxy is None:
-        raise ValueError(f"{run.data_dir} has no proxy users to pretrain on: prepare it with --proxy-fraction")
     else:
+        corpus.split("proxy")  # a corpus without proxy users is refused here, naming --proxy-fraction
         run.pretrained_dir = run.out / "pretrained"
         pretrain = CentralRunConfig(
             preset=config.preset,
@@ -187,11 +183,10 @@ def _pretrain(run: DemoRun) -> None:
                 patience=config.pretrain_epochs,
             ),
         )
-        run.pretrained = run_central(run.data_dir, run.pretrained_dir, pretrain, progress=run.progress, overwrite=True)
-    model_config, weights = load_checkpoint(run.pretrained_dir / "checkpoint")
-    if model_config != run.model_config:
-        raise ValueError(f"{run.pretrained_dir}: a checkpoint of another model ({model_config.to_dict()})")
-    run.initial = [np.asarray(w, np.float32) for w in weights]
+        run_central(run.data_dir, run.pretrained_dir, pretrain, progress=run.progress, overwrite=True)
+    initial = load_initial_model(run.pretrained_dir, run.model_config)  # refuses another model's checkpoint
+    run.pretrained = initial.provenance
+    run.initial = [np.asarray(w, np.float32) for w in initial.weights]
 
 
 def _simulation(run: DemoRun) -> None:
