@@ -3,7 +3,9 @@
 One command, one corpus: it trains (or reuses, when a run's summary.json
 exists) a central model with Adam, FedAvg, FedAdam and FedYogi from scratch,
 and federated training from a model pretrained on proxy users (Xu et al. 2023;
-Nguyen et al. 2023), scores the 3-gram Kneser-Ney model, and writes
+Nguyen et al. 2023) -- ``pretrained``, then ``pretrained_more``: ``--more-rounds``
+further rounds from that run's model with new clients and a cosine client lr --
+scores the 3-gram Kneser-Ney model, and writes
 
 - ``quality.png``: validation recall@1 against training tokens and against
   wall seconds, the 3-gram as a line;
@@ -38,8 +40,15 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import numpy as np
 
 FEDERATED = ("fedavg", "fedadam", "fedyogi")
-RUNS = ("ngram", "central", *FEDERATED, "pretrained")
-COLORS = {"central": "black", "fedavg": "tab:blue", "fedadam": "tab:orange", "fedyogi": "tab:green"}
+RUNS = ("ngram", "central", *FEDERATED, "pretrained", "pretrained_more")
+COLORS = {
+    "central": "black",
+    "fedavg": "tab:blue",
+    "fedadam": "tab:orange",
+    "fedyogi": "tab:green",
+    "pretrained": "tab:red",
+    "pretrained_more": "tab:purple",
+}
 
 
 def _summary(run: Path) -> dict[str, Any] | None:
@@ -68,6 +77,7 @@ def _train(args: argparse.Namespace, name: str) -> None:
     from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
     from model import CentralConfig
     from tff_sim.runtime import RuntimeConfig
+    from tff_sim.schedules import Schedule
     from tff_sim.simulation import run_simulation
 
     out = args.out / name
@@ -87,7 +97,7 @@ def _train(args: argparse.Namespace, name: str) -> None:
         )
     elif name in FEDERATED:
         run_simulation(args.data, out, _sim_config(args, name), RuntimeConfig(), overwrite=True, progress=False)
-    else:  # pretrained: central on proxy users, then the default recipe from there
+    else:  # pretrained (and pretrained_more): central on proxy users, then the default recipe from there
         pre = args.out / "pretrain"
         if _summary(pre) is None:
             run_central(
@@ -98,7 +108,20 @@ def _train(args: argparse.Namespace, name: str) -> None:
                 overwrite=True,
             )
         sim = _sim_config(args, args.pretrained_algorithm)
-        run_simulation(args.data, out, sim, RuntimeConfig(), overwrite=True, progress=False, init_from=pre)
+        if name == "pretrained":
+            run_simulation(args.data, out, sim, RuntimeConfig(), overwrite=True, progress=False, init_from=pre)
+            return
+        # pretrained_more: --more-rounds after the pretrained run's, from its model (FedAvg's server step keeps no
+        # state), new clients (seed 1) and the client lr decaying on a cosine to a tenth
+        more = dataclasses.replace(
+            sim,
+            rounds=args.more_rounds,
+            seed=1,
+            training=dataclasses.replace(sim.training, data_seed=1),
+            client_lr_schedule=Schedule(decay="cosine"),
+        )
+        start = args.out / "pretrained"
+        run_simulation(args.data, out, more, RuntimeConfig(), overwrite=True, progress=False, init_from=start)
 
 
 def _federated_curve(run: Path) -> dict[str, list[float]]:
@@ -138,22 +161,32 @@ def report(args: argparse.Namespace) -> str:
     axes = fig.subplots(1, 2)
     rows = []
     ngram_r1 = float(ngram["test"]["recall_at_1"]) if ngram else float("nan")
-    for name in ("central", *FEDERATED, "pretrained"):
+    for name in ("central", *FEDERATED, "pretrained", "pretrained_more"):
         summary = _summary(args.out / name)
         if summary is None:
             continue
         curve = _central_curve(summary) if name == "central" else _federated_curve(args.out / name)
-        if name == "pretrained":  # the pretraining's tokens and seconds come first, then the federated rounds'
+        if name.startswith("pretrained"):  # the pretraining's tokens and seconds come first, then the rounds'
             pre = _summary(args.out / "pretrain") or {}
             offset_tokens = float((pre.get("trained_on") or {}).get("tokens", 0)) * int(pre.get("epochs_run", 1))
             offset_seconds = float(pre.get("wall_time_s", 0.0))
+            before = _central_curve(pre)
+            if name == "pretrained_more" and _summary(args.out / "pretrained") is not None:
+                first = _federated_curve(args.out / "pretrained")
+                before = {
+                    "tokens": before["tokens"] + [t + offset_tokens for t in first["tokens"]],
+                    "seconds": before["seconds"] + [t + offset_seconds for t in first["seconds"]],
+                    "recall": before["recall"] + first["recall"],
+                }
+                offset_tokens = before["tokens"][-1]
+                offset_seconds = before["seconds"][-1]
+                before = {k: v[-1:] for k, v in before.items()}  # drawn from where the pretrained run ends
             shifted = {
                 "tokens": [t + offset_tokens for t in curve["tokens"]],
                 "seconds": [t + offset_seconds for t in curve["seconds"]],
                 "recall": curve["recall"],
             }
-            pre_curve = _central_curve(pre)
-            curve = {k: pre_curve[k] + shifted[k] for k in shifted}
+            curve = {k: before[k] + shifted[k] for k in shifted}
         style = {"color": COLORS.get(name, "tab:red"), "marker": "o", "markersize": 3, "label": name}
         axes[0].plot(curve["tokens"], curve["recall"], **style)
         axes[1].plot(curve["seconds"], curve["recall"], **style)
@@ -209,6 +242,12 @@ def main() -> None:
     parser.add_argument("--central-epochs", type=int, default=5, help="central epochs (default %(default)s)")
     parser.add_argument("--central-lr", type=float, default=3e-3, help="central Adam lr (default %(default)s)")
     parser.add_argument("--pretrained-algorithm", default="fedavg", help="recipe after pretraining (%(default)s)")
+    parser.add_argument(
+        "--more-rounds",
+        type=int,
+        default=100,
+        help="pretrained_more: federated rounds after the pretrained run's, client lr on a cosine (%(default)s)",
+    )
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (default all)")
     parser.add_argument("--report-only", action="store_true", help="only redraw the outputs from the runs")
     args = parser.parse_args()
