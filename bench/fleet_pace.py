@@ -88,7 +88,7 @@ def main() -> None:
                           over_selection=1.3, selection_seconds=90.0, report_seconds=120.0, max_rounds=demo.rounds,
                           **task_training_fields(demo.training))  # fmt: skip
         clock = SimClock(START_UNIX, demo.speedup)
-        started = time.monotonic()
+        started, load = time.monotonic(), os.getloadavg()[0]  # a shared machine: slower training, longer sessions
         result = emulate(args.data, server.url, emulator, clock, StopRule(rounds=demo.rounds, duration=args.timeout),
                          api_key=server.api_key, on_update=log_status(demo.devices))  # fmt: skip
         real_s = time.monotonic() - started
@@ -102,6 +102,7 @@ def main() -> None:
     print(json.dumps({
         "speedup": demo.speedup, "devices": demo.devices, "rounds_committed": result.rounds_committed,
         "round_states": dict(states), "real_s": round(real_s, 1), "emulated_hours": activity.emulated_hours,
+        "load_average_1m": [round(load, 1), round(os.getloadavg()[0], 1)],
         "checkins": stats["checkins"], "rejected": stats["rejected"],
         "rejected_share": round(stats["rejected"] / max(stats["checkins"], 1), 3),
         "rejection_reasons": _rejection_reasons(args.out / "devices"), "uploads": stats["uploads"],
