@@ -171,7 +171,7 @@ def main() -> None:
                 eligibility=EligibilityPolicy(min_separation_seconds=0.0), seed=args.seed,
             )  # fmt: skip
             conditions = device_conditions(fleet_config, clock, i)
-            device = Device(device_config, client, conditions=conditions, clock=clock.now, database=database)
+            device = Device(device_config, client, conditions=conditions, clock=clock, database=database)
             lengths = rng.integers(3, 16, size=args.messages)
             device.add_examples(
                 [StoredExample(rng.integers(4, args.vocab, size=n), clock.now() - j) for j, n in enumerate(lengths)]

@@ -11,7 +11,9 @@ second): spread over ``ratio`` selection windows, about ``1 / ratio`` of the
 returning devices land in the next one, which is what it needs. A pure
 function, so its figures are tested exactly. The arrival rate is the whole
 population's, shared by every coordinator process through the database
-(:class:`PopulationArrivals`).
+(:class:`PopulationArrivals`). Windows are in the coordinator's wall seconds,
+like every time on the wire (``wire.protocol``, "Time"); an emulated fleet on a
+faster clock converts them on its side and is steered like real phones.
 """
 
 from __future__ import annotations

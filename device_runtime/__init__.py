@@ -23,7 +23,10 @@ coordinator cannot tell an emulated phone from a real one:
   :class:`SecAggTransport`, e.g. :class:`HttpSecAggTransport`;
 - :class:`Fleet`: many devices on a :class:`SimClock` with diurnal availability,
   dropouts and slow devices (``fedkeys devices emulate``), their rows in one
-  :class:`DeviceDatabase` (:func:`fleet_database`).
+  :class:`DeviceDatabase` (:func:`fleet_database`);
+- ``timebase``: the device's time and the coordinator's (:class:`WallClock` on a
+  phone, :class:`SimClock` in the emulator, which turns the coordinator's wall
+  seconds into emulated ones in one place).
 
 Uses ``model`` (row building), ``wire`` (codec, messages) and ``secagg``; never TFF.
 """
@@ -36,7 +39,7 @@ from device_runtime.device import Device, DeviceConfig, StepOutcome, litert_trai
 from device_runtime.eligibility import DeviceConditions, EligibilityPolicy, conditions_block, ineligibility
 from device_runtime.event_log import Event, EventLog
 from device_runtime.example_store import ExampleStore, StoredExample, rebase_timestamps
-from device_runtime.fleet import Fleet, FleetConfig, FleetStats, SimClock, device_conditions, fleet_database
+from device_runtime.fleet import Fleet, FleetConfig, FleetStats, device_conditions, fleet_database
 from device_runtime.litert_model import EvalCounts, LiteRTModelError, LiteRTPredictor, LiteRTTrainer
 from device_runtime.rows import client_rows, training_batches
 from device_runtime.scheduler import RetryPolicy, SchedulerState, is_transient_status
@@ -47,6 +50,7 @@ from device_runtime.secure_session import (
     run_secure_session,
     secure_assignment,
 )
+from device_runtime.timebase import DeviceClock, SimClock, WallClock
 from device_runtime.training import LocalResult, Trainer, TrainingInterrupted, train_locally
 
 __all__ = [
@@ -55,6 +59,7 @@ __all__ = [
     "CoordinatorClient",
     "CoordinatorError",
     "Device",
+    "DeviceClock",
     "DeviceConditions",
     "DeviceConfig",
     "DeviceDatabase",
@@ -83,6 +88,7 @@ __all__ = [
     "StoredExample",
     "Trainer",
     "TrainingInterrupted",
+    "WallClock",
     "client_rows",
     "conditions_at",
     "conditions_block",

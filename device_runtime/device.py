@@ -15,6 +15,10 @@ training is discarded and aborted; coordinator errors back off (``scheduler``).
 
 :meth:`Device.step` does one attempt at the current (device clock) time and
 returns what happened and when to try next; the emulator calls it in a loop.
+Its schedule is in the device's own seconds; what the coordinator says (retry
+windows, deadlines, a credential's expiry) is in the coordinator's wall time
+and goes through the device's clock (``device_runtime.timebase``), so an
+emulated phone honours pace steering as a real one does.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from device_runtime.scheduler import (
     transient_delay,
 )
 from device_runtime.secure_session import HttpSecAggTransport, run_secure_session, secure_assignment
+from device_runtime.timebase import DeviceClock, WallClock
 from device_runtime.training import LocalResult, Trainer, TrainingInterrupted, train_locally
 from wire.codec import CODECS
 from wire.manifest import TRAIN_FILE, ManifestError, PlanManifest
@@ -77,6 +82,7 @@ _SECAGG_SALT = 0x5EC0
 
 TrainerFactory = Callable[[bytes, PlanManifest], Trainer]
 BatchHook = Callable[[int, int], str | None]  # (batch index, batches in all) -> reason to stop, or None
+_WALL_CLOCK = WallClock()
 
 
 def litert_trainer(train_tflite: bytes, manifest: PlanManifest) -> Trainer:
@@ -133,11 +139,13 @@ class Device:
         client: CoordinatorClient,
         *,
         conditions: Callable[[], DeviceConditions],
-        clock: Callable[[], float] = time.time,
+        clock: DeviceClock = _WALL_CLOCK,
         trainer_factory: TrainerFactory = litert_trainer,
         database: DeviceDatabase | None = None,
     ) -> None:
-        """``database``: a fleet's shared file (rows keyed by ``config.client``); default its own device.sqlite."""
+        """``clock``: the device's time and the coordinator's (``device_runtime.timebase``; a real phone's by
+        default, an emulated fleet's ``SimClock``); ``database``: a fleet's shared file (rows keyed by
+        ``config.client``); default its own device.sqlite."""
         self.config = config
         self._client = client
         self._conditions = conditions
@@ -163,7 +171,7 @@ class Device:
     def _schedule(
         self, delay: float, *, failures: int = 0, open_session: str | None = None, open_token: str | None = None
     ) -> float:
-        self.state = SchedulerState(self._clock() + delay, failures, open_session, open_token)
+        self.state = SchedulerState(self._clock.now() + delay, failures, open_session, open_token)
         self._state_store.save(self.state)
         return self.state.next_checkin
 
@@ -171,7 +179,7 @@ class Device:
 
     def step(self, before_batch: BatchHook | None = None) -> StepOutcome:
         """Check eligibility, check in and, if assigned, run the session; never raises for bad input."""
-        now = self._clock()
+        now = self._clock.now()
         self.examples.purge(now)
         if self.state.open_session is not None:
             self._abandon_open_session(now)
@@ -207,9 +215,9 @@ class Device:
                 return StepOutcome(ev.ERROR, str(err), self._schedule(transient_delay(1, self.config.retry, self._rng)))
             return self._failed(now, err, "checkin")
         if response.outcome == "rejected" or response.assignment is None:
-            window = response.retry_window
+            window = response.retry_window  # pace steering: the coordinator's wall seconds, honoured as such
             delay = (
-                retry_window_delay(window.min_seconds, window.max_seconds, self._rng)
+                self._clock.device_seconds(retry_window_delay(window.min_seconds, window.max_seconds, self._rng))
                 if window is not None
                 else ineligible_delay(self.config.retry, self._rng)
             )
@@ -223,7 +231,7 @@ class Device:
     def _credential(self, now: float) -> str | StepOutcome:
         """The stored credential, enrolling first if there is none usable (a failed enrollment is a failed step)."""
         stored = self._credentials.load()
-        if stored is not None and stored.usable(self.config.population, now):
+        if stored is not None and stored.usable(self.config.population, self._clock.wall_now()):
             return stored.credential
         try:
             enrolled = self._client.enroll(
@@ -272,13 +280,13 @@ class Device:
             download_seconds = time.perf_counter() - started
             result = self._train(assignment, manifest, train_tflite, weights, before_batch)
         except _Refused as refusal:
-            now = self._clock()
+            now = self._clock.now()
             self.events.record(now, ev.REFUSED, session=session, reason=refusal.reason, message=str(refusal))
             logger.warning("device %d refused session %s: %s", self.config.client, session, refusal)
             self._abort(session, assignment.upload_token, refusal.reason)
             return StepOutcome(ev.REFUSED, str(refusal), self._schedule(permanent_delay(self.config.retry, self._rng)))
         except TrainingInterrupted as stop:
-            now = self._clock()
+            now = self._clock.now()
             self.events.record(now, ev.INTERRUPTED, session=session, reason=stop.reason, batches=stop.batches_done)
             self._abort(session, assignment.upload_token, stop.reason)
             return StepOutcome(
@@ -286,10 +294,10 @@ class Device:
             )
         except CoordinatorError as err:
             self._abort(session, assignment.upload_token, "download_failed")
-            return self._failed(self._clock(), err, "download")
+            return self._failed(self._clock.now(), err, "download")
         if not all(np.all(np.isfinite(d)) for d in result.delta):
             # diverged (e.g. a learning rate far too high): nothing worth sending, and the coordinator would refuse it
-            self.events.record(self._clock(), ev.INTERRUPTED, session=session, reason="not_finite")
+            self.events.record(self._clock.now(), ev.INTERRUPTED, session=session, reason="not_finite")
             self._abort(session, assignment.upload_token, "not_finite")
             return StepOutcome(
                 ev.INTERRUPTED, "not_finite", self._schedule(ineligible_delay(self.config.retry, self._rng))
@@ -338,7 +346,7 @@ class Device:
             raise _Refused("codec", f"assigned codec {assignment.codec!r} is not one of {self.config.codecs}")
         pad_id = int(manifest.model_config.get("pad_id", 0))
         bos_id = int(manifest.model_config.get("bos_id", 2))
-        now = self._clock()
+        now = self._clock.now()
         rows = client_rows(
             self.examples.examples(now),
             manifest.seq_len,  # the plan fixes batch size and sequence length
@@ -391,7 +399,7 @@ class Device:
             clip_norm=assignment.clip_norm,
         )
         raw = raw_nbytes([d.shape for d in result.delta])
-        now = self._clock()
+        now = self._clock.now()
         self.events.record(
             now, ev.TRAINED, session=session, round=assignment.round, batches=result.batches, weight=result.weight
         )
@@ -405,24 +413,23 @@ class Device:
     def _secure_upload(self, assignment: Assignment, result: LocalResult, download_seconds: float) -> StepOutcome:
         """The secure round's four phases (``secure_session``): only the masked ring vector leaves the device."""
         session = assignment.session_id
-        now = self._clock()
+        now = self._clock.now()
         self.events.record(
             now, ev.TRAINED, session=session, round=assignment.round, batches=result.batches, weight=result.weight
         )
         rng = np.random.default_rng([assignment.seed, _SECAGG_SALT])  # stochastic rounding onto the ring
         try:
             secure = secure_assignment(assignment)
-            run_secure_session(
-                HttpSecAggTransport(self._client, assignment), secure, lambda: (result.delta, result.weight), rng
-            )
+            transport = HttpSecAggTransport(self._client, assignment, wall_clock=self._clock.wall_now)
+            run_secure_session(transport, secure, lambda: (result.delta, result.weight), rng)
         except CoordinatorError as err:  # a refusal (e.g. round_abandoned) or the coordinator out of reach
-            return self._failed(self._clock(), err, "secagg")
+            return self._failed(self._clock.now(), err, "secagg")
         except ValueError as err:  # secagg.SecAggError: this device must not take part (unsafe request, ...)
-            self.events.record(self._clock(), ev.REFUSED, session=session, reason="secagg", message=str(err))
+            self.events.record(self._clock.now(), ev.REFUSED, session=session, reason="secagg", message=str(err))
             self._abort(session, assignment.upload_token, "secagg")
             return StepOutcome(ev.REFUSED, str(err), self._schedule(permanent_delay(self.config.retry, self._rng)))
         raw = raw_nbytes([d.shape for d in result.delta])
-        return self._completed(assignment, result, download_seconds, 4 * secure.params.length, raw, self._clock())
+        return self._completed(assignment, result, download_seconds, 4 * secure.params.length, raw, self._clock.now())
 
     def _completed(
         self,

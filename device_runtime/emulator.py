@@ -29,7 +29,8 @@ from device_runtime.client import CoordinatorClient, CoordinatorError
 from device_runtime.device import Device, DeviceConfig
 from device_runtime.eligibility import EligibilityPolicy
 from device_runtime.example_store import StoredExample, rebase_timestamps
-from device_runtime.fleet import Fleet, FleetConfig, FleetStats, SimClock, device_conditions, fleet_database
+from device_runtime.fleet import Fleet, FleetConfig, FleetStats, device_conditions, fleet_database
+from device_runtime.timebase import SimClock
 from fedkeys_errors import FedkeysError
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def emulated_fleet(config: EmulatorConfig, url: str, users: UserMessages, clock:
                 _device_config(config, user),
                 client,
                 conditions=device_conditions(config.fleet, clock, user),
-                clock=clock.now,
+                clock=clock,
                 database=database,
             )
             devices.append(device)

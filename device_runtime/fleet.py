@@ -3,9 +3,10 @@
 Each :class:`~device_runtime.device.Device` is stepped whenever its scheduler
 says so; steps run on a bounded thread pool (``concurrency``), and a LiteRT
 interpreter exists only while a device trains, so memory grows with the
-concurrency, not with the fleet. The clock runs ``speedup`` times faster than
-real time, so a day of diurnal availability (``device_runtime.availability``)
-passes in minutes. The emulator also injects what real fleets do (Bonawitz et
+concurrency, not with the fleet. The clock (``device_runtime.timebase.SimClock``)
+runs ``speedup`` times faster than real time, so a day of diurnal availability
+(``device_runtime.availability``) passes in minutes, while what the coordinator
+says (retry windows, deadlines) stays in its wall seconds. The emulator also injects what real fleets do (Bonawitz et
 al. 2019 §2, §9: devices drop out mid-round, some are slow): with probability
 ``dropout`` a session's user picks up the phone part-way through training, and
 a ``slow_fraction`` of the devices train ``slow_factor`` times slower.
@@ -25,7 +26,6 @@ import concurrent.futures as cf
 import dataclasses
 import heapq
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +38,7 @@ from device_runtime._sqlite import DeviceDatabase
 from device_runtime.availability import AVAILABILITIES, Habits, conditions_at, next_available
 from device_runtime.device import BatchHook, Device, StepOutcome
 from device_runtime.eligibility import CONDITION_REASONS, NOT_IDLE, DeviceConditions
+from device_runtime.timebase import SimClock
 
 logger = logging.getLogger(__name__)
 
@@ -49,24 +50,6 @@ FLEET_DATABASE_FILE = "devices.sqlite"
 def fleet_database(state_dir: Path) -> DeviceDatabase:
     """The one database of every emulated device under ``state_dir`` (rows keyed by device)."""
     return DeviceDatabase(Path(state_dir) / FLEET_DATABASE_FILE)
-
-
-class SimClock:
-    """Seconds since the epoch on a clock that runs ``speedup`` times faster than real time from ``start``."""
-
-    def __init__(self, start: float, speedup: float, real: Callable[[], float] = time.monotonic) -> None:
-        if not math.isfinite(speedup) or speedup <= 0:
-            raise ValueError(f"speedup must be a positive number, got {speedup!r}")
-        self.start = start
-        self.speedup = speedup
-        self._real = real
-        self._real0 = real()
-
-    def now(self) -> float:
-        return self.start + (self._real() - self._real0) * self.speedup
-
-    def real_seconds(self, sim_seconds: float) -> float:
-        return max(sim_seconds, 0.0) / self.speedup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,10 +204,10 @@ class Fleet:
                     _, index = heapq.heappop(due)
                     running[pool.submit(self._step, index)] = index
                 if running:
-                    wait = poll_seconds if not due else min(poll_seconds, self.clock.real_seconds(due[0][0] - now))
+                    wait = poll_seconds if not due else min(poll_seconds, self.clock.wall_seconds(due[0][0] - now))
                     done, _ = cf.wait(list(running), timeout=max(wait, 0.001), return_when=cf.FIRST_COMPLETED)
                 else:
-                    wait = poll_seconds if not due else self.clock.real_seconds(due[0][0] - now)
+                    wait = poll_seconds if not due else self.clock.wall_seconds(due[0][0] - now)
                     time.sleep(min(max(wait, 0.001), poll_seconds))
                     done = set()
                 for future in done:

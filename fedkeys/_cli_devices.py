@@ -144,7 +144,12 @@ def register(sub: Any) -> None:
         help="always eligible, or only at night in each phone's time zone",
     )
     emulate.add_argument("--dropout", type=fraction, default=fleet.dropout, help="chance a session is interrupted")
-    emulate.add_argument("--speedup", type=positive_float, default=1.0, help="simulated seconds per real second")
+    emulate.add_argument(
+        "--speedup",
+        type=positive_float,
+        default=1.0,
+        help="simulated seconds per real second (the coordinator's retry windows stay in real seconds)",
+    )
     emulate.add_argument("--seed", type=non_negative_int, default=fleet.seed, help="users, habits, dropouts and jitter")
     emulate.add_argument("--concurrency", type=positive_int, default=fleet.concurrency, help="devices stepping at once")
     emulate.add_argument("--slow-fraction", type=fraction, default=fleet.slow_fraction, help="share of slow devices")

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device_runtime.emulator import EmulatorConfig, EmulatorError, emulated_fleet, run_until
-from device_runtime.fleet import FleetStats, SimClock
+from device_runtime.fleet import FleetStats
+from device_runtime.timebase import SimClock
 from fedkeys.admin_client import AdminClient, AdminError
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,14 @@ Paths (all relative to the coordinator's base URL):
 
 Refusals are 4xx with :class:`ErrorBody` ``{"detail": {"reason": ..., "message": ...}}``; the
 ``reason`` codes are listed in :data:`UPLOAD_REASONS`, :data:`SESSION_REASONS` and :data:`CREDENTIAL_REASONS`.
+
+Time: every duration and instant in these messages is the coordinator's wall
+clock, in seconds (``*_seconds``) and seconds since the epoch (``*_unix``): a
+retry window, a session's deadline, a credential's expiry, a round's selection
+and report windows, the seconds a device reports it spent. A device on another
+clock (the emulator's, ``speedup`` times faster) converts at its own boundary
+(``device_runtime.timebase``), so pace steering means the same to an emulated
+fleet as to real phones.
 """
 
 from __future__ import annotations
@@ -175,7 +183,8 @@ class EnrollResponse(_Message):
 
 
 class RetryWindow(_Message):
-    """Come back at a uniformly random time in [min_seconds, max_seconds] from now (pace steering)."""
+    """Come back at a uniformly random time in [min_seconds, max_seconds] from now (pace steering; the
+    coordinator's wall seconds, like every time on the wire)."""
 
     min_seconds: float = Field(ge=0)
     max_seconds: float = Field(ge=0)

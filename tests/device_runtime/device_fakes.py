@@ -17,6 +17,7 @@ from device_runtime.device import Device, DeviceConfig, litert_trainer
 from device_runtime.eligibility import DeviceConditions, EligibilityPolicy
 from device_runtime.example_store import StoredExample
 from device_runtime.litert_model import EvalCounts
+from device_runtime.timebase import SimClock, WallClock
 from wire.manifest import PlanManifest, TensorSpec
 from wire.protocol import Assignment, CheckinResponse, Hyperparameters, Resource, RetryWindow
 from wire.update import encode_weights
@@ -194,14 +195,14 @@ def make_device(
     coordinator: FakeCoordinator,
     *,
     conditions: Switch | None = None,
-    clock: Callable[[], float] | None = None,
+    clock: Callable[[], float] | SimClock | None = None,
     trainer: FakeTrainer | None = None,
     examples: int = 5,
     real_trainer: bool = False,
     factory: Callable[[bytes, PlanManifest], Any] | None = None,
     **config: Any,
 ) -> Device:
-    clock = clock or FakeClock()
+    device_clock = clock if isinstance(clock, SimClock) else WallClock(clock or FakeClock())  # a phone: wall time
     the_trainer = trainer or FakeTrainer()
     if factory is None:
         factory = litert_trainer if real_trainer else lambda _bytes, _manifest: the_trainer
@@ -216,10 +217,10 @@ def make_device(
         cfg,
         coordinator.client(),
         conditions=conditions or Switch(),
-        clock=clock,
+        clock=device_clock,
         trainer_factory=factory,
     )
-    now = clock()
+    now = device_clock.now()
     if examples and device.examples.total() == 0:
         device.add_examples([StoredExample(np.array([5, 6, 7, 8, 9][: 2 + i % 4]), now - i) for i in range(examples)])
     return device

@@ -30,6 +30,8 @@ from device_runtime.eligibility import EligibilityPolicy
 from device_runtime.litert_model import LiteRTModelError
 from device_runtime.rows import client_rows
 from device_runtime.scheduler import RetryPolicy
+from device_runtime.timebase import SimClock
+from wire.protocol import RetryWindow
 from wire.update import decode_update
 
 
@@ -130,6 +132,40 @@ def test_device_rejected_honours_the_retry_window(tmp_path: Path) -> None:
     assert all(100.0 <= d <= 200.0 for d in delays)
     assert len(set(delays)) == 20  # jittered within the window
     assert device.events.counts()[ev.REJECTED] == 20
+
+
+def _rejected_delays(tmp_path: Path, clock: FakeClock | SimClock, steps: int) -> list[float]:
+    coordinator = FakeCoordinator()
+    coordinator.outcome, coordinator.retry = "rejected", RetryWindow(min_seconds=30.0, max_seconds=60.0)
+    device = make_device(tmp_path, coordinator, clock=clock)
+    now = clock.now() if isinstance(clock, SimClock) else clock.now
+    return [device.step().next_checkin - now for _ in range(steps)]
+
+
+def test_device_emulated_at_720x_honours_the_retry_window_in_wall_seconds(tmp_path: Path) -> None:
+    # Pace steering's window is the coordinator's wall seconds: [30, 60] s is [6, 12] emulated hours at 720x.
+    fake = FakeClock(0.0)  # time 0: next_checkin - now is the delay itself, with no rounding
+    emulated = _rejected_delays(tmp_path / "emulated", SimClock(0.0, 720.0, fake, wall=fake), 20)
+    assert all(21_600.0 <= d <= 43_200.0 for d in emulated) and len(set(emulated)) == 20
+    phone = _rejected_delays(tmp_path / "phone", FakeClock(0.0), 20)  # same seeds, a real phone's clock
+    assert all(30.0 <= d <= 60.0 for d in phone)
+    assert emulated == [720.0 * d for d in phone]
+
+
+def test_device_emulated_at_speedup_one_is_a_phone(tmp_path: Path) -> None:
+    fake = FakeClock(0.0)
+    emulated = _rejected_delays(tmp_path / "emulated", SimClock(0.0, 1.0, fake, wall=fake), 5)
+    assert emulated == _rejected_delays(tmp_path / "phone", FakeClock(0.0), 5)
+
+
+def test_device_reads_its_credential_expiry_on_the_coordinators_clock(tmp_path: Path) -> None:
+    # The emulated day runs ahead of the coordinator's: the credential (expires_unix 2e9) is still valid there.
+    coordinator = FakeCoordinator()
+    coordinator.outcome = "rejected"
+    ahead = SimClock(3e9, 720.0, FakeClock(), wall=FakeClock(1_700_000_000.0))
+    device = make_device(tmp_path, coordinator, clock=ahead)
+    assert [device.step().kind, device.step().kind] == [ev.REJECTED, ev.REJECTED]
+    assert coordinator.enrollments == 1 and coordinator.credentials == ["cred1", "cred1"]
 
 
 def test_device_backs_off_exponentially_while_the_coordinator_fails(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""device_runtime.fleet: simulated clock, config checks, a small fleet against a fake coordinator."""
+"""device_runtime.fleet: config checks, a small fleet against a fake coordinator (its clock: test_timebase)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from device_fakes import FakeCoordinator, FakeTrainer, make_device
 from device_runtime.availability import Habits, next_available
 from device_runtime.device import Device, DeviceConfig, StepOutcome
 from device_runtime.eligibility import NOT_IDLE, TOO_SOON
-from device_runtime.fleet import Fleet, FleetConfig, SimClock, device_conditions, fleet_database, is_slow, wake_time
+from device_runtime.fleet import Fleet, FleetConfig, device_conditions, fleet_database, is_slow, wake_time
+from device_runtime.timebase import SimClock
 
 
 class _Real:
@@ -20,16 +21,6 @@ class _Real:
 
     def __call__(self) -> float:
         return self.t
-
-
-def test_sim_clock_runs_speedup_times_faster() -> None:
-    real = _Real()
-    clock = SimClock(1000.0, 60.0, real)
-    real.t += 2.0
-    assert clock.now() == 1120.0
-    assert clock.real_seconds(600.0) == 10.0 and clock.real_seconds(-5.0) == 0.0
-    with pytest.raises(ValueError, match="speedup"):
-        SimClock(0.0, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +40,7 @@ def test_is_slow_share() -> None:
 
 def _fleet(tmp_path: Path, coordinator: FakeCoordinator, n: int, config: FleetConfig) -> Fleet:
     clock = SimClock(1_700_000_000.0, 1000.0)
-    devices = [make_device(tmp_path / f"d{i}", coordinator, trainer=FakeTrainer(), clock=clock.now) for i in range(n)]
+    devices = [make_device(tmp_path / f"d{i}", coordinator, trainer=FakeTrainer(), clock=clock) for i in range(n)]
     return Fleet(devices, clock, config)
 
 
@@ -120,7 +111,7 @@ def test_fleet_phones_out_of_their_window_are_stepped_once_until_it_opens(tmp_pa
     client = FakeCoordinator().client()
     devices = [
         Device(DeviceConfig(population="p", client=d, directory=tmp_path / f"d{d}"), client,
-               conditions=device_conditions(config, clock, d), clock=clock.now, database=db)
+               conditions=device_conditions(config, clock, d), clock=clock, database=db)
         for d in far
     ]  # fmt: skip
     fleet = Fleet(devices, clock, config, ids=far)

@@ -55,7 +55,7 @@ def test_secure_round_devices_over_http_commit_the_mean(tmp_path: Path) -> None:
         for i in range(N):
             config = DeviceConfig(population="p", client=i, directory=tmp_path / f"d{i}",
                                   eligibility=EligibilityPolicy(min_separation_seconds=0.0))  # fmt: skip
-            device = Device(config, CoordinatorClient(http), conditions=Switch(), clock=time.time,
+            device = Device(config, CoordinatorClient(http), conditions=Switch(),
                             trainer_factory=_constant(trainers[i]))  # fmt: skip
             now = time.time()
             device.add_examples([StoredExample(np.array([5, 6, 7, 8, 9][: 2 + k % 4]), now - k) for k in range(5)])
