@@ -1,59 +1,74 @@
-"""Cold-start time of ``fedkeys suggest``: the exported ``.tflite`` on LiteRT against the Keras run directory.
+"""Cold-start time of ``fedkeys suggest``: the exported ``.tflite`` on LiteRT, against its floor and Keras.
 
-Each measurement is a fresh interpreter (what one ``fedkeys suggest`` call
-pays): import, load the model and tokenizer, one strip. Runs alternate
-between the two models so machine load hits both alike; the ratio is what
-to quote (absolute seconds depend on the machine's load). Also reports
-whether TensorFlow was imported (it must not be on the ``.tflite`` path).
+Each measurement is a fresh interpreter, timed from outside (what one
+``fedkeys suggest`` call costs the user): the CLI on ``--tflite``; the floor,
+a Python that only imports what that path cannot do without (numpy,
+sentencepiece, the LiteRT interpreter); and, with ``--run``, the CLI on the
+Keras run directory. Runs alternate so machine load hits all alike; the ratios
+are what to quote (absolute seconds depend on the machine's load). Also reports
+which heavy packages the ``.tflite`` path imported (none may be).
 
-    .venv/bin/python bench/suggest_latency.py --run runs/central --tflite runs/plan/infer.tflite [--repeats 3]
+    .venv/bin/python bench/suggest_latency.py --tflite runs/plan/infer.tflite [--run runs/central] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import time
 
-_PROBE = """
-import json, sys, time
-t0 = time.perf_counter()
-from fedkeys.suggest import open_model
-t1 = time.perf_counter()
-s = open_model(sys.argv[1])
-t2 = time.perf_counter()
-strip = s.strip("see you at", 3)
-t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "strip_s": t3 - t2, "total_s": t3 - t0,
-                  "tensorflow": "tensorflow" in sys.modules, "words": strip.words}))
+_HEAVY = ("tensorflow", "tensorflow_federated", "keras", "httpx", "pydantic", "secagg", "tqdm")
+_CLI = """
+import json, sys
+from fedkeys.cli import main
+code = main(["suggest", "--model", sys.argv[1], "--words-only", "see you at"])
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[2])))
+print(json.dumps({"code": code, "heavy": heavy}))
 """
+_FLOOR = "import numpy, sentencepiece; from ai_edge_litert.interpreter import Interpreter"
 
 
-def _once(model: str) -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", _PROBE, model], capture_output=True, text=True, check=True)
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+def _timed(argv: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return time.perf_counter() - start, done.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, help="a run directory with checkpoint/ (Keras)")
-    parser.add_argument("--tflite", required=True, help="ART/infer.tflite exported from it")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tflite", required=True, help="ART/infer.tflite from `fedkeys export tflite`")
+    parser.add_argument("--run", help="a run directory with checkpoint/ (Keras), for comparison")
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    runs: dict[str, list[dict[str, object]]] = {"tflite": [], "keras": []}
+    python = sys.executable
+    probes = {
+        "floor": [python, "-c", _FLOOR],
+        "tflite": [python, "-c", _CLI, args.tflite, json.dumps(_HEAVY)],
+    }
+    if args.run:
+        probes["keras"] = [python, "-c", _CLI, args.run, json.dumps(_HEAVY)]
+    seconds: dict[str, list[float]] = {name: [] for name in probes}
+    outputs: dict[str, str] = {}
     for _ in range(args.repeats):
-        runs["tflite"].append(_once(args.tflite))
-        runs["keras"].append(_once(args.run))
-    medians = {}
-    for name, results in runs.items():
-        keys = ("import_s", "load_s", "strip_s", "total_s")
-        medians[name] = {k: statistics.median(float(str(r[k])) for r in results) for k in keys}
-        shown = " ".join(f"{k} {v:.3f}" for k, v in medians[name].items())
-        print(f"{name:>6}: {shown}  tensorflow imported: {results[0]['tensorflow']}  strip: {results[0]['words']}")
-    print(f"keras / tflite total time: {medians['keras']['total_s'] / medians['tflite']['total_s']:.1f}x")
+        for name, argv in probes.items():
+            elapsed, outputs[name] = _timed(argv)
+            seconds[name].append(elapsed)
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, {args.repeats} cold starts each")
+    for name, values in seconds.items():
+        shown = " ".join(f"{v:.2f}" for v in values)
+        print(f"{name:>6}: median {median[name]:.3f} s (min {min(values):.3f}; {shown})")
+    strip, result = outputs["tflite"].strip().splitlines()[-2:]
+    tflite = json.loads(result)
+    print(f"tflite path: exit {tflite['code']}, strip {strip!r}, heavy packages imported {tflite['heavy']}")
+    ratio = median["tflite"] / median["floor"]
+    print(f"tflite / floor: {ratio:.2f}x (fedkeys' cost over importing numpy, sentencepiece and LiteRT)")
+    if "keras" in median:
+        print(f"keras / tflite: {median['keras'] / median['tflite']:.1f}x")
 
 
 if __name__ == "__main__":

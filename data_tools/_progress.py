@@ -6,8 +6,6 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
-from tqdm import tqdm
-
 __all__ = ["Bar", "bar", "track"]
 
 T = TypeVar("T")
@@ -30,6 +28,8 @@ class Bar(Protocol):
 
 def bar(*, total: int | None, desc: str, unit: str, enabled: bool, unit_scale: bool = False) -> Bar:
     """A progress bar (with ETA when ``total`` is known); silent unless ``enabled``."""
+    from tqdm import tqdm  # here, not at import: the tokenizer is read by `fedkeys suggest`, which shows no bar
+
     made: Bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit_scale, disable=not enabled)
     return made
 

@@ -29,77 +29,12 @@ coordinator cannot tell an emulated phone from a real one:
   seconds into emulated ones in one place).
 
 Uses ``model`` (row building), ``wire`` (codec, messages) and ``secagg``; never TFF.
+
+The names above are listed in ``__init__.pyi`` and imported on first use (PEP 562, through
+``lazy_loader``), so ``import device_runtime.litert_model`` (``fedkeys suggest`` on a ``.tflite``)
+loads LiteRT and numpy, not httpx, pydantic or the secure-aggregation code.
 """
 
-from device_runtime._sqlite import DeviceDatabase, DeviceDatabaseError
-from device_runtime.availability import AVAILABILITIES, Habits, conditions_at
-from device_runtime.blob_cache import BlobCache, HashMismatchError
-from device_runtime.client import CoordinatorClient, CoordinatorError
-from device_runtime.device import Device, DeviceConfig, StepOutcome, litert_trainer
-from device_runtime.eligibility import DeviceConditions, EligibilityPolicy, conditions_block, ineligibility
-from device_runtime.event_log import Event, EventLog
-from device_runtime.example_store import ExampleStore, StoredExample, rebase_timestamps
-from device_runtime.fleet import Fleet, FleetConfig, FleetStats, device_conditions, fleet_database
-from device_runtime.litert_model import EvalCounts, LiteRTModelError, LiteRTPredictor, LiteRTTrainer
-from device_runtime.rows import client_rows, training_batches
-from device_runtime.scheduler import RetryPolicy, SchedulerState, is_transient_status
-from device_runtime.secure_session import (
-    HttpSecAggTransport,
-    SecAggTransport,
-    SecureAssignment,
-    run_secure_session,
-    secure_assignment,
-)
-from device_runtime.timebase import DeviceClock, SimClock, WallClock
-from device_runtime.training import LocalResult, Trainer, TrainingInterrupted, train_locally
+import lazy_loader
 
-__all__ = [
-    "AVAILABILITIES",
-    "BlobCache",
-    "CoordinatorClient",
-    "CoordinatorError",
-    "Device",
-    "DeviceClock",
-    "DeviceConditions",
-    "DeviceConfig",
-    "DeviceDatabase",
-    "DeviceDatabaseError",
-    "EligibilityPolicy",
-    "EvalCounts",
-    "Event",
-    "EventLog",
-    "ExampleStore",
-    "Fleet",
-    "FleetConfig",
-    "FleetStats",
-    "Habits",
-    "HashMismatchError",
-    "HttpSecAggTransport",
-    "LiteRTModelError",
-    "LiteRTPredictor",
-    "LiteRTTrainer",
-    "LocalResult",
-    "RetryPolicy",
-    "SchedulerState",
-    "SecAggTransport",
-    "SecureAssignment",
-    "SimClock",
-    "StepOutcome",
-    "StoredExample",
-    "Trainer",
-    "TrainingInterrupted",
-    "WallClock",
-    "client_rows",
-    "conditions_at",
-    "conditions_block",
-    "device_conditions",
-    "fleet_database",
-    "ineligibility",
-    "is_transient_status",
-    "litert_trainer",
-    "rebase_timestamps",
-    "run_secure_session",
-    "secure_assignment",
-    "train_locally",
-    "training_batches",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -88,20 +88,36 @@ def _read(model: Path | bytes) -> bytes:
     return path.read_bytes()
 
 
-def _interpreter(flatbuffer: bytes, source: str, num_threads: int | None) -> Any:
+def _interpreter(flatbuffer: bytes, source: str, num_threads: int | None, *, scan_first: bool) -> Any:
+    """A LiteRT interpreter whose primary subgraph is allocated, or LiteRTModelError naming why not.
+
+    Custom ops (e.g. Flex), which the standalone runtime lacks, are named: with
+    ``scan_first`` before loading, else only when LiteRT refuses the model. The
+    scan imports LiteRT's flatbuffer schema, which alone costs more than loading
+    a small model (``fedkeys suggest`` would pay it on every cold start).
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     if flatbuffer[4:8] != b"TFL3":
         raise LiteRTModelError(f"{source}: not a TFLite model (no TFL3 identifier)")
+    if scan_first and custom_op_names(flatbuffer):
+        raise _refusal(flatbuffer, source, None)
+    try:
+        interpreter = Interpreter(model_content=flatbuffer, num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        raise _refusal(flatbuffer, source, err) from err
+    return interpreter
+
+
+def _refusal(flatbuffer: bytes, source: str, err: Exception | None) -> LiteRTModelError:
+    """Why LiteRT cannot run the model: the custom ops it lacks, else its own message."""
     custom = custom_op_names(flatbuffer)
     if custom:
-        raise LiteRTModelError(
+        return LiteRTModelError(
             f"{source}: needs custom ops {sorted(set(custom))}, which the standalone LiteRT runtime lacks"
         )
-    try:
-        return Interpreter(model_content=flatbuffer, num_threads=num_threads)
-    except (ValueError, RuntimeError) as err:
-        raise LiteRTModelError(f"{source}: LiteRT cannot load it ({err})") from err
+    return LiteRTModelError(f"{source}: LiteRT cannot load it ({err})")
 
 
 def _input_shape(runner: Any, name: str) -> tuple[int, ...]:
@@ -124,7 +140,10 @@ def _check_ids(name: str, ids: object, shape: tuple[int, ...], vocab_size: int) 
 class _Infer:
     """The shared ``infer`` signature: right-padded contexts -> next-word scores."""
 
+    flatbuffer: bytes
+
     def __init__(self, interpreter: Any, source: str) -> None:
+        self._source = source
         if "infer" not in interpreter.get_signature_list():
             raise LiteRTModelError(f"{source}: has no 'infer' signature")
         self._infer = interpreter.get_signature_runner("infer")
@@ -151,17 +170,28 @@ class _Infer:
             tail = _check_ids(f"context {row}", ids, ids.shape, self.vocab_size)[-self.seq_len :]
             token_ids[row, : len(tail)] = tail
             lengths[row] = len(tail)
-        scores: np.ndarray = self._infer(token_ids=token_ids, lengths=lengths)["scores"]
+        try:
+            scores: np.ndarray = self._infer(token_ids=token_ids, lengths=lengths)["scores"]
+        except RuntimeError as err:  # e.g. a custom op in infer's subgraph, allocated only now
+            raise _refusal(self.flatbuffer, self._source, err) from err
         return scores[: len(contexts)]
 
 
 class LiteRTPredictor(_Infer):
-    """``infer.tflite``: the keyboard's next-word scores, through LiteRT."""
+    """``infer.tflite``: the keyboard's next-word scores, through LiteRT.
 
-    def __init__(self, model: Path | bytes, *, num_threads: int | None = None) -> None:
+    ``scan_custom_ops=False`` skips the up-front scan for custom ops: right in
+    a process without TensorFlow (``fedkeys suggest``), where LiteRT itself
+    refuses such a model and the scan then names the ops; in a process with
+    TensorFlow loaded, its Flex delegate would run them, so the export scans.
+    """
+
+    def __init__(
+        self, model: Path | bytes, *, num_threads: int | None = None, scan_custom_ops: bool = True
+    ) -> None:
         source = "model bytes" if isinstance(model, bytes | bytearray) else str(model)
         self.flatbuffer = _read(model)
-        super().__init__(_interpreter(self.flatbuffer, source, num_threads), source)
+        super().__init__(_interpreter(self.flatbuffer, source, num_threads, scan_first=scan_custom_ops), source)
 
 
 class LiteRTTrainer(_Infer):
@@ -177,7 +207,7 @@ class LiteRTTrainer(_Infer):
     ) -> None:
         source = "model bytes" if isinstance(model, bytes | bytearray) else str(model)
         self.flatbuffer = _read(model)
-        interpreter = _interpreter(self.flatbuffer, source, num_threads)
+        interpreter = _interpreter(self.flatbuffer, source, num_threads, scan_first=True)
         missing = [s for s in TRAIN_SIGNATURES if s not in interpreter.get_signature_list()]
         if missing:
             raise LiteRTModelError(f"{source}: is not a training model, it lacks signatures {missing}")

@@ -8,9 +8,12 @@
   directories and ``.tflite`` models (the latter without TensorFlow);
 - ``fedkeys.export``: the on-device plan (``export tflite``);
 - ``fedkeys.admin_client``: the one HTTP client of the coordinator's admin API;
+- ``fedkeys.deployed_run``: a deployed model as a run folder, with its rounds'
+  log (``fedkeys.deployed_log``) and where it came from (``fedkeys.provenance``);
 - ``fedkeys.emulate``: runs an emulated fleet until a stop rule;
 - ``fedkeys.parity``: one deployed round against one simulated round;
-- ``fedkeys.demo``: the main job, a sequence of named steps (``STEPS``), and its report.
+- ``fedkeys.demo``: the main job, a sequence of named steps (``STEPS``), and its
+  report (``fedkeys.demo_report``).
 
 Everything here only composes ``data_tools``, ``model``, ``tff_sim``,
 ``wire``, ``device_runtime`` and the coordinator's HTTP API; the library never

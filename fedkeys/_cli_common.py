@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from fedkeys_errors import FedkeysError
 
@@ -35,10 +35,40 @@ class UsageError(FedkeysError):
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line: ``fedkeys: error: ...`` and exit status 2."""
+    """An argument parser whose errors are one line: ``fedkeys: error: ...`` and exit status 2.
+
+    Flags given to :meth:`add_flags` are added at once; a :class:`DeferringParser`
+    adds them only when it first parses, i.e. when its command is the one run.
+    """
+
+    defer_flags: ClassVar[bool] = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending_flags: list[Callable[[Parser], None]] = []
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"fedkeys: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+    def add_flags(self, flags: Callable[[Parser], None]) -> None:
+        """``flags(self)`` now, or with ``defer_flags`` just before this parser first parses."""
+        if self.defer_flags:
+            self._pending_flags.append(flags)
+        else:
+            flags(self)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:  # argparse calls it for a chosen subcommand
+        while self._pending_flags:
+            self._pending_flags.pop(0)(self)
+        return super().parse_known_args(*args, **kwargs)
+
+
+class DeferringParser(Parser):
+    """A :class:`Parser` (and, through ``add_subparsers``, every parser under it) that defers
+    :meth:`~Parser.add_flags` until its command runs: a command whose flag defaults come from a heavy
+    package (``devices emulate``: httpx, pydantic, secagg) then costs nothing to ``fedkeys suggest``."""
+
+    defer_flags = True
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -78,7 +108,7 @@ def add_command(
 def add_group(sub: Any, name: str, *, help: str, example: str) -> Any:
     """A command area with actions of its own (``fedkeys NAME ACTION``); its subparsers."""
     group = add_command(sub, name, help=help, example=example)
-    return group.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=Parser)
+    return group.add_subparsers(dest="action", required=True, metavar="ACTION")  # parsers of group's own class
 
 
 def add_verbose(parser: argparse.ArgumentParser) -> None:

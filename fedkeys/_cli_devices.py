@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fedkeys._cli_common import (
+    Parser,
     UsageError,
     add_alias,
     add_command,
@@ -111,10 +112,6 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add this area's subcommands to the top-level subparsers ``sub``."""
-    from device_runtime import DeviceConfig, EligibilityPolicy, FleetConfig
-
-    fleet, policy = FleetConfig(), EligibilityPolicy()
-    retention_days = DeviceConfig.retention_seconds / 86400.0
     devices = add_group(
         sub,
         "devices",
@@ -129,6 +126,15 @@ def register(sub: Any) -> None:
         example="FEDKEYS_API_KEY=$(cat key) fedkeys devices emulate --coordinator http://127.0.0.1:8000 "
         "--population keyboard --data data/shakespeare --devices 50 --speedup 720 --rounds 5",
     )
+    emulate.add_flags(_emulate_flags)
+
+
+def _emulate_flags(emulate: Parser) -> None:
+    """The flags of ``devices emulate``; their defaults are device_runtime's (httpx, pydantic: added when it runs)."""
+    from device_runtime import DeviceConfig, EligibilityPolicy, FleetConfig
+
+    fleet, policy = FleetConfig(), EligibilityPolicy()
+    retention_days = DeviceConfig.retention_seconds / 86400.0
     add_coordinator(emulate, key_help="else env FEDKEYS_API_KEY; needed for --rounds and to show rounds committed")
     add_alias(emulate, "--api-key", "--api-key-file or FEDKEYS_API_KEY (a key on the command line shows in ps)",
               "api_key", str)  # fmt: skip

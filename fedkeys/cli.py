@@ -6,7 +6,9 @@ Each area (``fedkeys._cli_data``, ``_cli_baselines``, ``_cli_sim``,
 (``register(sub)`` with ``fedkeys._cli_common.add_command``); its handlers read
 the flags, build a typed config and call a library function. Heavy imports
 (TensorFlow) happen inside the handlers, so ``fedkeys --help`` is quick and a bad
-flag is refused before them.
+flag is refused before them; flags whose defaults live in a heavy package are
+added only when their command runs (``Parser.add_flags``), so ``fedkeys suggest``
+on a ``.tflite`` imports only the tokenizer and LiteRT.
 
 A :class:`~fedkeys_errors.FedkeysError` (bad input, a refusal, a coordinator
 out of reach) ends with one ``fedkeys: error: ...`` line and exit status 2.
@@ -60,8 +62,10 @@ def _version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _cli_common.Parser(
+def build_parser(*, defer_flags: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; ``defer_flags`` (``main``) adds a command's heavy flags only when it runs."""
+    parser_class = _cli_common.DeferringParser if defer_flags else _cli_common.Parser
+    parser = parser_class(
         prog="fedkeys",
         description="Federated training of a phone keyboard's next-word model.",
         epilog="example:\n  fedkeys demo            # every step end to end, report in runs/demo/report.html\n"
@@ -70,14 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (also after the subcommand)")
     parser.add_argument("--version", action="version", version=f"fedkeys {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_cli_common.Parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")  # parsers of parser_class
     for area in _AREAS:
         area.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(defer_flags=True)
     try:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help, --version, or a bad flag (its one line already printed)

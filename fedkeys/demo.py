@@ -17,12 +17,20 @@ announced (``demo [i/N]``):
 6. ``export``: the on-device plan of the pretrained model (``fedkeys export tflite``);
 7. ``deployment``: a coordinator (``fedkeys serve`` on SQLite, a child process),
    its task, a fleet of emulated phones training the plan in LiteRT over HTTP
-   with diurnal availability (Bonawitz et al. 2019; Hard et al. 2018), and the
-   parity check (one deployed round against one TFF round, in float32 and
-   with the deployment's codec);
-8. ``evaluate``: validation recall against round for both, test metrics for
-   every model;
-9. ``report``: ``report.html`` with the plots, suggestions and timings.
+   with diurnal availability (Bonawitz et al. 2019; Hard et al. 2018), the
+   committed model downloaded as the run folder ``deployed/`` (as ``fedkeys
+   admin download-model`` does: checkpoint, tokenizer, ``metrics.csv``,
+   ``tensorboard/``, where it came from), and the parity check (one deployed
+   round against one TFF round, in float32 and with the deployment's codec);
+8. ``export-deployed``: the deployed model's plan, ``deployed/plan/`` with
+   ``infer.tflite``, which ``fedkeys suggest`` and phones read;
+9. ``evaluate``: validation recall against round for both (also into each
+   run's ``tensorboard/``), test metrics for every model;
+10. ``report``: ``report.html`` with the plots, suggestions and timings.
+
+``tensorboard --logdir OUT`` shows the simulation (``sim/``) and the deployment
+(``deployed/``) on the same charts, under the same names where the measure is
+the same (``fedkeys.deployed_log``).
 
 Test users are never trained on by any step, and proxy users only by the
 pretraining. The coordinator child process and TFF's workers are always
@@ -49,24 +57,19 @@ from fedkeys.admin_client import AdminClient
 from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
 from fedkeys.demo_config import DemoConfig
 from fedkeys.demo_coordinator import coordinator_process
-from fedkeys.demo_fleet import fleet_activity
-from fedkeys.report_html import render_report, stalled_round_captions
-from fedkeys.report_plots import plot_participation, plot_recall_by_round, plot_upload_bytes
+from fedkeys.demo_report import SUGGEST_CONTEXTS, write_report
+from fedkeys.deployed_run import download_run
+from fedkeys.export import ExportConfig, export_tflite
 from fedkeys.suggest import suggest
 from model import CentralConfig, ModelConfig
+from wire.manifest import INFER_FILE
 from wire.protocol import task_training_fields
 
 logger = logging.getLogger(__name__)
 
 POPULATION = "keyboard"
-SUGGEST_CONTEXTS = ("to be or not to", "my lord i", "what is the", "i pray you")
-METRIC_KEYS = ("recall_at_1", "recall_at_3", "recall_at_1_no_oov", "perplexity")
 _START_UNIX = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC: the emulated day starts at midnight UTC
 _FRESH_EACH_RUN = ("coordinator", "devices", "parity")
-_CORPUS_KEYS = (
-    "corpus", "users", "train_users", "proxy_users", "validation_users", "test_users", "words", "vocab_size",
-    "oov_rate",
-)  # fmt: skip
 _CENTRAL_BATCH = 64
 
 
@@ -113,6 +116,7 @@ class DemoRun:
     sim_versions: dict[int, list[np.ndarray]] = dataclasses.field(default_factory=dict)
     central: dict[str, Any] = dataclasses.field(default_factory=dict)
     exported: dict[str, Any] = dataclasses.field(default_factory=dict)
+    deployed_export: dict[str, Any] = dataclasses.field(default_factory=dict)
     deployed_versions: dict[int, list[np.ndarray]] = dataclasses.field(default_factory=dict)
     deployed_rounds: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     fleet_span: tuple[float, float] = (0.0, 0.0)
@@ -125,6 +129,11 @@ class DemoRun:
     @property
     def tokenizer(self) -> Path:
         return self.data_dir / "tokenizer.model"
+
+    @property
+    def deployed_dir(self) -> Path:
+        """The deployed model's run folder (``download_run``); its plan is ``deployed_dir / "plan"``."""
+        return self.out / "deployed"
 
     def need_corpus(self) -> PreparedCorpus:
         assert self.corpus is not None, "the prepare step runs first"
@@ -235,11 +244,18 @@ def _central(run: DemoRun) -> None:
 
 
 def _export(run: DemoRun) -> None:
-    from fedkeys.export import ExportConfig, export_tflite
+    run.exported = export_tflite(run.pretrained_dir, run.out / "plan", _export_config(run.config), overwrite=True)
 
-    config = run.config
-    export_config = ExportConfig(batch_size=config.batch_size, seq_len=config.seq_len, learning_rate=config.client_lr)
-    run.exported = export_tflite(run.pretrained_dir, run.out / "plan", export_config, overwrite=True)
+
+def _export_deployed(run: DemoRun) -> None:
+    """The committed model's plan, so ``fedkeys suggest`` (and a phone) runs what the deployment trained."""
+    plan = run.deployed_dir / "plan"
+    run.deployed_export = export_tflite(run.deployed_dir, plan, _export_config(run.config), overwrite=True)
+    run.deployed_export["suggestions"] = {c: suggest(plan / INFER_FILE, c) for c in SUGGEST_CONTEXTS}
+
+
+def _export_config(config: DemoConfig) -> ExportConfig:
+    return ExportConfig(batch_size=config.batch_size, seq_len=config.seq_len, learning_rate=config.client_lr)
 
 
 def _deployment(run: DemoRun) -> None:
@@ -264,6 +280,7 @@ def _deployment(run: DemoRun) -> None:
         run.deployed_rounds = [r.model_dump() for r in sorted(admin.rounds(POPULATION), key=lambda r: r.round)]
         for version in range(status.model_version + 1):
             run.deployed_versions[version] = admin.model(POPULATION, version)
+        download_run(admin, POPULATION, run.deployed_dir, version=status.model_version, overwrite=True)
         if config.parity_clients:
             from fedkeys.parity import ParityConfig, run_parity
 
@@ -287,7 +304,8 @@ def _deployment(run: DemoRun) -> None:
 
 
 def _evaluate(run: DemoRun) -> None:
-    from fedkeys.demo_eval import WeightScorer, write_run_dir
+    from fedkeys.demo_eval import WeightScorer
+    from tff_sim.run_log import ScalarEvents
 
     config, corpus, model_config = run.config, run.need_corpus(), run.need_model_config()
     validation = WeightScorer(
@@ -300,7 +318,10 @@ def _evaluate(run: DemoRun) -> None:
     deployed_curve = {v: validation.score(versions[v], f"version {v}")["recall_at_1"] for v in chosen}
     sim_curve = {0: deployed_curve[0]}  # both start from the same pretrained weights
     sim_curve |= {r: validation.score(w, f"round {r}")["recall_at_1"] for r, w in sorted(run.sim_versions.items())}
-    write_run_dir(run.out / "deployed", model_config, versions[last], run.tokenizer)
+    for folder, curve in ((run.out / "sim", sim_curve), (run.deployed_dir, deployed_curve)):
+        events = ScalarEvents(folder / "tensorboard")  # the same users and evaluator for both, beside their logs
+        for step, recall in sorted(curve.items()):
+            events.add(step, {"val_recall_at_1": recall})
     run.scores = {
         "curves": {"simulation (TFF)": sim_curve, "deployment (devices)": deployed_curve},
         "validation_users": validation.users,
@@ -314,106 +335,6 @@ def _evaluate(run: DemoRun) -> None:
     }
 
 
-def _write_report(run: DemoRun) -> None:
-    """report.json and report.html: every model's test metrics, the curves, the fleet, parity and timings."""
-    out, config, stats, scores = run.out, run.config, run.stats, run.scores
-    assert run.phases is not None
-    phases = run.phases
-    activity = fleet_activity(
-        out / "devices", start=run.fleet_span[0], end=run.fleet_span[1], availability=config.availability,
-        seed=config.seed,
-    )  # fmt: skip
-    runs = {
-        "pretrained": run.pretrained_dir,
-        "n-gram": out / "ngram",
-        "simulation": out / "sim",
-        "deployment": out / "deployed",
-    }
-    suggestions = [(c, [suggest(r, c) for r in runs.values()]) for c in SUGGEST_CONTEXTS]
-    # round 0 of both curves is the pretrained model on the same users; the n-gram line is on all validation users
-    references = {f"{config.ngram_order}-gram (validation)": float(run.ngram["validation"]["recall_at_1"])}
-    plot_recall_by_round(out / "recall.png", scores["curves"], references)
-    states = {int(r["round"]): str(r["state"]) for r in run.deployed_rounds}
-    plot_upload_bytes(out / "upload_bytes.png", activity.upload_bytes_by_round, activity.uploads_by_round, states)
-    plot_participation(
-        out / "participation.png", activity.hours, activity.uploads_by_hour, activity.interrupted_by_hour,
-        activity.eligible_fraction_by_hour, time.strftime("%a %H:%M UTC", time.gmtime(run.fleet_span[0])),
-    )  # fmt: skip
-    uploads = sum(activity.uploads_by_round.values())
-    trained_on = run.pretrained.get("trained_on") or {}
-    report: dict[str, Any] = {
-        "corpus": {k: stats.get(k) for k in _CORPUS_KEYS},
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()},
-        "test": scores["test"],
-        "pretrained_on": trained_on or str(run.pretrained_dir),
-        "validation_recall_at_1_by_round": {k: {str(r): v for r, v in c.items()} for k, c in scores["curves"].items()},
-        "references_validation_recall_at_1": references,
-        "fleet": dataclasses.asdict(activity),
-        "deployed_rounds": [
-            {k: r[k] for k in ("round", "state", "assigned", "target", "received", "goal", "aborted")}
-            for r in run.deployed_rounds
-        ],
-        "parity": run.parity,
-        "export": run.exported,
-        "simulation_rounds": run.sim_rows,
-        "validation_users_scored": scores["validation_users"],
-        "load_average_1m": {"start": run.load_start, "end": round(os.getloadavg()[0], 2)},
-        "suggestions": {c: dict(zip(runs, words, strict=True)) for c, words in suggestions},
-        "phases_s": phases.seconds,
-    }
-    report["wall_time_s"] = phases.total()
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    pretrained_note = (
-        f"Pretrained centrally (Adam) on {trained_on.get('users')} proxy users ({trained_on.get('tokens')} words), "
-        "users never trained on federated and never evaluated on"
-        if trained_on.get("split") == "proxy"
-        else f"Started from {run.pretrained_dir}"
-    )
-    page = render_report(
-        out,
-        {
-            "corpus_name": str(stats.get("corpus", config.corpus)),
-            "corpus": stats,
-            "preset": config.preset,
-            "parameters": run.exported["parameters"],
-            "wall_time_s": report["wall_time_s"],
-            "metric_keys": METRIC_KEYS,
-            "test_table": list(scores["test"].items()),
-            "test_note": f"{pretrained_note}. Simulation and deployment start from that model on the other "
-            f"training users: {config.clients_per_round} clients a round, {config.local_epochs} local epoch(s), "
-            f"client lr {config.client_lr}, at most {config.max_rows} rows a client; deployment uses codec "
-            f"{config.codec}. Central: the pretrained model trained on the same users' pooled text for as many "
-            f"tokens as the simulation. The n-gram model saw every training and proxy user. Vocabulary "
-            f"{config.vocab_size} words (smaller than data prepare's default, for time).",
-            "recall_note": f"Every point is recall@1 on the same {scores['validation_users']} validation users "
-            "(a fixed sample), scored by the same Keras evaluator; dotted lines are the references on all "
-            "validation users. Round 0 is the shared pretrained model, so the rise after it is what federated "
-            "training added. The deployed fleet samples devices "
-            "by availability and arrival, the simulation uniformly, so the curves agree in trend, not point for "
-            "point (the parity section shows the exact agreement under identical clients).",
-            "codec": config.codec,
-            "mean_upload_bytes": sum(activity.upload_bytes_by_round.values()) / max(uploads, 1),
-            "raw_bytes": 4 * int(run.exported["parameters"]),
-            "fleet_note": f"{activity.devices} emulated phones ({config.availability} availability, dropout "
-            f"{config.dropout}), {activity.emulated_hours} emulated hours at {config.speedup:g}x; the line is the "
-            "share of phones idle, charging and on Wi-Fi (their local night), bars are sessions from the phones' "
-            f"own event logs. Deployed rounds: {sum(st == 'committed' for st in states.values())} committed, "
-            f"{sum(st == 'abandoned' for st in states.values())} abandoned (goal not reached in time).",
-            "parity": run.parity,
-            "round_stories": stalled_round_captions(
-                run.deployed_rounds, span_seconds=(run.fleet_span[1] - run.fleet_span[0]) / config.speedup
-            ),
-            "suggestion_models": list(runs),
-            "suggestions": suggestions,
-            "phases": list(phases.seconds.items()),
-            "load_note": f"Load average (1 min) {run.load_start} at the start and {report['load_average_1m']['end']} "
-            f"at the end on {os.cpu_count()} CPUs: on a shared machine the times above include other work.",
-            "settings": json.dumps(report["config"]),
-        },
-    )
-    run.report = _summary(report, page)
-
-
 STEPS: tuple[tuple[str, str, Callable[[DemoRun], None]], ...] = (
     ("prepare", "fetch and prepare the corpus, proxy users set aside", _prepare),
     ("ngram", "the n-gram reference", _ngram),
@@ -422,8 +343,9 @@ STEPS: tuple[tuple[str, str, Callable[[DemoRun], None]], ...] = (
     ("central", "the pretrained model trained centrally for the simulation's tokens", _central),
     ("export", "TFLite training plan of the pretrained model", _export),
     ("deployment", "coordinator, task and emulated phones over HTTP", _deployment),
+    ("export-deployed", "TFLite plan of the deployed model, for suggest and phones", _export_deployed),
     ("evaluate", "validation recall per round, test metrics", _evaluate),
-    ("report", "report.html with the plots, suggestions and timings", _write_report),
+    ("report", "report.html with the plots, suggestions and timings", write_report),
 )
 """The demo's steps in order: (name, what it does, the function of a DemoRun)."""
 
@@ -457,21 +379,3 @@ def _run_fleet(out: Path, data_dir: Path, url: str, api_key: str, config: DemoCo
     clock = SimClock(_START_UNIX, config.speedup)
     result = emulate(data_dir, url, emulator, clock, stop, api_key=api_key, on_update=log_status(config.devices))
     return result.start, result.end
-
-
-def _summary(report: dict[str, Any], page: Path) -> str:
-    lines = ["", f"fedkeys demo ({report['wall_time_s']} s): test users"]
-    lines.append(f"{'':<28}" + "".join(f"{k:>20}" for k in METRIC_KEYS))
-    for name, metrics in report["test"].items():
-        lines.append(f"{name:<28}" + "".join(f"{float(metrics[k]):>20.4f}" for k in METRIC_KEYS))
-    if report["parity"]:
-        lines.append(f"parity: max |deployed - simulated| weight = {report['parity']['max_abs_diff']:.3g}")
-        if report["parity"].get("compressed"):
-            compressed = report["parity"]["compressed"]
-            lines.append(
-                f"parity ({compressed['codec']}): max |deployed - simulated| weight = "
-                f"{compressed['max_abs_diff']:.3g}, {compressed['deployed_upload_bytes']} bytes a phone uploaded, "
-                f"{compressed['simulated_upload_bytes']} bytes the simulation reports"
-            )
-    lines.append(f"report: {page}")
-    return "\n".join(lines)

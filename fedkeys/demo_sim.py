@@ -42,6 +42,7 @@ def simulate(
     ``run_dir`` gets ``metrics.csv`` and ``tensorboard/`` (``tff_sim.run_log``, as ``sim run`` writes them)
     and the TFF workers' ``logs/``.
     """
+    from tff_sim.aggregators import upload_bytes
     from tff_sim.algorithms import build_process, model_fn_for
     from tff_sim.run_log import RunLog
     from tff_sim.runtime import RuntimeConfig, tff_runtime
@@ -52,6 +53,7 @@ def simulate(
     kept: dict[int, list[np.ndarray]] = {}
     run_dir.mkdir(parents=True, exist_ok=True)
     log = RunLog(run_dir)
+    per_client = upload_bytes(sim.aggregator_name, [np.shape(w) for w in initial])  # the devices' codec's size
     with tff_runtime(RuntimeConfig(log_dir=run_dir / "logs"), default_num_clients=sim.clients_per_round):
         state = process.initialize()
         template = process.get_model_weights(state)
@@ -70,6 +72,7 @@ def simulate(
                 {
                     "round": round_num, "loss": loss, "train_tokens": sampled.tokens, "clients": len(sampled.clients),
                     "eligible": sampled.eligible, "client_lr": client_lr, "server_lr": server_lr,
+                    "upload_bytes": per_client * len(sampled.clients),
                     "seconds": round(time.perf_counter() - started, 3),
                 }
             )  # fmt: skip

@@ -5,7 +5,9 @@ ART/train.tflite     the training plan: train, evaluate, infer, get_weights,
 ART/infer.tflite     the suggestion strip's weight-quantized inference model
 ART/tokenizer.model  the run's tokenizer, so devices tokenize as training did
 ART/manifest.json    ``wire.manifest.PlanManifest``: every tensor, signature,
-                     shape, hyperparameter and file hash
+                     shape, hyperparameter and file hash, and where the model
+                     came from (``provenance``: the run, its kind and rounds,
+                     what it and its start were trained on; from its summary)
 
 The artifact is written under a temporary name and renamed into place when
 complete. Before it is written, the converted training model is loaded in
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from fedkeys.provenance import run_provenance
 from fedkeys.run_dir import CHECKPOINT_DIR, TOKENIZER_FILE, RunDirError, staged_run_dir
 from wire.manifest import (
     INFER_FILE,
@@ -111,6 +114,7 @@ def export_tflite(run: Path, out: Path, export: ExportConfig, *, overwrite: bool
         raise RunDirError(f"{run} holds no neural checkpoint: {CHECKPOINT_DIR}/ is missing")
     if not tokenizer_path.is_file():
         raise RunDirError(f"{run} is not a fedkeys run directory: {TOKENIZER_FILE} is missing")
+    provenance = run_provenance(run)  # a malformed summary is named before the slow conversion
     config, weights = load_checkpoint(checkpoint)
     tokenizer = WordTokenizer(tokenizer_path)
     if tokenizer.vocab_size != config.vocab_size:
@@ -155,6 +159,7 @@ def export_tflite(run: Path, out: Path, export: ExportConfig, *, overwrite: bool
             },
             tokenizer_sha256=tokenizer.sha256,
             files={name: sha256_file(staging / name) for name in (TRAIN_FILE, INFER_FILE, TOKENIZER_FILE)},
+            provenance=provenance,
         )
         write_manifest(staging, manifest)
     parameter_bytes = 4 * trainer.parameter_count
@@ -169,6 +174,7 @@ def export_tflite(run: Path, out: Path, export: ExportConfig, *, overwrite: bool
         "infer_vs_parameter_bytes": round(len(infer_bytes) / parameter_bytes, 3),
         "batch_size": export.batch_size,
         "seq_len": export.seq_len,
+        "provenance": provenance.to_dict(),
     }
     logger.info("exported %s -> %s: %s", run, out, summary)
     return summary

@@ -25,7 +25,8 @@ from typing import TextIO
 
 import numpy as np
 
-from data_tools import BOS_ID, EOS_ID, PAD_ID, UNK_ID, WordTokenizer, words
+from data_tools.text import words
+from data_tools.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, WordTokenizer
 from fedkeys.run_dir import CHECKPOINT_DIR, NGRAM_FILE, TOKENIZER_FILE, RunDirError
 
 _SPECIALS = (("pad", PAD_ID), ("unk", UNK_ID), ("bos", BOS_ID), ("eos", EOS_ID))
@@ -221,7 +222,7 @@ def _open_litert(model_path: Path) -> Suggester:
         config = manifest.model_config
         if tokenizer.sha256 != manifest.tokenizer_sha256:
             raise ManifestError(f"{tokenizer_path}: sha256 {tokenizer.sha256} is not the manifest's tokenizer_sha256")
-    predictor = LiteRTPredictor(model_path)
+    predictor = LiteRTPredictor(model_path, scan_custom_ops=False)  # no TensorFlow here: LiteRT refuses Flex ops
     if predictor.vocab_size != tokenizer.vocab_size:
         raise RunDirError(
             f"{model_path} scores {predictor.vocab_size} ids but {tokenizer_path} has {tokenizer.vocab_size}"

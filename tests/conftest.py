@@ -1,6 +1,7 @@
 """Suite-wide fixtures and guards.
 
 ``prepared``: a tiny deterministic typing corpus, prepared once per session.
+``tensorboard_scalars``: the scalars of a TensorBoard log directory, as TensorBoard reads them.
 
 TensorFlow Federated starts a C++ ``worker_binary`` that inherits stdout and
 can outlive Python, so a forgotten one hangs ``... | tail`` and CI. Any test
@@ -15,7 +16,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,29 @@ def prepared_with_proxy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = ["data", "prepare", "--corpus", f"jsonl:{corpus}", "--out", str(out), "--vocab-size", "60"]
     assert main([*argv, "--min-words", "5", "--proxy-fraction", "0.3", "--no-progress"]) == 0
     return out
+
+
+Scalars = dict[str, list[tuple[int, float]]]
+
+
+@pytest.fixture(scope="session")
+def tensorboard_scalars() -> Callable[[Path], Scalars]:
+    """Read every scalar of a log directory's one event file: tag -> [(step, value)], checking the format."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
+    def read(logdir: Path) -> Scalars:
+        found: Scalars = {}
+        (path,) = logdir.glob("events.out.tfevents.*")
+        events = list(EventFileLoader(str(path)).Load())
+        assert events[0].file_version == "brain.Event:2"
+        for event in events[1:]:
+            for value in event.summary.value:
+                assert value.metadata.plugin_data.plugin_name == "scalars"
+                found.setdefault(value.tag, []).append((event.step, float(tensor_util.make_ndarray(value.tensor))))
+        return found
+
+    return read
 
 
 class Chromium:

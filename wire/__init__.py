@@ -8,6 +8,7 @@ Both sides import it, so they can never disagree on a byte:
 - ``wire.update``: the self-describing binary update message and the float32
   checkpoint blob built from the same tensor container;
 - ``wire.manifest``: the exported training plan's manifest and its verification;
+- ``wire.provenance``: where the plan's model came from (run, rounds, pretrained on);
 - ``wire.protocol``: the JSON messages of the HTTP protocol (pydantic, the HTTP
   boundary);
 - ``wire.contract``: the client-training contract (``ClientTraining``: local

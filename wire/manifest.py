@@ -9,8 +9,10 @@ order (the checkpoint's, the update's), the static batch size and sequence
 length the unrolled graph was built for (the one source of both: assignments
 do not repeat them), the training hyperparameters (``client_training`` turns
 them into the client-training contract, ``wire.contract``), the
-tokenizer's SHA-256 (a device must tokenize exactly as training did), and the
-SHA-256 of every file, so a damaged or swapped file is refused before use.
+tokenizer's SHA-256 (a device must tokenize exactly as training did), the
+SHA-256 of every file, so a damaged or swapped file is refused before use, and
+where the model came from (``provenance``, ``wire.provenance``: optional, so a
+manifest written before it existed still loads).
 
 Numpy and the standard library only: devices and the coordinator both read it.
 """
@@ -31,6 +33,7 @@ import numpy as np
 
 from fedkeys_errors import FedkeysError
 from wire.contract import ClientTraining, ContractError
+from wire.provenance import ModelProvenance, ProvenanceError
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,7 @@ class PlanManifest:
     ``signatures`` maps a signature name to ``{"inputs": [...], "outputs":
     [...]}``, the tensor names of that signature. ``files`` maps a file name
     in the artifact directory (a plain base name) to its hex SHA-256.
+    ``provenance`` is None in a manifest written without one.
     """
 
     format_version: int
@@ -92,6 +96,7 @@ class PlanManifest:
     hyperparameters: dict[str, Any]
     tokenizer_sha256: str
     files: dict[str, str]
+    provenance: ModelProvenance | None = None
 
     def __post_init__(self) -> None:
         if not _is_version(self.format_version):
@@ -119,6 +124,8 @@ class PlanManifest:
             if not isinstance(file_name, str) or not _FILE_NAME.match(file_name) or file_name == MANIFEST_FILE:
                 raise ManifestError(f"files: {file_name!r} is not a plain file name of the artifact")
             _check_sha256(f"files[{file_name!r}]", digest)
+        if self.provenance is not None and not isinstance(self.provenance, ModelProvenance):
+            raise ManifestError(f"provenance must be a ModelProvenance record, got {self.provenance!r}")
 
     def client_training(self, **settings: Any) -> ClientTraining:
         """The client-training contract for this plan: ``settings``, with the learning rate the plan was exported
@@ -153,6 +160,8 @@ class PlanManifest:
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
         data["tensors"] = [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in self.tensors]
+        if self.provenance is None:
+            del data["provenance"]  # the bytes of a manifest without one, as before it existed
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -165,7 +174,7 @@ class PlanManifest:
         if not isinstance(data, dict):
             raise ManifestError(f"manifest must be a JSON object, got {type(data).__name__}")
         fields = [f.name for f in dataclasses.fields(cls)]
-        missing = [f for f in fields if f not in data]
+        missing = [f for f in fields if f not in data and f != "provenance"]
         unknown = sorted(set(data) - set(fields))
         if "format_version" in data and not _is_version(data["format_version"]):
             raise ManifestError(
@@ -186,7 +195,13 @@ class PlanManifest:
             if not isinstance(raw["shape"], list):
                 raise ManifestError(f"manifest tensors[{i}] shape must be a list, got {raw['shape']!r}")
             tensors.append(TensorSpec(raw["name"], tuple(raw["shape"]), raw["dtype"]))
-        return cls(**{**data, "tensors": tuple(tensors)})
+        provenance = data.get("provenance")
+        if provenance is not None:
+            try:
+                provenance = ModelProvenance.from_dict(provenance)
+            except ProvenanceError as err:
+                raise ManifestError(f"manifest provenance: {err}") from None
+        return cls(**{**data, "tensors": tuple(tensors), "provenance": provenance})
 
 
 def _is_version(value: object) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +225,29 @@ def test_a_model_needing_flex_ops_is_refused_by_name() -> None:
     assert custom_op_names(flex) == ["FlexMatrixDeterminant"]
     with pytest.raises(LiteRTModelError, match=r"custom ops \['FlexMatrixDeterminant'\].*standalone LiteRT"):
         LiteRTPredictor(flex)
+
+
+def test_a_flex_model_without_the_scan_is_refused_by_name_where_tensorflow_is_not_loaded(tmp_path: Path) -> None:
+    """``fedkeys suggest`` skips the up-front scan (its schema import is slow); LiteRT alone refuses the model."""
+    det = tf.function(lambda x: {"scores": tf.linalg.det(x)}, input_signature=[tf.TensorSpec((2, 2, 2), tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([det.get_concrete_function()])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    (tmp_path / "flex.tflite").write_bytes(converter.convert())
+    script = (
+        "import sys\n"
+        "from device_runtime.litert_model import LiteRTModelError, LiteRTPredictor\n"
+        "try:\n"
+        f"    LiteRTPredictor({str(tmp_path / 'flex.tflite')!r}, scan_custom_ops=False)\n"
+        "except LiteRTModelError as err:\n"
+        "    print(err)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.splitlines() == [
+        f"{tmp_path / 'flex.tflite'}: needs custom ops ['FlexMatrixDeterminant'], which the standalone LiteRT "
+        "runtime lacks",
+        "False",
+    ]
 
 
 def test_custom_op_names_of_the_training_model_is_empty(train_bytes: bytes) -> None:

@@ -31,6 +31,7 @@ def write_report(out: Path, **overrides: Any) -> Path:
         "parity": None,
         "suggestion_models": ["central"],
         "suggestions": [("see you", [["at", "soon", "later"]])],
+        "deployed_note": "The deployed model: runs/demo/deployed/plan/infer.tflite",
         "phases": [("central", 1.5)],
         "load_note": "load note",
         "settings": "{}",

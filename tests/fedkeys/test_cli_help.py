@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fedkeys._cli_common import _DeprecatedAlias
+from fedkeys._cli_common import DeferringParser, Parser, _DeprecatedAlias, add_command
 from fedkeys.cli import build_parser, main
 
 
@@ -112,3 +112,22 @@ def test_cli_bad_choice_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert err.startswith("fedkeys: error: fedkeys sim run: argument --aggregator: invalid choice: 'quant3'")
     assert err.count("\n") == 1
+
+
+def test_deferring_parser_adds_a_commands_flags_only_when_that_command_runs() -> None:
+    added: list[str] = []
+
+    def flags(parser: Parser) -> None:
+        added.append(parser.prog)
+        parser.add_argument("--n", type=int, default=1, help="n")
+
+    parser = DeferringParser(prog="p")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("a", "b"):
+        add_command(sub, name, help=name, example=name).add_flags(flags)
+    assert added == []
+    assert parser.parse_args(["b", "--n", "3"]).n == 3
+    assert added == ["p b"]  # command a's flags (and their imports) were never built
+    eager = Parser(prog="q")
+    add_command(eager.add_subparsers(dest="command"), "a", help="a", example="a").add_flags(flags)
+    assert added == ["p b", "q a"]  # a plain Parser adds them at once: build_parser() shows every flag

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from fedkeys.cli import main
 from fedkeys.demo_config import DemoConfig
+from fedkeys.demo_report import SUGGEST_CONTEXTS
+from wire.manifest import load_manifest
 
 TINY = ["--model", "tiny", "--seq-len", "8", "--batch-size", "4", "--pretrain-max-steps", "5", "--rounds", "2",
         "--clients-per-round", "3", "--devices", "8", "--availability", "always", "--speedup", "200",
@@ -31,6 +34,26 @@ def test_demo_tiny_end_to_end_writes_the_report(
     }  # fmt: skip
     assert report["pretrained_on"]["split"] == "proxy" and report["pretrained_on"]["users"] > 0
     assert (out / "sim" / "metrics.csv").read_text().count("\n") == 3  # header + 2 rounds
+    # the deployed model is a run folder with its rounds' log and a plan suggest reads, and says where it came from
+    deployed = out / "deployed"
+    infer = deployed / "plan" / "infer.tflite"
+    assert f"deployed model: {deployed} (suggest: fedkeys suggest --model {infer} ...)" in printed
+    assert f"tensorboard --logdir {out}" in printed
+    with (deployed / "metrics.csv").open(newline="") as f:
+        rounds = list(csv.DictReader(f))
+    with (out / "sim" / "metrics.csv").open(newline="") as f:
+        simulated = list(csv.DictReader(f))
+    assert [r["round"] for r in rounds] == ["1", "2"] and all(int(r["clients"]) >= 3 for r in rounds)
+    assert all(int(r["upload_bytes"]) > 0 for r in [*rounds, *simulated])  # both logs count the codec's bytes
+    assert {p.parent.name for p in out.glob("*/tensorboard/events.out.tfevents.*")} >= {"sim", "deployed"}
+    provenance = load_manifest(deployed / "plan").provenance
+    assert provenance is not None and provenance.trained_on is None
+    assert (provenance.run, provenance.kind, provenance.rounds) == (str(deployed), "deployed", 2)
+    assert provenance.init_from == str(out / "pretrained")
+    assert provenance.pretrained_on is not None and provenance.pretrained_on.split == "proxy"
+    assert set(report["deployed_model"]["export"]["suggestions"]) == set(SUGGEST_CONTEXTS)
+    assert main(["suggest", "--model", str(infer), "--words-only", "see you"]) == 0
+    assert len(capsys.readouterr().out.strip().split(" | ")) == 3
     for metrics in report["test"].values():
         assert 0.0 <= metrics["recall_at_1"] <= 1.0
     curves = report["validation_recall_at_1_by_round"]
@@ -56,7 +79,7 @@ def test_demo_tiny_end_to_end_writes_the_report(
     again = json.loads((out / "report.json").read_text())
     assert again["parity"] is None and set(again["test"]) >= {"simulation, 1 rounds", "deployment, 1 rounds"}
     assert list(report["phases_s"]) == ["prepare", "ngram", "pretrain", "simulation", "central", "export", "parity",
-                                        "deployment", "evaluate"]  # fmt: skip
+                                        "deployment", "export-deployed", "evaluate"]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from device_runtime.litert_model import LiteRTPredictor, LiteRTTrainer
 from fedkeys.cli import main
 from model import load_checkpoint, make_sequences
 from wire.manifest import MANIFEST_FILE, load_manifest
+from wire.provenance import ModelProvenance, TrainedOn
 
 B, T = 4, 8
 
@@ -58,6 +59,18 @@ def test_export_tflite_writes_a_verified_plan(run: Path, art: Path) -> None:
     trainer = LiteRTTrainer.from_plan(art)
     for ours, theirs in zip(trainer.get_weights(), weights, strict=True):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_export_tflite_records_where_the_model_came_from(run: Path, art: Path, prepared: Path) -> None:
+    train = load_prepared(prepared).train
+    assert load_manifest(art).provenance == ModelProvenance(
+        run=str(run),
+        kind="central",
+        rounds=0,  # trained centrally: no federated round
+        trained_on=TrainedOn(str(prepared), "train", train.num_clients, int(train.num_tokens)),
+        init_from=None,
+        pretrained_on=None,
+    )
 
 
 def test_suggest_through_litert_matches_the_run_dir(run: Path, art: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -142,3 +142,20 @@ def test_tflite_suggest_never_imports_tensorflow(untrained_art: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [3, []]
+
+
+def test_cli_suggest_on_tflite_imports_neither_tensorflow_nor_the_http_stack(untrained_art: Path) -> None:
+    """`fedkeys suggest --model ART/infer.tflite` loads the tokenizer and LiteRT only (a cold start in well
+    under a second on an idle machine; the timing is bench/suggest_latency.py's, not a test's)."""
+    model = str(untrained_art / "infer.tflite")
+    script = (
+        "import json, sys\n"
+        "from fedkeys.cli import main\n"
+        f"code = main(['suggest', '--model', {model!r}, '--words-only', 'see you'])\n"
+        "heavy = ('tensorflow', 'tensorflow_federated', 'keras', 'httpx', 'pydantic', 'secagg', 'tqdm')\n"
+        "print(json.dumps([code, sorted({m.split('.')[0] for m in sys.modules} & set(heavy))]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    strip, result = done.stdout.strip().splitlines()[-2:]
+    assert json.loads(result) == [0, []]
+    assert len(strip.split(" | ")) == 3  # the strip was printed: three words

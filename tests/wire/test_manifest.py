@@ -23,6 +23,7 @@ from wire.manifest import (
     verify_file,
     write_manifest,
 )
+from wire.provenance import ModelProvenance, TrainedOn
 
 FILES = {"train.tflite": b"train model bytes", "infer.tflite": b"infer model bytes", "tokenizer.model": b"tok"}
 
@@ -57,6 +58,48 @@ def test_manifest_json_round_trip() -> None:
     assert PlanManifest.from_json(text) == manifest
     assert PlanManifest.from_json(text.encode()) == manifest
     assert json.loads(text)["tensors"][0] == {"name": "embedding/embeddings:0", "shape": [30, 16], "dtype": "float32"}
+
+
+PROVENANCE = ModelProvenance(
+    run="runs/fed",
+    kind="simulation",
+    rounds=8,
+    trained_on=TrainedOn("data/shk", "train", 30, 9000),
+    init_from="runs/pretrained",
+    pretrained_on=TrainedOn("data/shk", "proxy", 12, 3456),
+)
+
+
+def test_manifest_with_provenance_round_trips() -> None:
+    manifest = _manifest(provenance=PROVENANCE)
+    text = manifest.to_json()
+    assert json.loads(text)["provenance"]["pretrained_on"] == {
+        "data": "data/shk", "split": "proxy", "users": 12, "tokens": 3456,
+    }  # fmt: skip
+    assert PlanManifest.from_json(text) == manifest
+    assert PlanManifest.from_json(text).provenance == PROVENANCE
+
+
+def test_manifest_without_provenance_is_written_and_read_as_before() -> None:
+    """A manifest exported before provenance existed (no such key) still loads; one without is written alike."""
+    old = json.loads(_manifest().to_json())
+    assert "provenance" not in old
+    assert PlanManifest.from_json(json.dumps(old)).provenance is None
+    assert PlanManifest.from_json(json.dumps({**old, "provenance": None})) == _manifest()
+
+
+@pytest.mark.parametrize(
+    ("provenance", "message"),
+    [
+        ("runs/fed", "manifest provenance: provenance must be an object, got str"),
+        ({**PROVENANCE.to_dict(), "kind": "<script>"}, "manifest provenance: kind must be a short lowercase name"),
+        ({**PROVENANCE.to_dict(), "rounds": -3}, "manifest provenance: rounds must be an integer from 0"),
+        ({**PROVENANCE.to_dict(), "extra": 1}, "manifest provenance: provenance has unknown fields extra"),
+    ],
+)
+def test_manifest_with_bad_provenance_is_refused_by_name(provenance: object, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        PlanManifest.from_json(_json_with(provenance=provenance))
 
 
 def test_manifest_parameter_count_sums_every_tensor() -> None:
