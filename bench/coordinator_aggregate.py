@@ -164,6 +164,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group ``pgid`` (the server and its workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp ... utime(11) stime(12)
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _manifest(shapes: list[tuple[int, ...]], train: bytes) -> bytes:
     from wire.manifest import PlanManifest, TensorSpec
 
@@ -203,8 +216,12 @@ def _serve(db_url: str, workers: int, workdir: Path) -> tuple[subprocess.Popen[b
 
 def over_http(
     shapes: list[tuple[int, ...]], deltas: list[list[np.ndarray]], codec: str, uploads: int, db_url: str, workers: int
-) -> tuple[float, float, int]:
-    """(updates/s from first upload to last answer, commit seconds after it, accepted) via ``fedkeys serve``."""
+) -> tuple[float, float, int, float]:
+    """(updates/s from first upload to last answer, commit seconds after it, accepted, server CPU s per upload).
+
+    The server's CPU seconds per upload (all its processes, over the upload phase) is the figure other jobs on
+    the machine disturb least.
+    """
     import httpx
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -257,10 +274,12 @@ def over_http(
                 )  # fmt: skip
                 return r.status_code
 
+            cpu = _group_cpu_seconds(proc.pid)
             start = time.perf_counter()
             with ThreadPoolExecutor(max_workers=len(clients)) as pool:
                 codes = list(pool.map(upload, range(uploads)))
             elapsed = time.perf_counter() - start
+            cpu = _group_cpu_seconds(proc.pid) - cpu
             with httpx.Client(base_url=url, headers=h, timeout=60) as admin:
                 while admin.get("/v1/admin/populations/bench").json()["model_version"] < 1:
                     if time.perf_counter() - start - elapsed > 120:
@@ -269,7 +288,7 @@ def over_http(
             commit = time.perf_counter() - start - elapsed
             for c in clients:
                 c.close()
-            return codes.count(200) / elapsed, commit, codes.count(200)
+            return codes.count(200) / elapsed, commit, codes.count(200), cpu / uploads
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -331,12 +350,13 @@ def main() -> None:
             if pg is not None:
                 url, drop = _postgres_url(pg)
             try:
-                rate, commit, accepted = over_http(shapes, deltas, args.codec, args.uploads, url, workers)
+                rate, commit, accepted, cpu = over_http(shapes, deltas, args.codec, args.uploads, url, workers)
             finally:
                 drop()
         print(
             f"end to end over HTTP, {name}: {rate:.1f} updates/s ({accepted} accepted, 16 concurrent clients), "
-            f"commit {commit * 1e3:.0f} ms after the last answer; {rate * base:.2f}x np.add"
+            f"server CPU {cpu * 1e3:.2f} ms/upload, commit {commit * 1e3:.0f} ms after the last answer; "
+            f"{rate * base:.2f}x np.add"
         )
 
 

@@ -207,17 +207,18 @@ def test_round_commits_exact_weighted_mean_at_goal(client: TestClient) -> None:
 
 
 def _nan_blob(a: dict[str, Any]) -> bytes:
-    import hashlib
     import json
     import struct
+
+    from wire.update import CHECKSUM_BYTES, checksum
 
     blob = encode(a, deltas(9), 2.0)
     _m, _v, hlen = struct.unpack("<4sHI", blob[:10])
     header = json.loads(blob[10 : 10 + hlen])
-    body = bytearray(blob[:-32])
+    body = bytearray(blob[:-CHECKSUM_BYTES])
     start = 10 + hlen + header["tensors"][1]["offset"]
     body[start : start + 4] = struct.pack("<f", float("nan"))
-    return bytes(body) + hashlib.sha256(bytes(body)).digest()
+    return bytes(body) + checksum(bytes(body))
 
 
 def test_bad_uploads_refused_with_reason_and_never_change_the_model(client: TestClient) -> None:
