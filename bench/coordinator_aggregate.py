@@ -1,7 +1,7 @@
 """Aggregation throughput of the coordinator for the ``small`` model at 8 bits, against ``np.add``, in one run.
 
-Per accepted upload the coordinator checks the container (size, sha256,
-header), validates the update in the rotated domain (the norm from the levels'
+Per accepted upload the coordinator checks the container (size, XXH3-64
+checksum, header), validates the update in the rotated domain (the norm from the levels'
 moments, finiteness from the range) and adds ``weight * (lo + step * levels)``
 to the round's in-memory rotated sum; it unrotates once per round, at commit
 (Suresh et al. 2017; ``coordinator.aggregation``). The yardstick is what
@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,7 +43,7 @@ import numpy as np
 from coordinator.aggregation import RotatedSum
 from coordinator.validation import UpdateLimits, decode_and_validate, validate_message
 from wire.codec import round_rotation_seed
-from wire.update import decode_update, encode_update, encode_weights
+from wire.update import CHECKSUM_BYTES, checksum, decode_update, encode_update, encode_weights
 
 MB = 1e6
 _API_KEY = "bench-key"
@@ -117,13 +116,13 @@ def in_memory(shapes: list[tuple[int, ...]], blobs: list[bytes], codec: str, rep
         for m in messages:
             validate_message(m, limits)
 
+    def checksum_only() -> None:
+        for b in blobs:
+            checksum(memoryview(b)[:-CHECKSUM_BYTES])
+
     def sha256_only() -> None:
         for b in blobs:
             hashlib.sha256(b).digest()
-
-    def crc32_only() -> None:
-        for b in blobs:
-            zlib.crc32(b)
 
     def old_path() -> None:  # before: every update dequantized and unrotated on its own
         for m in messages[:4]:
@@ -134,9 +133,9 @@ def in_memory(shapes: list[tuple[int, ...]], blobs: list[bytes], codec: str, rep
         ("np.add, float64 sum += float32 vector", np_add(np.float64), n),
         ("decode+validate+add, float64 sum", full(np.float64), n),
         ("decode+validate+add, float32 sum", full(np.float32), n),
-        ("  container only (size, sha256, header)", container, n),
-        ("    of which the sha256 of the body", sha256_only, n),
-        ("    (zlib.crc32 of the body, for comparison)", crc32_only, n),
+        ("  container only (size, checksum, header)", container, n),
+        ("    of which the XXH3-64 checksum of the body", checksum_only, n),
+        ("    (sha256 of the body, format 2's checksum)", sha256_only, n),
         ("  validate only (rotated norm, finite)", validate, n),
         ("  add only, float64 sum", add_only(np.float64), n),
         ("  add only, float32 sum", add_only(np.float32), n),
@@ -162,6 +161,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group ``pgid`` (the server and its workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp ... utime(11) stime(12)
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _manifest(shapes: list[tuple[int, ...]], train: bytes) -> bytes:
@@ -203,8 +215,12 @@ def _serve(db_url: str, workers: int, workdir: Path) -> tuple[subprocess.Popen[b
 
 def over_http(
     shapes: list[tuple[int, ...]], deltas: list[list[np.ndarray]], codec: str, uploads: int, db_url: str, workers: int
-) -> tuple[float, float, int]:
-    """(updates/s from first upload to last answer, commit seconds after it, accepted) via ``fedkeys serve``."""
+) -> tuple[float, float, int, float]:
+    """(updates/s from first upload to last answer, commit seconds after it, accepted, server CPU s per upload).
+
+    The server's CPU seconds per upload (all its processes, over the upload phase) is the figure other jobs on
+    the machine disturb least.
+    """
     import httpx
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -257,10 +273,12 @@ def over_http(
                 )  # fmt: skip
                 return r.status_code
 
+            cpu = _group_cpu_seconds(proc.pid)
             start = time.perf_counter()
             with ThreadPoolExecutor(max_workers=len(clients)) as pool:
                 codes = list(pool.map(upload, range(uploads)))
             elapsed = time.perf_counter() - start
+            cpu = _group_cpu_seconds(proc.pid) - cpu
             with httpx.Client(base_url=url, headers=h, timeout=60) as admin:
                 while admin.get("/v1/admin/populations/bench").json()["model_version"] < 1:
                     if time.perf_counter() - start - elapsed > 120:
@@ -269,7 +287,7 @@ def over_http(
             commit = time.perf_counter() - start - elapsed
             for c in clients:
                 c.close()
-            return codes.count(200) / elapsed, commit, codes.count(200)
+            return codes.count(200) / elapsed, commit, codes.count(200), cpu / uploads
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -316,7 +334,8 @@ def main() -> None:
     base = rows[0][1]
     print(
         f"{args.preset} model, vocab {args.vocab_size}: {params:,} parameters ({4 * params / MB:.2f} MB float32); "
-        f"{args.codec} update {size / MB:.3f} MB; {os.cpu_count()} CPUs; device-side encode {encode_s * 1e3:.0f} ms"
+        f"{args.codec} update {size / MB:.3f} MB; {os.cpu_count()} CPUs; device-side encode {encode_s * 1e3:.0f} ms; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(f"{'step':<52}{'ms/update':>10}{'updates/s':>11}{'vs np.add f32':>15}")
     for name, sec in rows:
@@ -331,12 +350,13 @@ def main() -> None:
             if pg is not None:
                 url, drop = _postgres_url(pg)
             try:
-                rate, commit, accepted = over_http(shapes, deltas, args.codec, args.uploads, url, workers)
+                rate, commit, accepted, cpu = over_http(shapes, deltas, args.codec, args.uploads, url, workers)
             finally:
                 drop()
         print(
             f"end to end over HTTP, {name}: {rate:.1f} updates/s ({accepted} accepted, 16 concurrent clients), "
-            f"commit {commit * 1e3:.0f} ms after the last answer; {rate * base:.2f}x np.add"
+            f"server CPU {cpu * 1e3:.2f} ms/upload, commit {commit * 1e3:.0f} ms after the last answer; "
+            f"{rate * base:.2f}x np.add; load average {os.getloadavg()[0]:.1f}"
         )
 
 

@@ -7,7 +7,8 @@ also rebuild their pairwise masks), on a vector as long as the model's update
 (default: the ``small`` preset's exact parameter count). Reports, per device,
 the median time of each client phase and the bytes it sends and receives,
 against a plain upload (float32, and the quant8 codec); and for the server the
-time to add the masked inputs (a running ring sum), to unmask the sum, and to
+time to add the masked inputs (a running ring sum), to unmask the sum (with
+``secagg.server.UNMASK_THREADS`` threads and with one, same run), and to
 check it against what in-range inputs can sum to and decode the weighted mean.
 Times are one run on this shared machine (unmasking also as CPU seconds, which
 other processes' load disturbs less); bytes are exact message sizes (ids
@@ -86,11 +87,14 @@ def run(n: int, length: int, drop: float, seed: int) -> None:
         response, dt = _timed(lambda i=i: client.unmask(params, states[i], request))  # type: ignore[misc]
         responses.append(response)
         times["unmask"].append(dt)
-    cpu_start = time.process_time()
-    total, server_s = _timed(lambda: server.unmask_sum(srv, responses))
-    server_cpu = time.process_time() - cpu_start  # on a shared machine, the CPU seconds are the steadier figure
+    unmask: dict[int, tuple[float, float]] = {}  # threads -> (wall s, CPU s)
     expected = (levels.astype(np.uint64) * len(inputs)).astype(np.uint32)
-    assert np.array_equal(total, expected), "secure sum differs from the plain sum"
+    for threads in (server.UNMASK_THREADS, 1):
+        cpu_start = time.process_time()
+        total, wall = _timed(lambda threads=threads: server.unmask_sum(srv, responses, threads=threads))  # type: ignore[misc]
+        unmask[threads] = wall, time.process_time() - cpu_start  # on a shared machine, CPU s are steadier
+        assert np.array_equal(total, expected), "secure sum differs from the plain sum"
+    server_s, server_cpu = unmask[server.UNMASK_THREADS]
     mean, check_s = _timed(lambda: mean_from_ring(total, len(inputs), shapes, spec))  # bounds check, then decode
     assert abs(mean.weight / (640.0 * len(inputs)) - 1) < 1e-4  # the weight on the 16-bit grid
 
@@ -117,9 +121,9 @@ def run(n: int, length: int, drop: float, seed: int) -> None:
           f"downloads {sum(down.values()):,} bytes")  # fmt: skip
     rebuilt = sum(len(params.graph[j] & request.survivors) for j in request.dropped)
     print(f"  server: adding the {len(inputs)} masked inputs as they arrive {sum_s:.3f} s; unmasking "
-          f"{server_s:.3f} s ({server_cpu:.3f} s CPU; {len(request.survivors)} self masks, {rebuilt} pairwise masks "
-          f"rebuilt); "
-          f"checking and decoding the sum {check_s:.3f} s")  # fmt: skip
+          f"{server_s:.3f} s with {server.UNMASK_THREADS} threads ({server_cpu:.3f} s CPU; {len(request.survivors)} "
+          f"self masks, {rebuilt} pairwise masks rebuilt), {unmask[1][0]:.3f} s with 1 thread ({unmask[1][1]:.3f} s "
+          f"CPU); checking and decoding the sum {check_s:.3f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 def main() -> None:

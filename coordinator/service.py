@@ -8,6 +8,7 @@ drive deadlines without sleeping. See ``coordinator.db`` for the lock order
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import statistics
@@ -101,6 +102,30 @@ _COUNT_UPDATE = (
     .values(received=rounds.c.received + 1, weight_sum=rounds.c.weight_sum + sa.bindparam("count_weight"))
     .returning(rounds.c.received, rounds.c.goal)
 )
+# The upload path's statements (built once, like the check-in path's below).
+_ROUND_BY_ID = sa.select(*ROUND_FIELDS).where(rounds.c.id == sa.bindparam("upload_round"))
+_MARK_UPLOADED = sa.update(sessions).where(sessions.c.id == sa.bindparam("upload_session")).values(state="uploaded")
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadAdmission:
+    """An upload whose session, token and round were checked before its body was read (``admit_upload``).
+
+    Carries the rows it was admitted on, so receiving the body reads nothing again; what can change
+    meanwhile is checked again (the clock in ``_check_admission``, the round and session in ``_add_update``).
+    """
+
+    session_id: str
+    token: str | None = dataclasses.field(repr=False)
+    session: SessionRecord
+    round_row: sa.Row[Any]
+    task: TaskRow
+    limits: UpdateLimits
+
+    @property
+    def max_bytes(self) -> int:
+        """The body's size bound (the task's and the server's)."""
+        return self.limits.max_bytes
 
 
 # Built once (the check-in path runs them on every request; building a statement costs more than running it).
@@ -313,12 +338,13 @@ class Coordinator:
 
     # ------------------------------------------------------------------ upload
 
-    def admit_upload(self, session_id: str, token: str | None) -> int:
-        """Check session, token and round before the body is read; returns the body's size bound.
+    def admit_upload(self, session_id: str, token: str | None) -> UploadAdmission:
+        """Check session, token and round before the body is read: what the body is then checked against.
 
-        So a client without a valid token cannot make the server read (up to) megabytes.
+        So a client without a valid token cannot make the server read (up to) megabytes, and the body's
+        checks (``receive_upload``) need no second read of session, round and task.
         """
-        return self._upload_context(session_id, token, self.clock())[3].max_bytes
+        return self._upload_context(session_id, token, self.clock())
 
     def oversized(self, session_id: str, message: str) -> UpdateRejected:
         """The refusal of a body above the bound (found while streaming it), counted in the session's round.
@@ -334,9 +360,7 @@ class Coordinator:
             self._count_rejection(session._mapping["round_id"], err.reason)
         return err
 
-    def _upload_context(
-        self, session_id: str, token: str | None, now: float
-    ) -> tuple[SessionRecord, sa.RowMapping, TaskRow, UpdateLimits]:
+    def _upload_context(self, session_id: str, token: str | None, now: float) -> UploadAdmission:
         """The gatekeeper's verdict, then the round's: refusals before authentication cost no write."""
         with self.db.read() as conn:
             try:
@@ -344,31 +368,46 @@ class Coordinator:
             except SessionError as refused:
                 self._count_unauthenticated(refused)
                 raise
-            round_row = conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == s.round_id)).one()
+            round_row = conn.execute(_ROUND_BY_ID, {"upload_round": s.round_id}).one()
             task = load_task_by_id(conn, round_row._mapping["task_id"])
         r = round_row._mapping
         refusal = for_task(task).upload_refusal()
         if refusal is not None:
             self._rejected(task, r, session_id, refusal)
             raise refusal
-        try:
-            permit(s, Action.UPLOAD)
-            check_upload(round_record(round_row), now, s.deadline)
-        except CoordinatorRefusal as err:
-            self._rejected(task, r, session_id, err)
-            raise
-        limits = UpdateLimits(
-            round=r["number"],
-            base_version=r["model_version"],
-            codec=task.config.codec,
-            shapes=task.shapes,
-            max_weight=min(task.max_weight, s.max_weight),  # what the device declared at check-in bounds it
-            max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
-            norm_bound=task.config.norm_bound,
-            norm_policy=task.config.norm_policy,
-            rotation_seed=round_rotation_seed(task.config.seed, r["number"]),
+        admission = UploadAdmission(
+            session_id=session_id,
+            token=token,
+            session=s,
+            round_row=round_row,
+            task=task,
+            limits=UpdateLimits(
+                round=r["number"],
+                base_version=r["model_version"],
+                codec=task.config.codec,
+                shapes=task.shapes,
+                max_weight=min(task.max_weight, s.max_weight),  # what the device declared at check-in bounds it
+                max_bytes=min(task.config.max_update_bytes, self.max_upload_bytes),
+                norm_bound=task.config.norm_bound,
+                norm_policy=task.config.norm_policy,
+                rotation_seed=round_rotation_seed(task.config.seed, r["number"]),
+            ),
         )
-        return s, r, task, limits
+        self._check_admission(admission, now)
+        return admission
+
+    def _check_admission(self, a: UploadAdmission, now: float) -> None:
+        """The session's state and the round's clock as of ``now`` (pure: the admission's rows are not re-read).
+
+        What may have changed in the database since the admission (the round filled or closed, a replay
+        used the token) the upload's transaction finds (``_add_update``).
+        """
+        try:
+            permit(a.session, Action.UPLOAD)
+            check_upload(round_record(a.round_row), now, a.session.deadline)
+        except CoordinatorRefusal as err:
+            self._rejected(a.task, a.round_row._mapping, a.session_id, err)
+            raise
 
     def _count_unauthenticated(self, err: CoordinatorRefusal) -> None:
         """A refusal of a request that proved nothing: process metrics only, never a database write."""
@@ -391,17 +430,23 @@ class Coordinator:
         )
 
     def upload(self, session_id: str, token: str | None, body: bytes) -> UploadResponse:
-        with self.metrics.handler_seconds.labels("upload").time():
-            return self._upload(session_id, token, body)
+        """Admit and receive in one call (for a body already in memory)."""
+        return self.receive_upload(self.admit_upload(session_id, token), body)
 
-    def _upload(self, session_id: str, token: str | None, body: bytes) -> UploadResponse:
+    def receive_upload(self, admission: UploadAdmission, body: bytes) -> UploadResponse:
+        """Validate the body of an admitted upload and count and add it (``UpdateRejected`` if refused)."""
+        with self.metrics.handler_seconds.labels("upload").time():
+            return self._receive(admission, body)
+
+    def _receive(self, a: UploadAdmission, body: bytes) -> UploadResponse:
         now = self.clock()
-        _s, r, task, limits = self._upload_context(session_id, token, now)
+        self._check_admission(a, now)  # the body took time to arrive: the deadlines, again
+        r, task = a.round_row._mapping, a.task
         try:
-            valid = decode_and_validate(body, limits)  # CPU work outside any transaction
-            received = self._add_update(task, r["id"], session_id, token, valid, now)
+            valid = decode_and_validate(body, a.limits)  # CPU work outside any transaction
+            received = self._add_update(task, r["id"], a.session_id, a.token, valid, now)
         except CoordinatorRefusal as err:
-            self._rejected(task, r, session_id, err)
+            self._rejected(task, r, a.session_id, err)
             raise
         self.metrics.uploads.labels("accepted").inc()
         self.metrics.upload_bytes.inc(len(body))
@@ -410,14 +455,14 @@ class Coordinator:
             "upload_accepted",
             population=task.population,
             round=r["number"],
-            session=session_ref(session_id),
+            session=session_ref(a.session_id),
             weight=valid.weight,
             norm=round(valid.norm, 6),
             clipped=valid.clipped,
             bytes=len(body),
         )
         return UploadResponse(
-            session_id=session_id, round=r["number"], clipped=valid.clipped, received=received, goal=r["goal"]
+            session_id=a.session_id, round=r["number"], clipped=valid.clipped, received=received, goal=r["goal"]
         )
 
     @staticmethod
@@ -442,14 +487,14 @@ class Coordinator:
                 params = {"count_round": round_id, "count_now": now, "count_weight": added}
                 counted = conn.execute(_COUNT_UPDATE, params).first()  # never more than `goal` succeed
                 if counted is None:  # closed, full or past its deadline meanwhile: say which, roll back
-                    record = round_record(conn.execute(sa.select(*ROUND_FIELDS).where(rounds.c.id == round_id)).one())
+                    record = round_record(conn.execute(_ROUND_BY_ID, {"upload_round": round_id}).one())
                     check_upload(record, now, record.report_deadline)
                     raise UpdateRejected("round_closed", f"round is full ({record.received}/{record.goal})")
                 session = load_session(conn, session_id, lock=True)
                 if session is None:
                     raise UpdateRejected("unknown_session", f"no session {session_id!r}")
                 self._check_session(session._mapping, token)  # a concurrent replay loses here
-                conn.execute(sa.update(sessions).where(sessions.c.id == session_id).values(state="uploaded"))
+                conn.execute(_MARK_UPLOADED, {"upload_session": session_id})
                 self.partials.begin(conn, task.id, round_id, added, now)
                 begun = True
                 received, goal = counted

@@ -7,7 +7,7 @@ self-mask seed, ``s_ij`` the seed agreed with neighbour j, and
 pairwise mask appears once with each sign and cancels in the sum. The
 self-mask hides y_i even if j's pairwise seed is later revealed because j
 dropped. numpy's uint32 arithmetic wraps, which is exactly addition mod 2^32.
-Each function expands its masks into one reused buffer (``prg.MaskExpander``).
+Each function adds all its masks in one cache-blocked pass (``prg.add_masks``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from secagg.prg import MaskExpander
+from secagg.prg import add_masks
 
 
 def sign(i: int, j: int) -> int:
@@ -24,28 +24,33 @@ def sign(i: int, j: int) -> int:
     return 1 if i < j else -1
 
 
-def _apply(total: np.ndarray, mask: np.ndarray, positive: bool) -> None:
-    if positive:
-        np.add(total, mask, out=total)
-    else:
-        np.subtract(total, mask, out=total)
-
-
 def mask_input(x: np.ndarray, me: int, self_seed: bytes, pair_seeds: Mapping[int, bytes]) -> np.ndarray:
     """``(m,) uint32 -> (m,) uint32``: x plus the self mask plus the signed pairwise masks, mod 2^32."""
     y = np.array(x, dtype=np.uint32).ravel()  # (m,), a copy
-    expand = MaskExpander(y.size)
-    _apply(y, expand(self_seed), True)
-    for j, seed in pair_seeds.items():
-        _apply(y, expand(seed), sign(me, j) > 0)
+    plus = [self_seed] + [seed for j, seed in pair_seeds.items() if sign(me, j) > 0]
+    add_masks(y, plus, [seed for j, seed in pair_seeds.items() if sign(me, j) < 0])
     return y
+
+
+def remove_masks(
+    total: np.ndarray, self_seeds: Iterable[bytes], pairs: Iterable[tuple[int, int, bytes]], *, threads: int = 1
+) -> None:
+    """Take off the running sum ``(m,) uint32``, in place, every self mask and each mask of a dropped neighbour.
+
+    ``self_seeds``: the surviving devices' self-mask seeds (each added its ``PRG(b)``).
+    ``pairs``: ``(survivor, dropped, seed)``; the survivor added ``sign(survivor, dropped) PRG(seed)``.
+    One pass over ``total`` for all of them (``prg.add_masks``, ``threads`` threads).
+    """
+    minus = list(self_seeds)
+    plus: list[bytes] = []
+    for survivor, dropped, seed in pairs:
+        (minus if sign(survivor, dropped) > 0 else plus).append(seed)
+    add_masks(total, plus, minus, threads=threads)
 
 
 def remove_self_masks(total: np.ndarray, self_seeds: Iterable[bytes]) -> None:
     """Subtract each surviving device's self mask from the running sum ``(m,) uint32`` in place."""
-    expand = MaskExpander(total.size)
-    for seed in self_seeds:
-        _apply(total, expand(seed), False)
+    remove_masks(total, self_seeds, ())
 
 
 def remove_pairwise_masks(total: np.ndarray, pairs: Iterable[tuple[int, int, bytes]]) -> None:
@@ -53,6 +58,4 @@ def remove_pairwise_masks(total: np.ndarray, pairs: Iterable[tuple[int, int, byt
 
     ``pairs``: ``(survivor, dropped, seed)``; the survivor added ``sign(survivor, dropped) PRG(seed)``.
     """
-    expand = MaskExpander(total.size)
-    for survivor, dropped, seed in pairs:
-        _apply(total, expand(seed), sign(survivor, dropped) < 0)
+    remove_masks(total, (), pairs)

@@ -2,7 +2,7 @@
 
 model/ imports TensorFlow and numpy only; data_tools/ none of the project's
 packages; tff_sim/ uses model, data_tools and wire (the devices' codec); device_runtime/ model and the wire
-format; wire/ numpy and pydantic only; coordinator/ the wire format, never TensorFlow
+format; wire/ numpy, pydantic and xxhash (the container checksum) only; coordinator/ the wire format, never TensorFlow
 (Federated); secagg/ numpy and cryptography only (device_runtime and coordinator may use it); privacy/
 numpy and dp-accounting only (tff_sim and coordinator both account epsilon with it).
 fedkeys_errors/ (the root class of every domain error) imports nothing at all, so that
@@ -39,7 +39,7 @@ RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "model": ({"model", _ROOT}, {"tensorflow", "numpy"}),
     "data_tools": ({"data_tools", _ROOT}, None),
     "tff_sim": ({"tff_sim", "model", "data_tools", "privacy", "wire", _ROOT}, None),
-    "wire": ({"wire", _ROOT}, {"numpy", "pydantic"}),
+    "wire": ({"wire", _ROOT}, {"numpy", "pydantic", "xxhash"}),
     "device_runtime": ({"device_runtime", "model", "wire", "secagg", _ROOT}, None),
     "coordinator": ({"coordinator", "wire", "secagg", "privacy", _ROOT}, None),
     "secagg": ({"secagg", _ROOT}, {"numpy", "cryptography"}),

@@ -3,9 +3,15 @@
 One self-describing container for both, so the two sides cannot disagree on a
 byte (Bonawitz et al. 2019 keep the device and server format in one place too):
 
-    magic (4 bytes) | u16 format version | u32 header length | JSON header | payloads | sha256 (32 bytes)
+    magic (4 bytes) | u16 format version | u32 header length | JSON header | payloads | XXH3-64 (8 bytes)
 
-integers little-endian; the sha256 covers everything before it. The JSON header
+integers little-endian; the checksum (``checksum``) covers everything before it. It is there to catch
+corruption only (a truncated or damaged file or body), not tampering: a device computes it over whatever
+it sends, so a keyed or cryptographic hash would prove nothing more, and every byte is validated anyway.
+Format 2 ended in a sha256, whose 0.6 ms per 1.27 MB update was three times the cost of adding the
+update into the round's sum (issue 15); XXH3 (Collet, xxHash) reads the same body in ~0.03 ms.
+The prefix never changes between formats, so a body of another format is refused by its version
+(``unsupported_version``) before anything else of it is read. The JSON header
 names every tensor's shape, dtype, codec parameters (bits, lo, hi, padded
 length) and the offset/length of its payload, so a message decodes without
 knowing the model. An update (magic ``FKUP``) carries a device's clipped,
@@ -28,7 +34,6 @@ nothing else escapes.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import struct
@@ -36,6 +41,7 @@ from collections.abc import Sequence
 from typing import Any, TypeGuard
 
 import numpy as np
+import xxhash
 
 from fedkeys_errors import FedkeysError
 from wire.codec import (
@@ -51,14 +57,14 @@ from wire.codec import (
     unrotate_tensor,
 )
 
-FORMAT_VERSION: int = 2  # 2: the rotation seed (per round) is apart from the rounding seed (per session)
+FORMAT_VERSION: int = 3  # 3: an XXH3-64 trailer (was sha256); 2: the rotation seed apart from the rounding seed
 UPDATE_MAGIC = b"FKUP"
 WEIGHTS_MAGIC = b"FKWT"
 MAX_HEADER_BYTES = 1 << 20
 MAX_TENSORS = 4096
 MAX_RANK = 8
 _PREFIX = struct.Struct("<4sHI")  # magic, format version, header length
-_DIGEST = 32
+CHECKSUM_BYTES = 8
 _REASONS = ("truncated", "bad_magic", "unsupported_version", "checksum", "malformed", "too_large")
 
 
@@ -146,10 +152,15 @@ def raw_nbytes(shapes: Sequence[Sequence[int]]) -> int:
     return 4 * sum(math.prod(s) for s in shapes)
 
 
+def checksum(body: bytes | memoryview) -> bytes:
+    """The container's trailer: XXH3-64 of ``body`` (everything before the trailer), ``CHECKSUM_BYTES`` bytes."""
+    return xxhash.xxh3_64_digest(body)
+
+
 def _pack(magic: bytes, header: dict[str, Any], payloads: Sequence[bytes]) -> bytes:
     header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
     body = b"".join([_PREFIX.pack(magic, FORMAT_VERSION, len(header_bytes)), header_bytes, *payloads])
-    return body + hashlib.sha256(body).digest()
+    return body + checksum(body)
 
 
 def _lay_out(entries: list[dict[str, Any]], payloads: Sequence[bytes]) -> None:
@@ -246,22 +257,26 @@ def _open(blob: bytes, magic: bytes, max_bytes: int | None) -> tuple[dict[str, A
         raise WireError("truncated", f"{len(data)} bytes is shorter than the {_PREFIX.size}-byte prefix")
     _, version, header_len = _PREFIX.unpack_from(data)
     if version != FORMAT_VERSION:
-        raise WireError("unsupported_version", f"format version {version}, this build reads {FORMAT_VERSION}")
-    if _PREFIX.size + header_len + _DIGEST > len(data):
+        raise WireError(
+            "unsupported_version",
+            f"container format {version}, this build reads only format {FORMAT_VERSION}"
+            + (" (format 2 ended in a sha256; encode it again with this build)" if version == 2 else ""),
+        )
+    if _PREFIX.size + header_len + CHECKSUM_BYTES > len(data):
         raise WireError("truncated", f"header of {header_len} bytes does not fit in {len(data)} bytes")
     if header_len > MAX_HEADER_BYTES:
         raise WireError("too_large", f"header of {header_len} bytes exceeds {MAX_HEADER_BYTES}")
     header_end = _PREFIX.size + header_len
     header = _parse_header(data[_PREFIX.size : header_end])
     declared = _declared_payload(header)
-    if declared is not None and header_end + declared + _DIGEST > len(data):
+    if declared is not None and header_end + declared + CHECKSUM_BYTES > len(data):
         raise WireError("truncated", f"header declares {declared} payload bytes, message has {len(data)} in all")
-    body, digest = data[:-_DIGEST], data[-_DIGEST:]
-    if hashlib.sha256(body).digest() != bytes(digest):
-        raise WireError("checksum", "sha256 of the message does not match its trailer")
+    body, digest = data[:-CHECKSUM_BYTES], data[-CHECKSUM_BYTES:]
+    if checksum(body) != bytes(digest):
+        raise WireError("checksum", "XXH3-64 of the message does not match its trailer (damaged in transit or storage)")
     if header is None:
         raise WireError("malformed", "header is not a JSON object")
-    return header, data[header_end:-_DIGEST]
+    return header, data[header_end:-CHECKSUM_BYTES]
 
 
 def _parse_header(raw: memoryview) -> dict[str, Any] | None:

@@ -34,9 +34,9 @@ async def upload(
     coordinator: Annotated[Coordinator, Depends(get_coordinator)],
 ) -> UploadResponse:
     """The device's encoded update (``wire.update``), authorized by its single-use upload token."""
-    limit = get_settings(request).max_upload_bytes
     token = bearer(request)
-    limit = min(limit, await run_in_threadpool(coordinator.admit_upload, session_id, token))  # before any body
+    admission = await run_in_threadpool(coordinator.admit_upload, session_id, token)  # before any body
+    limit = min(get_settings(request).max_upload_bytes, admission.max_bytes)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise await run_in_threadpool(coordinator.oversized, session_id, f"Content-Length {declared} > {limit} bytes")
@@ -47,8 +47,7 @@ async def upload(
         if size > limit:
             raise await run_in_threadpool(coordinator.oversized, session_id, f"body exceeds {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
-    return await run_in_threadpool(coordinator.upload, session_id, token, body)
+    return await run_in_threadpool(coordinator.receive_upload, admission, b"".join(chunks))
 
 
 @router.post("/sessions/{session_id}/report", response_model=Ack, responses=_REFUSALS)  # type: ignore[arg-type]

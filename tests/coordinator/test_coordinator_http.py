@@ -10,6 +10,7 @@ import pytest
 from coordinator_fixtures import CHECKIN, SHAPES, Clock, admin_headers, checkin_body, create_task, initial_weights
 from fastapi.testclient import TestClient
 
+from coordinator.errors import CoordinatorRefusal
 from coordinator.optimizers import AdamState, ServerOptimizerConfig, fedadam_step
 from wire.update import decode_weights, encode_update
 
@@ -207,17 +208,18 @@ def test_round_commits_exact_weighted_mean_at_goal(client: TestClient) -> None:
 
 
 def _nan_blob(a: dict[str, Any]) -> bytes:
-    import hashlib
     import json
     import struct
+
+    from wire.update import CHECKSUM_BYTES, checksum
 
     blob = encode(a, deltas(9), 2.0)
     _m, _v, hlen = struct.unpack("<4sHI", blob[:10])
     header = json.loads(blob[10 : 10 + hlen])
-    body = bytearray(blob[:-32])
+    body = bytearray(blob[:-CHECKSUM_BYTES])
     start = 10 + hlen + header["tensors"][1]["offset"]
     body[start : start + 4] = struct.pack("<f", float("nan"))
-    return bytes(body) + hashlib.sha256(bytes(body)).digest()
+    return bytes(body) + checksum(bytes(body))
 
 
 def test_bad_uploads_refused_with_reason_and_never_change_the_model(client: TestClient) -> None:
@@ -293,6 +295,32 @@ def test_deadline_commits_with_minimum_or_abandons(client: TestClient, clock: Cl
     client.app.state.coordinator.tick()  # type: ignore[attr-defined]
     s = status(client)
     assert (s["model_version"], s["rounds_abandoned"], s["current"]["round"]) == (1, 1, 2)
+
+
+def test_upload_admitted_before_the_deadline_refused_when_its_body_ends_after(client: TestClient, clock: Clock) -> None:
+    create_task(client, goal_count=3, over_selection=1.0)
+    a = checkin(client)["assignment"]
+    coordinator = client.app.state.coordinator  # type: ignore[attr-defined]
+    admission = coordinator.admit_upload(a["session_id"], a["upload_token"])  # headers in time ...
+    clock.advance(601)  # ... the body after the session's (the round's) report deadline
+    with pytest.raises(CoordinatorRefusal) as refused:
+        coordinator.receive_upload(admission, encode(a, deltas(1), 4.0))
+    assert refused.value.reason in {"deadline_passed", "round_closed"}
+    current = status(client)["current"]
+    assert (current["received"], current["rejections"]) == (0, {refused.value.reason: 1})
+
+
+def test_upload_admitted_twice_counts_once(client: TestClient) -> None:
+    create_task(client, goal_count=3, over_selection=1.0)
+    a = checkin(client)["assignment"]
+    coordinator = client.app.state.coordinator  # type: ignore[attr-defined]
+    first, second = (coordinator.admit_upload(a["session_id"], a["upload_token"]) for _ in range(2))
+    blob = encode(a, deltas(1), 4.0)
+    assert coordinator.receive_upload(first, blob).received == 1
+    with pytest.raises(CoordinatorRefusal) as refused:  # a replay admitted before the first one was counted
+        coordinator.receive_upload(second, blob)
+    assert refused.value.reason == "token_used"
+    assert status(client)["current"]["received"] == 1
 
 
 def test_selection_deadline_without_minimum_abandons(client: TestClient, clock: Clock) -> None:

@@ -11,7 +11,7 @@ import pytest
 from coordinator.errors import UpdateRejected
 from coordinator.validation import UpdateLimits, decode_and_validate
 from wire.codec import dequantize
-from wire.update import encode_update
+from wire.update import CHECKSUM_BYTES, checksum, encode_update
 
 SHAPES = ((3, 4), (5,))
 LIMITS = UpdateLimits(round=2, base_version=1, codec="float32", shapes=SHAPES, max_weight=100, max_bytes=10_000)
@@ -69,7 +69,7 @@ def test_decode_and_validate_other_rounds_rotation_refused() -> None:
         (b"", "truncated"),
         (b"garbage" * 20, "bad_magic"),
         (_blob()[:-40], "truncated"),
-        (_blob()[:-33] + bytes([_blob()[-33] ^ 1]) + _blob()[-32:], "checksum"),
+        (_blob()[:-9] + bytes([_blob()[-9] ^ 1]) + _blob()[-8:], "checksum"),
         (_blob()[:10], "truncated"),
         (_blob(round=3), "wrong_round"),
         (_blob(base_version=0), "stale_base_version"),
@@ -90,14 +90,12 @@ def test_decode_and_validate_oversized_refused_before_decoding() -> None:
 
 def _with_nan(blob: bytes) -> bytes:
     """Overwrite the first float32 of the payload with NaN and re-checksum (a well-formed NaN update)."""
-    import hashlib
-
     _magic, _version, hlen = struct.unpack("<4sHI", blob[:10])
     header = json.loads(blob[10 : 10 + hlen])
-    body = bytearray(blob[:-32])
+    body = bytearray(blob[:-CHECKSUM_BYTES])
     start = 10 + hlen + header["tensors"][0]["offset"]
     body[start : start + 4] = struct.pack("<f", float("nan"))
-    return bytes(body) + hashlib.sha256(bytes(body)).digest()
+    return bytes(body) + checksum(bytes(body))
 
 
 def test_decode_and_validate_nan_update_refused() -> None:
@@ -125,14 +123,12 @@ def test_update_limits_bad_values_raise() -> None:
 
 def _rebuilt(blob: bytes, **tensor0: object) -> bytes:
     """The blob with fields of tensor 0's header entry replaced, re-checksummed (well-formed, hostile)."""
-    import hashlib
-
     _magic, version, hlen = struct.unpack("<4sHI", blob[:10])
     header = json.loads(blob[10 : 10 + hlen])
     header["tensors"][0].update(tensor0)
     raw = json.dumps(header).encode()
-    body = struct.pack("<4sHI", b"FKUP", version, len(raw)) + raw + blob[10 + hlen : -32]
-    return body + hashlib.sha256(body).digest()
+    body = struct.pack("<4sHI", b"FKUP", version, len(raw)) + raw + blob[10 + hlen : -CHECKSUM_BYTES]
+    return body + checksum(body)
 
 
 POW2 = ((4, 4), (8,))  # 16 and 8 coordinates: rotated without padding

@@ -14,7 +14,7 @@ def test_upload_bytes_float32_mean_and_dp() -> None:
 
 def test_upload_bytes_quantized_is_the_wire_container() -> None:
     # payload: 10 -> 16 and 3 -> 4 coordinates after padding, one byte each at 8 bits; the rest is
-    # wire.update's prefix, JSON header and sha256 trailer
+    # wire.update's prefix, JSON header and checksum trailer
     payload = 16 + 4
     total = upload_bytes("quant8", [(10,), (3,)])
     assert 200 < total - payload < 500

@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 
 from wire.codec import CODECS
 from wire.update import (
+    CHECKSUM_BYTES,
     FORMAT_VERSION,
     MAX_HEADER_BYTES,
     UPDATE_MAGIC,
     WireError,
+    checksum,
     decode_update,
     decode_weights,
     encode_update,
@@ -48,14 +50,14 @@ def _encode(codec: str = "quant4", **kw: object) -> bytes:
 def _split(blob: bytes) -> tuple[dict, bytes]:
     _, _, header_len = struct.unpack_from("<4sHI", blob)
     header = json.loads(blob[10 : 10 + header_len])
-    return header, blob[10 + header_len : -32]
+    return header, blob[10 + header_len : -CHECKSUM_BYTES]
 
 
 def _rebuild(header: dict, payload: bytes, *, magic: bytes = UPDATE_MAGIC, version: int = FORMAT_VERSION) -> bytes:
     """A blob with a valid checksum around whatever header we like (to test header checks past the checksum)."""
     raw = json.dumps(header).encode()
     body = struct.pack("<4sHI", magic, version, len(raw)) + raw + payload
-    return body + hashlib.sha256(body).digest()
+    return body + checksum(body)
 
 
 def _reason(blob: bytes, **kw: object) -> str:
@@ -84,8 +86,8 @@ def test_encode_update_float32_round_trip_exact() -> None:
 def test_encode_update_layout_prefix_and_trailer() -> None:
     blob = _encode("quant2")
     magic, version, header_len = struct.unpack_from("<4sHI", blob)
-    assert (magic, version) == (b"FKUP", 2)
-    assert blob[-32:] == hashlib.sha256(blob[:-32]).digest()
+    assert (magic, version) == (b"FKUP", 3)
+    assert blob[-8:] == checksum(blob[:-8])
     header, payload = _split(blob)
     # 6 coordinates pad to 8 -> 2 bytes of 2-bit levels; 1 -> 1 -> 1 byte; 0 -> 1 -> 1 byte
     assert [(t["padded"], t["offset"], t["length"], t["bits"]) for t in header["tensors"]] == [
@@ -94,7 +96,7 @@ def test_encode_update_layout_prefix_and_trailer() -> None:
         (1, 3, 1, 2),
     ]
     assert len(payload) == 4
-    assert len(blob) == 10 + header_len + 4 + 32
+    assert len(blob) == 10 + header_len + 4 + 8
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -242,17 +244,50 @@ def test_decode_update_empty_and_short_are_truncated() -> None:
     assert _reason(_encode()[:9]) == "truncated"
 
 
-@pytest.mark.parametrize("cut", [12, 40, -40, -33, -1])
+@pytest.mark.parametrize("cut", [12, 40, -40, -9, -1])
 def test_decode_update_truncated_anywhere(cut: int) -> None:
     blob = _encode("float32")
     assert _reason(blob[:cut]) == "truncated"
 
 
 def test_decode_update_unsupported_version() -> None:
-    for version in (1, 3):  # 1: before the rotation seed was per round
+    for version in (1, 2, 4):  # 1: before the rotation seed was per round; 2: the sha256 trailer
         blob = bytearray(_encode())
         struct.pack_into("<H", blob, 4, version)
         assert _reason(bytes(blob)) == "unsupported_version"
+
+
+def _format2(blob: bytes) -> bytes:
+    """The same message as format 2 wrote it: version 2 in the prefix and a 32-byte sha256 trailer."""
+    body = bytearray(blob[:-CHECKSUM_BYTES])
+    struct.pack_into("<H", body, 4, 2)
+    return bytes(body) + hashlib.sha256(body).digest()
+
+
+@pytest.mark.parametrize("codec", ["float32", "quant8"])
+def test_decode_update_format2_body_refused_in_one_line(codec: str) -> None:
+    with pytest.raises(WireError) as info:
+        decode_update(_format2(_encode(codec)))
+    assert info.value.reason == "unsupported_version"
+    assert str(info.value) == (
+        "unsupported_version: container format 2, this build reads only format 3 "
+        "(format 2 ended in a sha256; encode it again with this build)"
+    )
+
+
+def test_decode_weights_format2_checkpoint_refused() -> None:
+    with pytest.raises(WireError) as info:
+        decode_weights(_format2(encode_weights(DELTAS)))
+    assert info.value.reason == "unsupported_version"
+
+
+def test_checksum_is_xxh3_64_of_the_body() -> None:
+    # XXH3-64 (seed 0) reference values, big-endian (xxHash's canonical form); b"" is xxHash's published one
+    assert checksum(b"").hex() == "2d06800538d394c2"
+    assert len(checksum(b"fedkeys")) == CHECKSUM_BYTES == 8
+    assert checksum(memoryview(b"fedkeys")) == checksum(b"fedkeys")
+    blob = _encode("quant8")
+    assert blob[-CHECKSUM_BYTES:] == checksum(blob[:-CHECKSUM_BYTES])
 
 
 def test_decode_update_checksum_mismatch() -> None:
@@ -262,6 +297,18 @@ def test_decode_update_checksum_mismatch() -> None:
     blob = bytearray(_encode("float32"))
     blob[-1] ^= 0x80  # the checksum itself
     assert _reason(bytes(blob)) == "checksum"
+    blob = bytearray(_encode("quant8"))
+    blob[12] ^= 0x20  # a header byte: the key "base_version" becomes "Base_version", still valid JSON
+    assert _reason(bytes(blob)) == "checksum"
+
+
+@pytest.mark.parametrize("position", [0, 1, 2, 3, 4, 5, 6, 7])
+def test_decode_weights_damaged_trailer_refused(position: int) -> None:
+    blob = bytearray(encode_weights(DELTAS))
+    blob[len(blob) - CHECKSUM_BYTES + position] ^= 0x01
+    with pytest.raises(WireError) as info:
+        decode_weights(bytes(blob))
+    assert info.value.reason == "checksum"
 
 
 def test_decode_update_oversized() -> None:
@@ -321,7 +368,7 @@ def test_decode_update_trailing_bytes_are_malformed() -> None:
 @pytest.mark.parametrize("raw", [b"[1, 2]", b"{not json", b'{"weight": NaN}', b"\xff\xfe"])
 def test_decode_update_header_not_an_object_is_malformed(raw: bytes) -> None:
     body = struct.pack("<4sHI", UPDATE_MAGIC, FORMAT_VERSION, len(raw)) + raw
-    assert _reason(body + hashlib.sha256(body).digest()) == "malformed"
+    assert _reason(body + checksum(body)) == "malformed"
 
 
 def test_decode_update_not_bytes_is_malformed() -> None:
@@ -362,4 +409,4 @@ def test_decode_update_random_headers_with_valid_checksum_only_wire_error(header
     raw = json.dumps(header).encode()
     body = struct.pack("<4sHI", UPDATE_MAGIC, FORMAT_VERSION, len(raw)) + raw + payload
     with pytest.raises(WireError):
-        decode_update(body + hashlib.sha256(body).digest())
+        decode_update(body + checksum(body))
