@@ -186,9 +186,7 @@ class LiteRTPredictor(_Infer):
     TensorFlow loaded, its Flex delegate would run them, so the export scans.
     """
 
-    def __init__(
-        self, model: Path | bytes, *, num_threads: int | None = None, scan_custom_ops: bool = True
-    ) -> None:
+    def __init__(self, model: Path | bytes, *, num_threads: int | None = None, scan_custom_ops: bool = True) -> None:
         source = "model bytes" if isinstance(model, bytes | bytearray) else str(model)
         self.flatbuffer = _read(model)
         super().__init__(_interpreter(self.flatbuffer, source, num_threads, scan_first=scan_custom_ops), source)
