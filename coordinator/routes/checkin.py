@@ -35,7 +35,7 @@ def enroll(
 
 
 @router.post("/populations/{population}/checkin", response_model=CheckinResponse, responses=_REFUSALS)  # type: ignore[arg-type]
-def checkin(
+async def checkin(
     population: Annotated[str, Path(pattern=NAME_PATTERN)],
     req: CheckinRequest,
     coordinator: Annotated[Coordinator, Depends(get_coordinator)],
@@ -43,7 +43,9 @@ def checkin(
     """An assignment, or a rejection with the retry window the device must respect (pace steering).
 
     Needs the credential from ``enroll``: 401/403 with a reason when it is missing, forged or expired.
-    The response is serialized once here: returning the model would have FastAPI dump, validate again and
-    re-encode it (``response_model`` still documents it).
+    ``async``: a check-in never blocks the event loop (``coordinator.checkin``), and a plain ``def`` route
+    would cost a thread hop each. The response is serialized once here: returning the model would have
+    FastAPI dump, validate again and re-encode it (``response_model`` still documents it).
     """
-    return Response(coordinator.checkin(population, req).model_dump_json(), media_type="application/json")
+    answer = await coordinator.checkin(population, req)
+    return Response(answer.model_dump_json(), media_type="application/json")
