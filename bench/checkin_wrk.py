@@ -170,12 +170,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", default="64,256")
     parser.add_argument("--stacks", default="uvloop/httptools", help="comma-separated loop/http pairs")
-    parser.add_argument("--assign-credentials", type=int, default=40_000, help="fresh credentials per assign run")
+    parser.add_argument("--assign-credentials", type=int, default=80_000, help="fresh credentials per assign run")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     conns = [int(c) for c in args.connections.split(",")]
     print(f"wrk -t{args.threads}, {args.seconds:g} s per run, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs "
           "shared by server and wrk; p50/p99 are wrk's; ratios vs bare at the same connections and stack")  # fmt: skip
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"{'stack':<18}{'target':<20}{'conns':>6}{'req/s':>9}{'x bare':>8}{'p50 ms':>9}{'p99 ms':>9}{'x bare':>8}  "
           "outcomes / errors")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -208,6 +209,7 @@ def main() -> None:
                     for c in conns:
                         for phase in ("reject", "assign"):
                             _measure(url, name, phase, c, args, tmp, lua, reject_creds, pair, bare[c])
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 def _measure(

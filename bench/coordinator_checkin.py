@@ -146,7 +146,7 @@ def create_tasks(url: str) -> None:
         ckpt = put(encode_weights([np.zeros(s, np.float32) for s in shapes]))
         common = {"plan_sha256": plan, "checkpoint_sha256": ckpt, "over_selection": 1.0, "codec": "quant8"}
         long = {"selection_seconds": 3600, "report_seconds": 7200}
-        for population, goal in (("accept", 100_000), ("reject", 1)):
+        for population, goal in (("accept", 1_000_000), ("reject", 1)):
             r = c.post("/v1/admin/tasks", json=common | long | {"population": population, "goal_count": goal})
             r.raise_for_status()
         c.post("/v1/populations/reject/checkin", json=device("reject")).raise_for_status()  # fills the one slot
