@@ -147,30 +147,27 @@ def _assign(conn: Connection, task: TaskRow, r: sa.RowMapping, winners: list[tup
     conn.execute(_NEW_SESSIONS, rows)
     checkpoint = model_sha256(conn, task.id, version)
     aggregator = for_task(task)
-    hyperparameters = Hyperparameters.of(c.training)  # batch size and seq_len: the plan's manifest
-    rotation_seed = round_rotation_seed(c.seed, number)
+    first = Assignment(  # validated once a batch; the others differ in what is generated here (model_copy)
+        session_id=tokens[0][0],
+        population=task.population,
+        task=task.name,
+        round=number,
+        model_version=version,
+        plan=Resource(url=blob_url(c.plan_sha256), sha256=c.plan_sha256),
+        checkpoint=Resource(url=blob_url(checkpoint), sha256=checkpoint),
+        upload_token=tokens[0][1],
+        deadline_unix=deadline,
+        hyperparameters=Hyperparameters.of(c.training),  # batch size and seq_len: the plan's manifest
+        codec=c.codec,
+        clip_norm=c.client_clip_norm,
+        seed=seeds[0],
+        rotation_seed=round_rotation_seed(c.seed, number),
+    )
     out = []
     for j, ((session_id, token), seed) in enumerate(zip(tokens, seeds, strict=True)):
         secure = aggregator.assign(conn, task, r["id"], number, session_id, r["assigned"] + j)
-        out.append(
-            Assignment(
-                session_id=session_id,
-                population=task.population,
-                task=task.name,
-                round=number,
-                model_version=version,
-                plan=Resource(url=blob_url(c.plan_sha256), sha256=c.plan_sha256),
-                checkpoint=Resource(url=blob_url(checkpoint), sha256=checkpoint),
-                upload_token=token,
-                deadline_unix=deadline,
-                hyperparameters=hyperparameters,
-                codec=c.codec,
-                clip_norm=c.client_clip_norm,
-                seed=seed,
-                rotation_seed=rotation_seed,
-                secure=secure,
-            )
-        )
+        generated = {"session_id": session_id, "upload_token": token, "seed": seed, "secure": secure}
+        out.append(first.model_copy(update=generated))
     return out
 
 
