@@ -3,11 +3,11 @@
 Bonawitz et al. 2019 (§2.2): a round selects devices as they check in until it has its target. A claim is
 one more ``assigned`` on the round row and a session row. Written one transaction a check-in (BEGIN, the
 claim, the session, COMMIT), the assign path cost more in transactions than in anything else; here one
-thread per coordinator process writes all claims, and the claims that arrive while it writes a
-transaction go together into the next one: no wait added when the load is light, larger batches when it
-is not.
+thread per coordinator process writes all claims, and the claims that arrive together go into one
+transaction.
 
-A batch of one task, in one write transaction: lock the task's current round row (``FOR UPDATE``; on
+The thread gathers the claims that arrive within ``LINGER_SECONDS`` of the first (group commit), then
+writes them. A batch of one task, in one write transaction: lock the task's current round row (``FOR UPDATE``; on
 SQLite ``BEGIN IMMEDIATE`` holds off every other writer), find which claimants already hold a session of
 it (one session per credential per round), let ``rounds.grant`` say how many of the others the round takes,
 then one conditional UPDATE adds them to ``assigned`` on the condition that the round is still as read
@@ -25,6 +25,7 @@ import logging
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 ALREADY_ASSIGNED = "already_assigned"  # the credential holds a session of the round already
 ROUND_FULL = "round_full"  # no slot: the round is full, not selecting, or past its selection deadline
+# How long the claim thread gathers claims after the first before it writes them: the price of a batch (at most
+# this much on an assignment's latency) against a transaction a claim (measured: batches averaged ~6 claims
+# with none under 64 concurrent check-ins, mostly 1; 2 ms gathers tens).
+LINGER_SECONDS = 0.002
 _SEED_SALT = 0x5E55
 
 
@@ -186,11 +191,12 @@ class ClaimQueue:
     A claim whose future was cancelled before its batch is written (the client went away) is dropped.
     """
 
-    def __init__(self, db: Database, *, max_batch: int = 512) -> None:
-        if max_batch < 1:
-            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    def __init__(self, db: Database, *, max_batch: int = 512, linger_seconds: float = LINGER_SECONDS) -> None:
+        if max_batch < 1 or linger_seconds < 0:
+            raise ValueError(f"need max_batch >= 1 and linger_seconds >= 0, got {max_batch}, {linger_seconds}")
         self._db = db
         self._max_batch = max_batch
+        self._linger = linger_seconds
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
@@ -220,9 +226,10 @@ class ClaimQueue:
             if first is None:
                 return
             batch = [first]
+            until = time.monotonic() + self._linger  # the claims of the next moment share the transaction
             while len(batch) < self._max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:
