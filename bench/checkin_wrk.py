@@ -10,7 +10,7 @@ which POSTs a check-in body carrying a device credential:
   and returns a small JSON rejection (the framework's ceiling);
 - ``reject``: the real coordinator, a population whose one-slot round is full,
   so every check-in is a ``round_full`` rejection with a pace-steered window;
-- ``assign``: the real coordinator, a population with a goal of 100,000, so
+- ``assign``: the real coordinator, a population whose round has 1,000,000 slots, so
   every check-in is an assignment.
 
 Credentials: the server's credential key is a file the bench writes, so the
@@ -23,7 +23,11 @@ the outcomes column (from the server's Prometheus counters) shows it. The
 reject population rotates through 1,000 credentials.
 
 All figures come from one run; the ratios are against ``bare`` at the same
-connection count and stack.
+connection count and stack, measured right before each target (on a shared
+machine the load drifts between runs). ``CPU us/req`` is the server's own CPU
+time (every process of it, from /proc) per answered request, and its ratio
+``bare / target``: the throughput ratio a server that has the cores to itself
+would reach, and the figure least moved by other load on the machine.
 
     .venv/bin/python bench/checkin_wrk.py [--seconds 10] [--workers 1] [--stacks uvloop/httptools,asyncio/h11]
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import re
 import subprocess
@@ -43,7 +48,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from coordinator_checkin import CREDENTIAL_KEY, PG_URL, create_tasks, free_port, postgres_schema, server, serving
+from coordinator_checkin import (
+    CREDENTIAL_KEY,
+    PG_URL,
+    create_tasks,
+    free_port,
+    postgres_schema,
+    server,
+    server_cpu_seconds,
+    serving,
+)
 from fastapi import FastAPI, Request
 
 _LUA = r"""
@@ -109,6 +123,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: str  # socket errors and non-2xx responses as wrk reports them ("" if none)
+    cpu_us: float = float("nan")  # the server's CPU time (all its processes) per request, microseconds
 
 
 def _ms(text: str) -> float:
@@ -134,7 +149,10 @@ def wrk(url: str, population: str, creds: Path, connections: int, seconds: float
     path = f"/v1/populations/{population}/checkin"
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "30s",
            "-s", str(lua), url, "--", path, str(creds), str(threads)]  # fmt: skip
-    return parse_wrk(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    cpu = server_cpu_seconds(url)
+    result = parse_wrk(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    cpu = server_cpu_seconds(url) - cpu
+    return dataclasses.replace(result, cpu_us=1e6 * cpu / max(result.requests, 1))
 
 
 def mint(path: Path, population: str, count: int) -> Path:
@@ -170,14 +188,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", default="64,256")
     parser.add_argument("--stacks", default="uvloop/httptools", help="comma-separated loop/http pairs")
-    parser.add_argument("--assign-credentials", type=int, default=40_000, help="fresh credentials per assign run")
+    parser.add_argument("--assign-credentials", type=int, default=80_000, help="fresh credentials per assign run")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     conns = [int(c) for c in args.connections.split(",")]
     print(f"wrk -t{args.threads}, {args.seconds:g} s per run, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs "
           "shared by server and wrk; p50/p99 are wrk's; ratios vs bare at the same connections and stack")  # fmt: skip
-    print(f"{'stack':<18}{'target':<20}{'conns':>6}{'req/s':>9}{'x bare':>8}{'p50 ms':>9}{'p99 ms':>9}{'x bare':>8}  "
-          "outcomes / errors")  # fmt: skip
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(f"{'stack':<18}{'target':<20}{'conns':>6}{'req/s':>9}{'x bare':>8}{'p50 ms':>9}{'p99 ms':>9}{'x bare':>8}"
+          f"{'CPU us/req':>11}{'x bare':>8}  outcomes / errors")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         lua = tmp / "checkin.lua"
@@ -185,29 +204,34 @@ def main() -> None:
         reject_creds = mint(tmp / "reject.txt", "reject", 1000)
         for pair in args.stacks.split(","):
             loop, http = pair.split("/")
-            bare: dict[int, WrkResult] = {}
-            with bare_server(args.workers, loop, http, tmp) as url:
-                for c in conns:
-                    wrk(url, "bare", reject_creds, c, 2, args.threads, lua)  # warm-up
-                    bare[c] = r = wrk(url, "bare", reject_creds, c, args.seconds, args.threads, lua)
-                    _row(pair, "bare", c, r, r, r.errors)
-            for name in ("SQLite", "PostgreSQL"):
-                if name == "PostgreSQL" and (args.no_postgres or not _postgres_up()):
-                    continue
-                with contextlib.ExitStack() as stack:
-                    db_url = (
-                        f"sqlite:///{tmp / f'{loop}-{http}.db'}"
-                        if name == "SQLite"
-                        else stack.enter_context(postgres_schema())
-                    )
-                    env = {"FEDKEYS_CHECKIN_MIN_SECONDS": "0"}
-                    url = stack.enter_context(
-                        server(db_url, args.workers, tmp, env_extra=env, args=["--loop", loop, "--http", http])
-                    )
-                    create_tasks(url)
-                    for c in conns:
-                        for phase in ("reject", "assign"):
-                            _measure(url, name, phase, c, args, tmp, lua, reject_creds, pair, bare[c])
+            with bare_server(args.workers, loop, http, tmp) as bare_url:
+                for name in ("SQLite", "PostgreSQL"):
+                    if name == "PostgreSQL" and (args.no_postgres or not _postgres_up()):
+                        continue
+                    with contextlib.ExitStack() as stack:
+                        db_url = (
+                            f"sqlite:///{tmp / f'{loop}-{http}.db'}"
+                            if name == "SQLite"
+                            else stack.enter_context(postgres_schema())
+                        )
+                        env = {"FEDKEYS_CHECKIN_MIN_SECONDS": "0"}
+                        url = stack.enter_context(
+                            server(db_url, args.workers, tmp, env_extra=env, args=["--loop", loop, "--http", http])
+                        )
+                        create_tasks(url)
+                        for c in conns:
+                            for phase in ("reject", "assign"):
+                                bare = _bare(bare_url, pair, c, args, lua, reject_creds)
+                                _measure(url, name, phase, c, args, tmp, lua, reject_creds, pair, bare)
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+
+
+def _bare(url: str, pair: str, c: int, args: argparse.Namespace, lua: Path, creds: Path) -> WrkResult:
+    """The bare endpoint, measured right before each target (the shared machine's load drifts)."""
+    wrk(url, "bare", creds, c, 2, args.threads, lua)  # warm-up
+    r = wrk(url, "bare", creds, c, args.seconds, args.threads, lua)
+    _row(pair, "bare", c, r, r, r.errors)
+    return r
 
 
 def _measure(
@@ -240,7 +264,8 @@ def _postgres_up() -> bool:
 
 def _row(stack: str, target: str, conns: int, r: WrkResult, bare: WrkResult, note: str) -> None:
     print(f"{stack:<18}{target:<20}{conns:>6}{r.per_second:>9.0f}{r.per_second / bare.per_second:>8.2f}"
-          f"{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.p99_ms / bare.p99_ms:>8.2f}  {note}", flush=True)  # fmt: skip
+          f"{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.p99_ms / bare.p99_ms:>8.2f}"
+          f"{r.cpu_us:>11.0f}{bare.cpu_us / r.cpu_us:>8.2f}  {note}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -50,6 +50,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_GROUPS: dict[str, int] = {}  # url -> process group of the server that serving() runs there
+
+
+def server_cpu_seconds(url: str) -> float:
+    """User + system CPU seconds of the live processes of the server at ``url`` (every worker; Linux /proc)."""
+    group, ticks = _GROUPS[url], 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp ...
+        except OSError:
+            continue
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def serving(
     cmd: Sequence[str], log_path: Path, url: str, *, env: Mapping[str, str] | None = None, timeout: float = 60
@@ -57,6 +73,7 @@ def serving(
     """Run ``cmd`` in its own process group until ``url/healthz`` answers; stop the group on exit."""
     log = log_path.open("wb")
     proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    _GROUPS[url] = proc.pid
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -144,10 +161,12 @@ def create_tasks(url: str) -> None:
         put(train)
         plan = put(manifest.to_json().encode())
         ckpt = put(encode_weights([np.zeros(s, np.float32) for s in shapes]))
-        common = {"plan_sha256": plan, "checkpoint_sha256": ckpt, "over_selection": 1.0, "codec": "quant8"}
+        common = {"plan_sha256": plan, "checkpoint_sha256": ckpt, "codec": "quant8"}
         long = {"selection_seconds": 3600, "report_seconds": 7200}
-        for population, goal in (("accept", 100_000), ("reject", 1)):
-            r = c.post("/v1/admin/tasks", json=common | long | {"population": population, "goal_count": goal})
+        # accept: a round of 1,000,000 slots (the largest goal, over-selected 10x); reject: one slot
+        for population, goal, over in (("accept", 100_000, 10.0), ("reject", 1, 1.0)):
+            task = {"population": population, "goal_count": goal, "over_selection": over}
+            r = c.post("/v1/admin/tasks", json=common | long | task)
             r.raise_for_status()
         c.post("/v1/populations/reject/checkin", json=device("reject")).raise_for_status()  # fills the one slot
 

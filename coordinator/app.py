@@ -61,6 +61,7 @@ def create_app(
         enrollment=Enrollment(load_key(db, settings.credential_key_file), settings.enrollment),
         workers=settings.workers,
         max_upload_bytes=settings.max_upload_bytes,
+        checkin_view_seconds=settings.checkin_view_seconds,
     )
 
     @contextlib.asynccontextmanager
@@ -73,6 +74,7 @@ def create_app(
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
+            await run_in_threadpool(coordinator.close)  # writes the claims still queued
 
     app = FastAPI(
         title="fedkeys coordinator",

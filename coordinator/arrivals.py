@@ -43,7 +43,7 @@ class DbArrivalStore:
     def exchange(self, task_id: int, counts: Mapping[int, int], since: int) -> int | None:
         mine = (arrivals.c.task_id == task_id) & (arrivals.c.process == self.process)
         try:
-            with self._db.write() as conn:
+            with self._db.write(changes_state=False) as conn:
                 if counts:
                     rows = [{"task_id": task_id, "process": self.process, "second": s, "count": n}
                             for s, n in sorted(counts.items())]  # fmt: skip

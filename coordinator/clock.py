@@ -25,19 +25,20 @@ from coordinator.lifecycle import abandon_round, commit_round, open_next_round
 from coordinator.metrics import Metrics
 from coordinator.partials import RoundPartials
 from coordinator.records import TaskRow, load_round, load_task_by_id, round_record
-from coordinator.rounds import TERMINAL, RoundState, due_state
+from coordinator.rounds import TERMINAL, RoundRecord, RoundState, due_state
 
 logger = logging.getLogger(__name__)
 
 
-def needs_write(task: TaskRow, current: sa.Row[Any] | None, now: float) -> bool:
+def needs_write(task: TaskRow, current: RoundRecord | None, now: float) -> bool:
     """Whether the task's round must move (a deadline or the goal) or a new round must open."""
-    if current is None:
+    if current is None or current.state in TERMINAL:
         return not (task.paused or task.finished)
-    state = RoundState(current._mapping["state"])
-    if state in TERMINAL:
-        return not (task.paused or task.finished)
-    return due_state(round_record(current), now) != state
+    return due_state(current, now) != current.state
+
+
+def _record(current: sa.Row[Any] | None) -> RoundRecord | None:
+    return None if current is None else round_record(current)
 
 
 def _live(current: sa.Row[Any] | None) -> bool:
@@ -52,7 +53,7 @@ def tick_task(db: Database, metrics: Metrics, partials: RoundPartials, task_id: 
         aggregator = for_task(task)
         pending = current is not None and _live(current) and aggregator.pending(conn, partials, current, now)
     partials.forget_other_rounds(task_id, None if current is None else current._mapping["id"])
-    if not (pending or needs_write(task, current, now)):
+    if not (pending or needs_write(task, _record(current), now)):
         return
     with db.write() as conn:
         task = load_task_by_id(conn, task_id, lock=True)
@@ -62,7 +63,7 @@ def tick_task(db: Database, metrics: Metrics, partials: RoundPartials, task_id: 
         if pending and current is not None and _settle(conn, aggregator, partials, task, current, now, metrics):
             open_next_round(conn, task_id, now)  # committed or abandoned (a lost partial, a secure outcome)
             return
-        if not needs_write(task, current, now):
+        if not needs_write(task, _record(current), now):
             return  # another process got here first
         if current is not None:
             state = RoundState(current._mapping["state"])

@@ -22,6 +22,7 @@ interleaving; an upload's transaction writes counters only, a few bytes.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 from collections.abc import Iterator
@@ -196,11 +197,17 @@ class Database:
     ``write()`` yields a connection in a transaction that serializes with other
     writers where the backend needs it (SQLite: ``BEGIN IMMEDIATE``); ``read()``
     a plain transaction. ``for_update(select)`` adds a row lock on PostgreSQL.
+
+    ``changes`` counts the write transactions this process committed that may have changed a task or a
+    round: the check-in's view of them (``coordinator.checkin_views``) is read again once it moved, so
+    this process never answers from a view older than its own last write.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._changes = itertools.count(1)
+        self.changes = 0
         # SQLite's busy handler sleeps with back-off while another writer holds the lock; queue this process's
         # writers on a lock instead, so only one thread per process waits on the file lock.
         self._sqlite_writer = threading.Lock()
@@ -246,13 +253,17 @@ class Database:
         metadata.drop_all(self._write)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, changes_state: bool = True) -> Iterator[Connection]:
+        """A write transaction; ``changes_state=False`` for writers that never touch what a check-in reads
+        of tasks and rounds, or that tell the check-in themselves (arrival counts, assignment claims)."""
         if self.is_sqlite:
             with self._sqlite_writer, self._write.begin() as conn:
                 yield conn
         else:
             with self._write.begin() as conn:
                 yield conn
+        if changes_state:  # after the commit: a view read from now on sees it
+            self.changes = next(self._changes)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

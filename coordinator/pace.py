@@ -21,8 +21,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import statistics
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 
@@ -59,6 +60,14 @@ def retry_window(p: PaceInputs, cfg: PaceConfig) -> tuple[float, float]:
     ratio = max(1.0, p.arrival_rate / demand) if demand > 0 else 1.0
     width = p.selection_seconds * ratio
     return start, min(start + width, cfg.max_retry_seconds)
+
+
+def expected_end(opened_at: float, report_deadline: float, recent_durations: Sequence[float]) -> float:
+    """When an open round is expected to end: its report deadline, or sooner if recent rounds took less
+    (opened + the median of their durations)."""
+    if not recent_durations:
+        return report_deadline
+    return min(report_deadline, opened_at + statistics.median(recent_durations))
 
 
 def unavailable_window(cfg: PaceConfig) -> tuple[float, float]:
@@ -115,24 +124,38 @@ class PopulationArrivals:
         self._share = share_seconds
         self._counts: dict[int, ArrivalCounts] = {}
         self._lock = threading.Lock()  # guards the in-memory counts
-        self._sharing = threading.Lock()  # one exchange at a time; the others use the last total
+        self._sharing = threading.Lock()  # one exchange at a time
 
     def observe(self, task_id: int, now: float) -> None:
-        """Count one check-in of ``task_id`` at ``now``; share the counts when due."""
+        """Count one check-in of ``task_id`` at ``now``; share the counts when due (``count``, then ``share``)."""
+        if self.count(task_id, now):
+            self.share(task_id, now)
+
+    def count(self, task_id: int, now: float) -> bool:
+        """Count one check-in of ``task_id`` at ``now`` in memory; True if the caller should ``share`` now.
+
+        At most one caller per ``share_seconds`` is told to: the check-in path (an event loop) then hands
+        the share to a thread, and every other check-in goes on with the last total.
+        """
         with self._lock:
             counts = self._counts.setdefault(task_id, ArrivalCounts())
             counts.observe(now)
-            due = now - counts.shared_at >= self._share
-        if due and self._sharing.acquire(blocking=False):
-            try:
-                self._exchange(task_id, counts, now)
-            finally:
-                self._sharing.release()
+            if now - counts.shared_at < self._share:
+                return False
+            counts.shared_at = now
+            return True
+
+    def share(self, task_id: int, now: float) -> None:
+        """Hand this process's counts of ``task_id`` to the store and read back the population's (one write)."""
+        with self._lock:
+            counts = self._counts.setdefault(task_id, ArrivalCounts())
+        with self._sharing:
+            self._exchange(task_id, counts, now)
 
     def _exchange(self, task_id: int, counts: ArrivalCounts, now: float) -> None:
         with self._lock:
             taken = counts.take()
-            counts.shared_at = now
+            counts.shared_at = max(counts.shared_at, now)
         total = self._store.exchange(task_id, taken, math.floor(now - self._window) + 1)
         with self._lock:
             if total is None:

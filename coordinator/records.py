@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,7 +47,7 @@ class TaskRow:
             finished=bool(m["finished"]),
             model_version=m["model_version"],
             current_round=m["current_round"],
-            optimizer_state=m["optimizer_state"],
+            optimizer_state=m.get("optimizer_state"),  # absent from the check-in's view (checkin_views)
         )
 
     @property
@@ -79,7 +80,11 @@ def _task_config(text: str) -> TaskCreate:
 
 
 def round_record(row: Row[Any]) -> RoundRecord:
-    m = row._mapping
+    return record_of(row._mapping)
+
+
+def record_of(m: Mapping[Any, Any]) -> RoundRecord:
+    """A round's record from its columns by name."""
     return RoundRecord(
         state=RoundState(m["state"]),
         goal=m["goal"],

@@ -110,6 +110,15 @@ def can_assign(r: RoundRecord, now: float) -> bool:
     return advance(r, now).state == RoundState.SELECTING and r.assigned < r.target
 
 
+def grant(r: RoundRecord, now: float, wanted: int) -> int:
+    """How many of ``wanted`` devices checking in together the round takes now: up to its free slots if it may
+    assign (``can_assign``), else none. Devices beyond the grant are refused; the claim that records the grant
+    is conditional on the same counters, so a round never passes its target."""
+    if wanted < 0:
+        raise ValueError(f"wanted must be >= 0, got {wanted}")
+    return min(wanted, r.target - r.assigned) if can_assign(r, now) else 0
+
+
 def check_upload(r: RoundRecord, now: float, session_deadline: float) -> None:
     """Raise :class:`UpdateRejected` unless an update may still be added to this round."""
     state = advance(r, now).state

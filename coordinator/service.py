@@ -10,86 +10,39 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
-import statistics
 from collections.abc import Callable
-from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 
 from coordinator.aggregators import for_task
-from coordinator.arrivals import DbArrivalStore, process_name
-from coordinator.clock import needs_write, tick_task
-from coordinator.credentials import participant
-from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
+from coordinator.checkin import Checkins
+from coordinator.checkin_views import MAX_AGE_SECONDS
+from coordinator.clock import tick_task
+from coordinator.db import ROUND_FIELDS, Database, rounds, sessions
 from coordinator.enrollment import Enrollment
 from coordinator.errors import CoordinatorRefusal, SessionError, UpdateRejected
-from coordinator.gatekeeper import (
-    UNAUTHENTICATED,
-    Action,
-    SessionRecord,
-    admit,
-    authorize,
-    declared_weight_bound,
-    permit,
-)
+from coordinator.gatekeeper import UNAUTHENTICATED, Action, SessionRecord, admit, authorize, permit
 from coordinator.lifecycle import add_counts
 from coordinator.logs import event, session_ref
 from coordinator.metrics import Metrics
-from coordinator.pace import PaceConfig, PaceInputs, PopulationArrivals, retry_window, unavailable_window
+from coordinator.pace import PaceConfig
 from coordinator.partials import RoundPartials
-from coordinator.records import (
-    TaskRow,
-    all_task_ids,
-    load_round,
-    load_session,
-    load_task,
-    load_task_by_id,
-    model_sha256,
-    round_record,
-    token_sha256,
-)
+from coordinator.records import TaskRow, all_task_ids, load_session, load_task, load_task_by_id, round_record
 from coordinator.reports import record_abort, record_report
-from coordinator.rounds import TERMINAL, RoundState, can_assign, check_upload
+from coordinator.rounds import RoundState, check_upload
 from coordinator.validation import UpdateLimits, ValidUpdate, decode_and_validate
 from wire.codec import round_rotation_seed
 from wire.protocol import (
-    API_PREFIX,
     AbortRequest,
-    Assignment,
     CheckinRequest,
     CheckinResponse,
     EnrollResponse,
-    Hyperparameters,
     ReportRequest,
-    Resource,
-    RetryWindow,
     UploadResponse,
 )
 
 logger = logging.getLogger(__name__)
 
-_SEED_SALT = 0x5E55
-
-
-# The assignment claim: one conditional UPDATE of the task's current round, atomic on every backend.
-# (bind names differ from column names: an UPDATE reserves those for its SET clause)
-_CURRENT_ROUND = sa.select(tasks.c.current_round).where(tasks.c.id == sa.bindparam("claim_task")).scalar_subquery()
-_CLAIM = (
-    sa.update(rounds)
-    .where(
-        rounds.c.task_id == sa.bindparam("claim_task"),
-        rounds.c.number == _CURRENT_ROUND,
-        rounds.c.state == RoundState.SELECTING.value,
-        rounds.c.assigned < rounds.c.target,
-        rounds.c.received < rounds.c.goal,
-        rounds.c.selection_deadline > sa.bindparam("claim_now"),
-    )
-    .values(assigned=rounds.c.assigned + 1)
-    .returning(rounds.c.id, rounds.c.number, rounds.c.assigned, rounds.c.model_version, rounds.c.report_deadline)
-)
-_NEW_SESSION = sa.insert(sessions)
 # Counting a valid update: one conditional UPDATE, so a round never counts more than its goal.
 _COUNT_UPDATE = (
     sa.update(rounds)
@@ -128,35 +81,11 @@ class UploadAdmission:
         return self.limits.max_bytes
 
 
-# Built once (the check-in path runs them on every request; building a statement costs more than running it).
-_HAS_SESSION = (
-    sa.select(sessions.c.id)
-    .where(sessions.c.round_id == sa.bindparam("has_round"), sessions.c.participant == sa.bindparam("has_participant"))
-    .limit(1)
-)
-_RECENT_DURATIONS = (
-    sa.select(rounds.c.closed_at - rounds.c.opened_at)
-    .where(rounds.c.task_id == sa.bindparam("recent_task"), rounds.c.closed_at.is_not(None))
-    .order_by(rounds.c.number.desc())
-    .limit(5)
-)
-
-
-def _has_session(conn: sa.Connection, round_id: int, device_id: str) -> bool:
-    """Whether the device already holds a session of the round (an index lookup; the unique key decides)."""
-    key = participant(round_id, device_id)
-    return conn.execute(_HAS_SESSION, {"has_round": round_id, "has_participant": key}).first() is not None
-
-
-def blob_url(digest: str) -> str:
-    """Blob URLs are relative to the coordinator's base URL."""
-    return f"{API_PREFIX}/blobs/{digest}"
-
-
 class Coordinator:
     """What devices can do (check in, upload, report, abort) and the round clock, over one database.
 
-    Stateless apart from check-in counts not yet shared (at most a second's, ``pace.PopulationArrivals``): any
+    Stateless apart from check-in counts not yet shared (at most a second's, ``pace.PopulationArrivals``) and
+    the check-in's view of tasks and rounds (``checkin_views``, at most ``checkin_view_seconds`` old): any
     number of instances in any number of processes on any number of hosts can serve the same database.
     """
 
@@ -171,6 +100,7 @@ class Coordinator:
         workers: int = 1,
         max_upload_bytes: int = 256 * 2**20,
         partials: RoundPartials | None = None,
+        checkin_view_seconds: float = MAX_AGE_SECONDS,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -179,14 +109,27 @@ class Coordinator:
         self.enrollment = enrollment
         self.max_upload_bytes = max_upload_bytes
         del workers  # the arrival rate is the population's, shared through the database, not scaled per worker
-        self._arrivals = PopulationArrivals(DbArrivalStore(db, process_name()))
+        self._checkins = Checkins(
+            db,
+            clock=clock,
+            metrics=metrics,
+            pace=pace,
+            enrollment=enrollment,
+            tick=self.tick_task,
+            view_seconds=checkin_view_seconds,
+        )
         self.partials = RoundPartials() if partials is None else partials  # this process's share of open sums
 
     # ------------------------------------------------------------------ check-in
 
-    def checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
+    async def checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
+        """An assignment or a refusal with a retry window (``coordinator.checkin``), on the caller's event loop."""
         with self.metrics.handler_seconds.labels("checkin").time():
-            return self._checkin(population, req)
+            return await self._checkins.checkin(population, req)
+
+    def close(self) -> None:
+        """Stop the check-in's threads (the claim writer and the views' reader); they start again when needed."""
+        self._checkins.close()
 
     def enroll(self, population: str, enroll_key: str | None, address: str) -> EnrollResponse:
         """A credential for a device of ``population``, behind the enrollment guard (``coordinator.enrollment``)."""
@@ -198,143 +141,6 @@ class Coordinator:
         token, cred = self.enrollment.issue(population, now)
         self.metrics.checkins.labels("enrolled", "").inc()
         return EnrollResponse(credential=token, expires_unix=cred.expires_at)
-
-    def _checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
-        now = self.clock()
-        try:  # the credential and its rate limit first: no database access for a refused or too-frequent device
-            cred, verdict = self.enrollment.check(req.credential, population, now)
-        except SessionError as err:
-            self.metrics.checkins.labels("rejected", err.reason).inc()
-            raise
-        if not verdict.allowed:
-            wait = max(verdict.retry_after, self.pace.min_retry_seconds)
-            return self._reject("checkin_too_soon", (wait, 2 * wait))
-        with self.db.read() as conn:
-            task = load_task(conn, population)
-            current = None if task is None else load_round(conn, task.id, task.current_round)
-            joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
-        if task is None:
-            return self._reject("unknown_population", unavailable_window(self.pace))
-        self._arrivals.observe(task.id, now)
-        if task.finished or task.paused:
-            return self._reject("finished" if task.finished else "paused", unavailable_window(self.pace))
-        if task.config.codec not in req.codecs:
-            return self._reject("codec", unavailable_window(self.pace))
-        if req.example_count < 1 or req.token_count == 0:  # nothing to train on: its weight bound would be 0
-            return self._reject("no_examples", unavailable_window(self.pace))
-        if needs_write(task, current, now):  # a deadline passed or no round is open: move the clock first
-            self.tick_task(task.id, now)
-            with self.db.read() as conn:
-                current = load_round(conn, task.id, load_task_by_id(conn, task.id).current_round)
-                joined = current is not None and _has_session(conn, current._mapping["id"], cred.device_id)
-        if joined:  # this credential already holds a session of the open round: one slot per device
-            return self._reject(
-                "already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id), current)
-            )
-        # Only a round that looks open is worth a write; the conditional UPDATE is what decides.
-        open_now = current is not None and can_assign(round_record(current), now)
-        bound = declared_weight_bound(
-            plan_max=task.max_weight,
-            local_epochs=task.config.local_epochs,
-            seq_len=task.seq_len,
-            example_count=req.example_count,
-            token_count=req.token_count,
-        )
-        try:
-            assignment = self._try_assign(task, now, cred.device_id, bound) if open_now else None
-        except sa.exc.IntegrityError:  # a concurrent check-in with the same credential won the round's slot
-            return self._reject(
-                "already_assigned", self._retry_window(task, now, self._arrivals.rate(task.id), current)
-            )
-        if assignment is None:
-            return self._reject("round_full", self._retry_window(task, now, self._arrivals.rate(task.id), current))
-        self.metrics.checkins.labels("accepted", "").inc()
-        event(
-            logger,
-            "assigned",
-            population=population,
-            round=assignment.round,
-            session=session_ref(assignment.session_id),
-        )
-        return CheckinResponse(outcome="accepted", assignment=assignment)
-
-    def _reject(self, reason: str, window: tuple[float, float]) -> CheckinResponse:
-        self.metrics.checkins.labels("rejected", reason).inc()
-        return CheckinResponse(
-            outcome="rejected",
-            reason=reason,
-            retry_window=RetryWindow(min_seconds=round(window[0], 3), max_seconds=round(window[1], 3)),
-        )
-
-    def _try_assign(self, task: TaskRow, now: float, device_id: str, max_weight: float) -> Assignment | None:
-        session_id = secrets.token_urlsafe(18)
-        token = secrets.token_urlsafe(32)
-        with self.db.write() as conn:
-            row = conn.execute(
-                _CLAIM, {"claim_task": task.id, "claim_now": now}
-            ).first()  # never more than `target` claims
-            if row is None:
-                return None
-            round_id, number, index, version, deadline = row
-            c = task.config
-            seed = int(np.random.SeedSequence([c.seed, _SEED_SALT, number, index]).generate_state(1)[0])
-            session = {
-                "id": session_id,
-                "round_id": round_id,
-                "token_sha256": token_sha256(token),
-                "participant": participant(round_id, device_id),
-                "max_weight": max_weight,
-            }
-            conn.execute(
-                _NEW_SESSION, session | {"state": "assigned", "reported": False, "seed": seed, "deadline": deadline}
-            )
-            checkpoint = model_sha256(conn, task.id, version)
-            secure = for_task(task).assign(conn, task, round_id, number, session_id, index - 1)
-        return Assignment(
-            session_id=session_id,
-            population=task.population,
-            task=task.name,
-            round=number,
-            model_version=version,
-            plan=Resource(url=blob_url(c.plan_sha256), sha256=c.plan_sha256),
-            checkpoint=Resource(url=blob_url(checkpoint), sha256=checkpoint),
-            upload_token=token,
-            deadline_unix=deadline,
-            hyperparameters=Hyperparameters.of(c.training),  # batch size and seq_len: the plan's manifest
-            codec=c.codec,
-            clip_norm=c.client_clip_norm,
-            seed=seed,
-            rotation_seed=round_rotation_seed(c.seed, number),
-            secure=secure,
-        )
-
-    def _retry_window(
-        self, task: TaskRow, now: float, arrival_rate: float, current: sa.Row[Any] | None
-    ) -> tuple[float, float]:
-        """Pace steering from the open round's expected end and recent round durations.
-
-        ``current`` is the open round as the check-in just read it; the durations are read only when it is open.
-        """
-        durations: list[float] = []
-        if current is not None and RoundState(current._mapping["state"]) not in TERMINAL:
-            with self.db.read() as conn:
-                durations = [float(d) for d in conn.execute(_RECENT_DURATIONS, {"recent_task": task.id}).scalars()]
-        plan = task.plan
-        if current is None or RoundState(current._mapping["state"]) in TERMINAL:
-            to_next = 0.0
-        else:
-            r = current._mapping
-            end = r["report_deadline"]
-            if durations:
-                end = min(end, r["opened_at"] + statistics.median(durations))
-            to_next = max(0.0, end - now)
-        inputs = PaceInputs(
-            seconds_to_next_selection=to_next,
-            next_target=plan.target,
-            selection_seconds=plan.selection_seconds,
-            arrival_rate=arrival_rate,
-        )
-        return retry_window(inputs, self.pace)
 
     # ------------------------------------------------------------------ upload
 

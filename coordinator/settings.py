@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coordinator.checkin_views import MAX_AGE_SECONDS
 from coordinator.enrollment import EnrollmentConfig
 from coordinator.pace import PaceConfig
 
@@ -46,6 +47,12 @@ class CoordinatorSettings(BaseSettings):
     credential_ttl_seconds: float = Field(default=30 * 86400.0, gt=0, description="devices enroll again after")
     checkin_min_seconds: float = Field(
         default=2.0, ge=0, description="a credential checks in at most once this often (per worker process)"
+    )
+    checkin_view_seconds: float = Field(
+        default=MAX_AGE_SECONDS,
+        gt=0,
+        le=10,
+        description="a check-in refuses from a view of tasks and rounds at most this old (coordinator.checkin_views)",
     )
 
     @field_validator("db")

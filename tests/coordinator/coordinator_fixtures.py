@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from wire.manifest import MANIFEST_FORMAT_VERSION, PlanManifest, TensorSpec
 from wire.protocol import API_KEY_HEADER
@@ -28,6 +31,21 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@contextlib.contextmanager
+def sql_statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine of this process sends, from any thread, while inside (first word, upper)."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
 
 
 def initial_weights() -> list[np.ndarray]:

@@ -7,7 +7,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from coordinator_fixtures import CHECKIN, SHAPES, Clock, admin_headers, checkin_body, create_task, initial_weights
+from coordinator_fixtures import (
+    CHECKIN,
+    SHAPES,
+    Clock,
+    admin_headers,
+    checkin_body,
+    create_task,
+    initial_weights,
+    sql_statements,
+)
 from fastapi.testclient import TestClient
 
 from coordinator.errors import CoordinatorRefusal
@@ -445,33 +454,22 @@ def test_retry_window_follows_recent_round_durations(client: TestClient, clock: 
     assert rejected["retry_window"] == {"min_seconds": 8.0, "max_seconds": 8.0 + 180.0}
 
 
-def test_checkin_round_full_rejection_writes_nothing(
-    client: TestClient, clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_checkin_round_full_rejection_sends_no_statement(client: TestClient, clock: Clock) -> None:
     create_task(client, goal_count=1, over_selection=1.0)
     assert checkin(client)["outcome"] == "accepted"  # the one slot; this check-in also shared the arrival count
-    assert checkin(client)["reason"] == "round_full"  # this one moves the full round to reporting (a write)
+    assert checkin(client)["reason"] == "round_full"  # the view still showed a free slot: the claim refused
+    assert checkin(client)["reason"] == "round_full"  # the view, read again, moved the full round to reporting
     bodies = [checkin_body(client) for _ in range(6)]  # enrolled before counting: only check-ins are counted
-    db = client.app.state.coordinator.db  # type: ignore[attr-defined]
-    opened = {"read": 0, "write": 0}
-    for kind in opened:
-        monkeypatch.setattr(db, kind, _counting(getattr(db, kind), opened, kind))
-    for body in bodies[:5]:  # the same second as the last share: no arrival write is due
-        assert client.post("/v1/populations/keyboard/checkin", json=body).json()["reason"] == "round_full"
-    assert opened == {"read": 10, "write": 0}  # per rejection: the check-in's read and the round durations' read
+    with sql_statements() as sent:
+        for body in bodies[:5]:  # the same second: the view is fresh, no arrival share is due
+            assert client.post("/v1/populations/keyboard/checkin", json=body).json()["reason"] == "round_full"
+    assert sent == []  # answered from memory: no read, no write, no transaction
     clock.advance(1.0)
-    assert client.post("/v1/populations/keyboard/checkin", json=bodies[5]).json()["reason"] == "round_full"
-    assert opened == {"read": 12, "write": 1}  # a second later: the one arrival-count share of this process
-
-
-def _counting(method: Any, opened: dict[str, int], kind: str) -> Any:
-    """``Database.read``/``write`` that counts the transactions it opens."""
-
-    def counted() -> Any:
-        opened[kind] += 1
-        return method()
-
-    return counted
+    with sql_statements() as sent:
+        assert client.post("/v1/populations/keyboard/checkin", json=bodies[5]).json()["reason"] == "round_full"
+    # a second later: the view is read again (tasks with their rounds; the open round's recent durations), and
+    # this process shares its arrival counts (add, drop old seconds, sum the population's)
+    assert sent == ["BEGIN", "SELECT", "SELECT", "BEGIN", "INSERT", "DELETE", "SELECT"]
 
 
 def test_non_finite_json_numbers_refused(client: TestClient) -> None:

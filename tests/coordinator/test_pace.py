@@ -5,7 +5,14 @@ from typing import Any
 
 import pytest
 
-from coordinator.pace import PaceConfig, PaceInputs, PopulationArrivals, retry_window, unavailable_window
+from coordinator.pace import (
+    PaceConfig,
+    PaceInputs,
+    PopulationArrivals,
+    expected_end,
+    retry_window,
+    unavailable_window,
+)
 
 CFG = PaceConfig(min_retry_seconds=5, max_retry_seconds=3600, unavailable_seconds=600)
 
@@ -105,3 +112,19 @@ def test_population_arrivals_store_down_keeps_the_counts() -> None:
 def test_population_arrivals_bad_config() -> None:
     with pytest.raises(ValueError, match="window_seconds"):
         PopulationArrivals(_Store().process("a"), window_seconds=0)
+
+
+def test_expected_end_is_the_report_deadline_or_sooner_by_the_median_duration() -> None:
+    assert expected_end(100.0, 700.0, []) == 700.0
+    assert expected_end(100.0, 700.0, [30.0, 10.0, 50.0]) == 130.0
+    assert expected_end(100.0, 700.0, [900.0, 1000.0]) == 700.0
+
+
+def test_population_arrivals_count_names_one_sharer_a_period() -> None:
+    """The check-in path counts on its event loop and hands the one due share to a thread."""
+    store = _Store()
+    a = PopulationArrivals(store.process("a"), window_seconds=10, share_seconds=1)
+    assert [a.count(3, t) for t in (100.0, 100.1, 100.9, 101.0, 101.2)] == [True, False, False, True, False]
+    assert store.calls == []  # counting never writes
+    a.share(3, 101.0)
+    assert store.calls == [("a", {100: 3, 101: 2}, 92)] and a.rate(3) == pytest.approx(0.5)

@@ -6,6 +6,7 @@ Two ``Coordinator`` instances on one database file play two processes (each has 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -71,7 +72,7 @@ def _delta(i: int, salt: int = 5) -> list[np.ndarray]:
 
 def _upload(coord: Coordinator, i: int, codec: str, *, salt: int = 5, base_weight: float = 1.0) -> tuple[bytes, float]:
     """Device ``i`` checks in and uploads ``_delta(i, salt)`` with weight ``base_weight + i``; (blob, weight)."""
-    a = coord.checkin("p", checkin_request(coord, codec)).assignment
+    a = asyncio.run(coord.checkin("p", checkin_request(coord, codec))).assignment
     assert isinstance(a, Assignment)
     weight = base_weight + i
     blob = encode_update(

@@ -13,6 +13,7 @@ from coordinator.rounds import (
     can_assign,
     check_upload,
     due_state,
+    grant,
     open_round,
 )
 
@@ -77,3 +78,13 @@ def test_check_upload_after_session_deadline_refused() -> None:
     with pytest.raises(UpdateRejected) as err:
         check_upload(r, 700.0, session_deadline=700.0)
     assert err.value.reason == "round_closed"  # the round itself is over (abandoned) at its deadline
+
+
+def test_grant_takes_up_to_the_free_slots_of_a_selecting_round() -> None:
+    r = dataclasses.replace(open_round(PLAN, 100.0), assigned=10)  # target 13: 3 free
+    assert [grant(r, 120.0, wanted) for wanted in (0, 1, 3, 5)] == [0, 1, 3, 3]
+    assert grant(dataclasses.replace(r, assigned=13), 120.0, 5) == 0  # full
+    assert grant(r, 160.0, 5) == 0  # at the selection deadline
+    assert grant(dataclasses.replace(r, state=RoundState.REPORTING), 120.0, 5) == 0
+    with pytest.raises(ValueError, match="wanted"):
+        grant(r, 120.0, -1)
