@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 from collections.abc import Callable
 
 import sqlalchemy as sa
