@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
