@@ -45,7 +45,7 @@ def test_demo_tiny_end_to_end_writes_the_report(
         simulated = list(csv.DictReader(f))
     assert [r["round"] for r in rounds] == ["1", "2"] and all(int(r["clients"]) >= 3 for r in rounds)
     assert all(int(r["upload_bytes"]) > 0 for r in [*rounds, *simulated])  # both logs count the codec's bytes
-    assert {p.parent.name for p in out.glob("*/tensorboard/events.out.tfevents.*")} >= {"sim", "deployed"}
+    assert {p.parent.parent.name for p in out.glob("*/tensorboard/events.out.tfevents.*")} >= {"sim", "deployed"}
     provenance = load_manifest(deployed / "plan").provenance
     assert provenance is not None and provenance.trained_on is None
     assert (provenance.run, provenance.kind, provenance.rounds) == (str(deployed), "deployed", 2)
