@@ -51,6 +51,17 @@ def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
         acc[i] += scale * x[i]
 
 
+@numba.njit(nogil=True, cache=True)
+def add_scaled_pair(acc: np.ndarray, x: np.ndarray, a: float, y: np.ndarray, b: float) -> None:
+    """``acc += a * x + b * y`` in place: two updates in one pass, so the sum is read and written once for both.
+
+    The float64 sum costs 16 bytes of memory traffic a coordinate per pass against the 1 of a uint8 level;
+    adding updates two at a time halves it (issue 15). ``a * x + b * y`` is formed in float64 first.
+    """
+    for i in range(x.size):
+        acc[i] += np.float64(a) * x[i] + np.float64(b) * y[i]
+
+
 def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) every kernel for the types uploads use.
 
@@ -63,6 +74,8 @@ def warm_up() -> None:
             readonly = np.frombuffer(x.tobytes(), dtype=x.dtype)
             add_scaled(acc, x, 1.0)
             add_scaled(acc, readonly, 1.0)
+            add_scaled_pair(acc, readonly, 1.0, readonly, 1.0)
+            add_scaled_pair(acc, x, 1.0, x, 1.0)
     levels = np.frombuffer(b"\0\0", dtype=np.uint8)
     level_moments(levels)
     level_moments(levels.copy())

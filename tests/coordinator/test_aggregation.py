@@ -112,6 +112,34 @@ def test_rotated_sum_unrotated_once_equals_the_sum_of_decoded_updates(codec: str
     np.testing.assert_allclose(got.total, want.total, rtol=0, atol=1e-9 if dtype is np.float64 else 1e-4)
 
 
+@pytest.mark.parametrize("codec", ["float32", "quant8"])
+def test_rotated_sum_odd_update_waits_for_a_pair_and_every_read_adds_it(codec: str) -> None:
+    """Updates go in two at a time; one left waiting is counted at once and in any read, merge or bytes."""
+    rotation = None if codec == "float32" else 9
+    m1, m2, m3 = (_message(i, codec) for i in range(3))
+    want = WeightedSum(ROT_SHAPES)
+    for m, w in ((m1, 2.0), (m2, 3.0), (m3, 0.5)):
+        want.add(_decode64(m), w)
+    alone = RotatedSum(ROT_SHAPES, rotated=rotation is not None)
+    alone.add(m1, 2.0)
+    assert (alone.count, alone.weight) == (1, 2.0)  # counted before its coordinates go in
+    restored = RotatedSum.from_bytes(ROT_SHAPES, rotated=rotation is not None, blob=alone.to_bytes())
+    pair = RotatedSum(ROT_SHAPES, rotated=rotation is not None)
+    pair.add(m2, 3.0)
+    pair.add(m3, 0.5)  # the pair goes in together
+    pair.merge(restored)
+    got = pair.unrotated(rotation)
+    assert (got.count, got.weight) == (3, 5.5)
+    np.testing.assert_allclose(got.total, want.total, rtol=0, atol=1e-9)
+    waiting = RotatedSum(ROT_SHAPES, rotated=rotation is not None)
+    waiting.add(m1, 2.0)
+    merged = RotatedSum(ROT_SHAPES, rotated=rotation is not None)
+    merged.add(m2, 3.0)
+    merged.merge(waiting)  # both sides have one waiting
+    merged.add(m3, 0.5)
+    np.testing.assert_allclose(merged.unrotated(rotation).total, want.total, rtol=0, atol=1e-9)
+
+
 def test_rotated_sum_bytes_round_trip_and_merge() -> None:
     a, b = RotatedSum(ROT_SHAPES, rotated=True), RotatedSum(ROT_SHAPES, rotated=True)
     a.add(_message(0, "quant8"), 2.0)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from coordinator.sum_kernels import add_scaled, finite_sum_of_squares, level_moments
+from coordinator.sum_kernels import add_scaled, add_scaled_pair, finite_sum_of_squares, level_moments
 
 
 def test_level_moments_exact_numbers() -> None:
@@ -49,3 +49,17 @@ def test_add_scaled_adds_in_place_into_a_view() -> None:
     acc = np.zeros(5)
     add_scaled(acc[1:3], np.array([2, 4], dtype=np.uint8), 0.5)
     assert acc.tolist() == [0.0, 1.0, 2.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("acc_dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("x_dtype", [np.uint8, np.float32])
+def test_add_scaled_pair_matches_numpy_exactly(acc_dtype: type, x_dtype: type) -> None:
+    rng = np.random.default_rng(2)
+    x, y = ((rng.integers(0, 256, size=1000) if x_dtype is np.uint8 else rng.normal(size=1000)).astype(x_dtype)
+            for _ in range(2))  # fmt: skip
+    acc = rng.normal(size=1000).astype(acc_dtype)
+    both = 0.37 * x.astype(np.float64) + 1.25 * y.astype(np.float64)  # formed in float64, then added
+    want = (acc.astype(np.float64) + both).astype(acc_dtype) if acc_dtype is np.float32 else acc + both
+    add_scaled_pair(acc, x, 0.37, y, 1.25)
+    np.testing.assert_array_equal(acc, want)
+    assert acc.dtype == acc_dtype
