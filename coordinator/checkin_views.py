@@ -89,7 +89,7 @@ def _round(m: sa.RowMapping) -> RoundRecord | None:
 def load_views(conn: Connection, now: float) -> dict[str, PopulationView]:
     """Every task's view at ``now``: one statement, and one more per open round (its recent durations)."""
     views = {}
-    for row in conn.execute(_VIEWS):
+    for row in conn.execute(_VIEWS).all():  # all first: the loop runs more statements on this connection
         m = row._mapping
         task, current = TaskRow.of(row), _round(m)
         end = None

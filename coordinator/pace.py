@@ -138,7 +138,9 @@ class PopulationArrivals:
         the share to a thread, and every other check-in goes on with the last total.
         """
         with self._lock:
-            counts = self._counts.setdefault(task_id, ArrivalCounts())
+            counts = self._counts.get(task_id)
+            if counts is None:
+                counts = self._counts[task_id] = ArrivalCounts()
             counts.observe(now)
             if now - counts.shared_at < self._share:
                 return False

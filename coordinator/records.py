@@ -50,7 +50,7 @@ class TaskRow:
             optimizer_state=m.get("optimizer_state"),  # absent from the check-in's view (checkin_views)
         )
 
-    @property
+    @functools.cached_property  # every refused check-in's retry window reads it; the config never changes
     def plan(self) -> RoundPlan:
         c = self.config
         return RoundPlan(
