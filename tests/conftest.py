@@ -16,12 +16,18 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before gRPC is imported; see fedkeys.cli
+# The servers, workers and CLIs the tests start are fresh interpreters. Where the environment forbids bytecode
+# (PYTHONDONTWRITEBYTECODE), each of them recompiles every import, tens of seconds on a loaded 2-core machine and
+# past a server's health timeout; their bytecode goes to one cache outside the tree instead.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "fedkeys-test-pycache"))
 
 from fedkeys.cli import main
 from tff_sim.runtime import running_worker_pids

@@ -184,7 +184,7 @@ class Server:
         self.url = f"http://{host}:{self.port}"
         self.proc: Any = None
 
-    def start(self, timeout: float = 60.0) -> Server:
+    def start(self, timeout: float = 180.0) -> Server:
         import os
         import subprocess
         import sys

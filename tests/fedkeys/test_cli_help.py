@@ -33,7 +33,7 @@ def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 def test_cli_parser_walk_finds_every_area() -> None:
     areas = {name for name in COMMANDS if " " not in name}
     assert areas == {"data", "central", "ngram", "sim", "export", "suggest", "serve", "admin", "devices", "demo"}
-    assert len(COMMANDS) == 22  # 10 areas and 12 actions under data, central, sim, export, admin, devices
+    assert len(COMMANDS) == 23  # 10 areas and 13 actions under data, central, sim, export, admin, devices
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
