@@ -95,6 +95,7 @@ def record_of(m: Mapping[Any, Any]) -> RoundRecord:
         opened_at=m["opened_at"],
         selection_deadline=m["selection_deadline"],
         report_deadline=m["report_deadline"],
+        aborted=m["aborted"],
     )
 
 

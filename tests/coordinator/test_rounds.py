@@ -57,6 +57,21 @@ def test_due_state_commits_at_goal_or_at_deadline_with_minimum() -> None:
     assert due_state(dataclasses.replace(r, received=5), 600) == RoundState.ABANDONED
 
 
+def test_due_state_after_selection_settles_without_waiting_for_aborted_sessions() -> None:
+    r = dataclasses.replace(open_round(PLAN, 0.0), state=RoundState.REPORTING, assigned=13)
+    assert due_state(dataclasses.replace(r, aborted=8), 100) == RoundState.ABANDONED  # 5 left < min_reports 6
+    assert due_state(dataclasses.replace(r, received=6, aborted=7), 100) == RoundState.COMMITTED  # none outstanding
+    assert due_state(dataclasses.replace(r, received=6, aborted=6), 100) == RoundState.REPORTING  # one may upload
+    assert due_state(dataclasses.replace(r, received=0, aborted=7), 100) == RoundState.REPORTING  # 6 may upload
+
+
+def test_due_state_selecting_ignores_aborts_until_selection_ends() -> None:
+    r = dataclasses.replace(open_round(PLAN, 0.0), assigned=8, aborted=8)
+    assert due_state(r, 10) == RoundState.SELECTING  # more devices may still be assigned
+    assert due_state(r, 60) == RoundState.ABANDONED
+    assert due_state(dataclasses.replace(r, assigned=13, aborted=7, received=6), 10) == RoundState.COMMITTED
+
+
 def test_due_state_terminal_states_stay() -> None:
     r = dataclasses.replace(open_round(PLAN, 0.0), state=RoundState.ABANDONED, received=10)
     assert advance(r, 10**6) is r
