@@ -5,12 +5,16 @@ exists) a central model with Adam, FedAvg, FedAdam and FedYogi from scratch,
 and federated training from a model pretrained on proxy users (Xu et al. 2023;
 Nguyen et al. 2023) -- ``pretrained``, then ``pretrained_more``: ``--more-rounds``
 further rounds from that run's model with new clients and a cosine client lr --
+and, as their reference, ``pretrained_central``: Adam from the same pretrained
+model on the federated users' pooled rows, scored every ``--curve-steps`` steps;
 scores the 3-gram Kneser-Ney model, and writes
 
 - ``quality.png``: validation recall@1 against training tokens and against
   wall seconds, the 3-gram as a line;
 - ``quality.md``: one row a run (test recall@1/@3, perplexity, tokens, wall
-  seconds, ratio to the 3-gram, and to central on the same test users with the tokens each saw).
+  seconds, ratio to the 3-gram, and to central on the same test users with the tokens each saw), and
+  validation recall@1 against central's at equal tokens (``at_equal_tokens``): the pretrained runs
+  against ``pretrained_central`` (same start, same users), the others against ``central``.
 
 The federated runs train on the ``train`` users; the central run on the same
 users (so federated/central compares equal data); the pretrained run first
@@ -40,7 +44,9 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import numpy as np
 
 FEDERATED = ("fedavg", "fedadam", "fedyogi")
-RUNS = ("ngram", "central", *FEDERATED, "pretrained", "pretrained_more")
+PRETRAINED = ("pretrained", "pretrained_more", "pretrained_central")
+RUNS = ("ngram", "central", *FEDERATED, *PRETRAINED)
+CENTRAL = ("central", "pretrained_central")
 COLORS = {
     "central": "black",
     "fedavg": "tab:blue",
@@ -48,6 +54,7 @@ COLORS = {
     "fedyogi": "tab:green",
     "pretrained": "tab:red",
     "pretrained_more": "tab:purple",
+    "pretrained_central": "grey",
 }
 
 
@@ -85,6 +92,9 @@ def _train(args: argparse.Namespace, name: str) -> None:
         logging.info("%s: reusing %s", name, out)
         return
     central = CentralConfig(max_epochs=args.central_epochs, learning_rate=args.central_lr, patience=args.central_epochs)
+    pretraining = dataclasses.replace(
+        central, max_epochs=args.pretrain_epochs or args.central_epochs, patience=args.pretrain_patience
+    )
     if name == "ngram":
         run_ngram(args.data, out, NgramRunConfig(order=3), overwrite=True)
     elif name == "central":
@@ -103,10 +113,22 @@ def _train(args: argparse.Namespace, name: str) -> None:
             run_central(
                 args.data,
                 pre,
-                CentralRunConfig(preset=args.model, split="proxy", curve=True, training=central),
+                CentralRunConfig(preset=args.model, split="proxy", curve=True, training=pretraining),
                 progress=False,
                 overwrite=True,
             )
+        if name == "pretrained_central":  # the reference: central from the same start on the same users
+            steps = dataclasses.replace(
+                central, max_epochs=args.curve_points, patience=args.curve_points, max_steps_per_epoch=args.curve_steps
+            )
+            run_central(
+                args.data,
+                out,
+                CentralRunConfig(preset=args.model, curve=True, init_from=pre, training=steps),
+                progress=False,
+                overwrite=True,
+            )
+            return
         sim = _sim_config(args, args.pretrained_algorithm)
         if name == "pretrained":
             run_simulation(args.data, out, sim, RuntimeConfig(), overwrite=True, progress=False, init_from=pre)
@@ -148,6 +170,24 @@ def _central_curve(summary: dict[str, Any]) -> dict[str, list[float]]:
     }
 
 
+def at_equal_tokens(run: dict[str, list[float]], central: dict[str, list[float]]) -> tuple[float, float] | None:
+    """(run's validation recall@1 / central's, tokens) where both curves reach the same tokens, else None.
+
+    Issue 13 asks for federated/central at equal tokens: each curve is read by linear interpolation at the
+    largest token count both cover (never extrapolated), so a run that saw more data than central is not
+    credited for it. Example: run (100, 0.1), (300, 0.3); central (200, 0.4), (400, 0.5) -> at 300 tokens
+    0.3 / 0.45 = 0.667.
+    """
+    if not run["tokens"] or not central["tokens"]:
+        return None
+    tokens = min(run["tokens"][-1], central["tokens"][-1])
+    if tokens < max(run["tokens"][0], central["tokens"][0]):
+        return None
+    mine = float(np.interp(tokens, run["tokens"], run["recall"]))
+    theirs = float(np.interp(tokens, central["tokens"], central["recall"]))
+    return mine / theirs, tokens
+
+
 def report(args: argparse.Namespace) -> str:
     import matplotlib
 
@@ -161,11 +201,12 @@ def report(args: argparse.Namespace) -> str:
     axes = fig.subplots(1, 2)
     rows = []
     ngram_r1 = float(ngram["test"]["recall_at_1"]) if ngram else float("nan")
-    for name in ("central", *FEDERATED, "pretrained", "pretrained_more"):
+    pretrained_reference: dict[str, list[float]] | None = None
+    for name in ("central", *FEDERATED, "pretrained_central", "pretrained", "pretrained_more"):
         summary = _summary(args.out / name)
         if summary is None:
             continue
-        curve = _central_curve(summary) if name == "central" else _federated_curve(args.out / name)
+        curve = _central_curve(summary) if name in CENTRAL else _federated_curve(args.out / name)
         if name.startswith("pretrained"):  # the pretraining's tokens and seconds come first, then the rounds'
             pre = _summary(args.out / "pretrain") or {}
             offset_tokens = float((pre.get("trained_on") or {}).get("tokens", 0)) * int(pre.get("epochs_run", 1))
@@ -187,19 +228,24 @@ def report(args: argparse.Namespace) -> str:
                 "recall": curve["recall"],
             }
             curve = {k: before[k] + shifted[k] for k in shifted}
+            if name == "pretrained_central":
+                pretrained_reference = curve
         style = {"color": COLORS.get(name, "tab:red"), "marker": "o", "markersize": 3, "label": name}
         axes[0].plot(curve["tokens"], curve["recall"], **style)
         axes[1].plot(curve["seconds"], curve["recall"], **style)
         test = summary["test"]
         tokens = (curve["tokens"] or [0.0])[-1]  # pretraining counts too
-        ratio = None
+        ratio = equal = None
         if name != "central" and central is not None and central_curve and central_curve["tokens"]:
             # test users are the same for every run (validation curves may score a sample of users)
             ratio = (test["recall_at_1"] / central["test"]["recall_at_1"], tokens / central_curve["tokens"][-1])
+            reference = pretrained_reference if name in PRETRAINED and pretrained_reference else central_curve
+            equal = None if name == "pretrained_central" else at_equal_tokens(curve, reference)
         rows.append(
             f"| {name} | {test['recall_at_1']:.4f} | {test['recall_at_3']:.4f} | {test['perplexity']:.1f} | "
             f"{tokens:,.0f} | {summary.get('wall_time_s', 0):,.0f} | "
-            f"{test['recall_at_1'] / ngram_r1:.3f} | {'' if ratio is None else f'{ratio[0]:.3f} ({ratio[1]:.2f}x)'} |"
+            f"{test['recall_at_1'] / ngram_r1:.3f} | {'' if ratio is None else f'{ratio[0]:.3f} ({ratio[1]:.2f}x)'} | "
+            f"{'' if equal is None else f'{equal[0]:.3f} ({equal[1]:,.0f})'} |"
         )
     for ax, xlabel in zip(axes, ("training tokens", "wall seconds"), strict=True):
         if ngram:
@@ -213,11 +259,13 @@ def report(args: argparse.Namespace) -> str:
     fig.savefig(args.out / "quality.png", dpi=110)
     header = (
         "| run | test recall@1 | recall@3 | perplexity | training tokens | wall s | / 3-gram | "
-        "/ central (its tokens: this run's / central's) |\n|---|---|---|---|---|---|---|---|"
+        "/ central (its tokens: this run's / central's) | validation / central's at equal tokens (tokens; "
+        "pretrained runs: / pretrained_central) |"
+        "\n|---|---|---|---|---|---|---|---|---|"
     )
     ngram_row = (
         f"| 3-gram | {ngram_r1:.4f} | {ngram['test']['recall_at_3']:.4f} | {ngram['test']['perplexity']:.1f} "
-        f"| {(ngram.get('trained_on') or {}).get('tokens', '')} | | 1.000 | |"
+        f"| {(ngram.get('trained_on') or {}).get('tokens', '')} | | 1.000 | | |"
         if ngram
         else ""
     )
@@ -241,6 +289,17 @@ def main() -> None:
     )
     parser.add_argument("--central-epochs", type=int, default=5, help="central epochs (default %(default)s)")
     parser.add_argument("--central-lr", type=float, default=3e-3, help="central Adam lr (default %(default)s)")
+    parser.add_argument("--pretrain-epochs", type=int, help="pretraining epochs on proxy users (default: central's)")
+    parser.add_argument(
+        "--pretrain-patience",
+        type=int,
+        default=1,
+        help="stop pretraining after this many epochs without a better validation loss (default %(default)s)",
+    )
+    parser.add_argument(
+        "--curve-steps", type=int, default=100, help="pretrained_central: steps between its points (%(default)s)"
+    )
+    parser.add_argument("--curve-points", type=int, default=8, help="pretrained_central: points (%(default)s)")
     parser.add_argument("--pretrained-algorithm", default="fedavg", help="recipe after pretraining (%(default)s)")
     parser.add_argument(
         "--more-rounds",
