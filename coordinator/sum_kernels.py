@@ -6,15 +6,54 @@ scale, add, square, sum) and reach about a quarter of ``np.add``'s bandwidth.
 Each function here makes one pass, holds no Python state and releases the GIL
 (``nogil``), so upload threads add in parallel. Every function has an exact
 numpy twin in tests/coordinator/test_sum_kernels.py.
+
+Compiling them takes seconds, and every coordinator process needs them (``warm_up``
+at its start), so they go through numba's on-disk cache: a process whose kernels
+were compiled before loads them in well under a second. numba keeps the cache in
+``$NUMBA_CACHE_DIR`` if set, else in ``__pycache__`` beside this file, else in the
+user's cache directory (``~/.cache/numba``). Where none of those is writable (a
+read-only install run by a user without a home), ``cache=True`` would make this
+module fail to import; the kernels are then compiled uncached, in every process,
+with one warning that names ``NUMBA_CACHE_DIR``. There is deliberately no fallback
+to a shared temporary directory: numba's cache files are pickles, loaded as code.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numba
 import numpy as np
 
+logger = logging.getLogger(__name__)
 
-@numba.njit(nogil=True, cache=True)
+
+def _cache_probe() -> None:
+    """Never called: numba is asked where it would cache a function of this file."""
+
+
+def _cache_directory_found() -> bool:
+    """Whether numba finds a writable cache directory for this file (it looks when a cached function is made)."""
+    try:
+        numba.njit(cache=True)(_cache_probe)
+    except RuntimeError as err:
+        if "no locator available" not in str(err):
+            raise
+        logger.warning(
+            "numba finds no writable cache directory for %s, so the aggregation kernels are compiled in every "
+            "coordinator process (seconds at its start); set NUMBA_CACHE_DIR to a directory only this user can "
+            "write to keep them",
+            __file__,
+        )
+        return False
+    return True
+
+
+CACHED = _cache_directory_found()
+_kernel = numba.njit(nogil=True, cache=CACHED)
+
+
+@_kernel
 def level_moments(levels: np.ndarray) -> tuple[np.int64, np.int64]:
     """(sum of levels, sum of squared levels) of a (m,) uint8 vector, exact in int64.
 
@@ -30,7 +69,7 @@ def level_moments(levels: np.ndarray) -> tuple[np.int64, np.int64]:
     return s1, s2
 
 
-@numba.njit(nogil=True, cache=True)
+@_kernel
 def finite_sum_of_squares(values: np.ndarray) -> tuple[np.float64, bool]:
     """(sum of squares accumulated in float64, whether every value is finite) of a (n,) float vector."""
     total = np.float64(0.0)
@@ -43,7 +82,7 @@ def finite_sum_of_squares(values: np.ndarray) -> tuple[np.float64, bool]:
     return total, finite
 
 
-@numba.njit(nogil=True, cache=True)
+@_kernel
 def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
     """``acc += a * x`` in place, for (n,) ``acc`` (float32/float64) and ``x`` (uint8 levels or float32)."""
     scale = acc.dtype.type(a)
@@ -51,7 +90,7 @@ def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
         acc[i] += scale * x[i]
 
 
-@numba.njit(nogil=True, cache=True)
+@_kernel
 def add_scaled_pair(acc: np.ndarray, x: np.ndarray, a: float, y: np.ndarray, b: float) -> None:
     """``acc += a * x + b * y`` in place: two updates in one pass, so the sum is read and written once for both.
 
@@ -63,7 +102,7 @@ def add_scaled_pair(acc: np.ndarray, x: np.ndarray, a: float, y: np.ndarray, b: 
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's on-disk cache) every kernel for the types uploads use.
+    """Load from numba's on-disk cache (or compile) every kernel for the types uploads use.
 
     Called when a coordinator starts, so the first upload does not pay seconds of JIT compilation. Payload
     views are read-only (``np.frombuffer`` of bytes), which numba types apart from writable arrays.

@@ -39,7 +39,11 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "eval_users": (positive_int, "validation users scored a round (a fixed sample)"),
     "devices": (positive_int, "emulated phones"),
     "availability": (str, "when phones may train: always, or diurnal (at their local night)"),
-    "speedup": (positive_float, "emulated seconds per real second"),
+    "speedup": (
+        positive_float,
+        "emulated seconds per wall second of the emulated phones' clock, their day and night (720: a day in two "
+        "wall minutes); the coordinator, its deadlines, the simulation and --fleet-timeout-s run on wall time",
+    ),
     "dropout": (fraction, "chance a phone's session is interrupted"),
     "codec": (str, "update codec of the deployed task"),
     "concurrency": (positive_int, "phones training at once"),

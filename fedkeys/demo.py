@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from data_tools import PrepareConfig, PreparedCorpus, load_prepared, prepare_corpus
+from device_runtime.timebase import SimClock
 from fedkeys.admin_client import AdminClient
 from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
 from fedkeys.demo_config import DemoConfig
@@ -119,7 +120,8 @@ class DemoRun:
     deployed_export: dict[str, Any] = dataclasses.field(default_factory=dict)
     deployed_versions: dict[int, list[np.ndarray]] = dataclasses.field(default_factory=dict)
     deployed_rounds: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    fleet_span: tuple[float, float] = (0.0, 0.0)
+    fleet_span: tuple[float, float] = (0.0, 0.0)  # emulated seconds
+    fleet_clock: SimClock | None = None  # the fleet's clock, the one conversion of its span to wall seconds
     parity: dict[str, Any] | None = None
     scores: dict[str, Any] = dataclasses.field(default_factory=dict)
     phases: _Phases | None = None
@@ -275,7 +277,7 @@ def _deployment(run: DemoRun) -> None:
             max_rounds=config.rounds,
             **task_training_fields(config.training),
         )
-        run.fleet_span = _run_fleet(run.out, run.data_dir, server.url, server.api_key, config)
+        run.fleet_span, run.fleet_clock = _run_fleet(run.out, run.data_dir, server.url, server.api_key, config)
         status = admin.status(POPULATION)
         run.deployed_rounds = [r.model_dump() for r in sorted(admin.rounds(POPULATION), key=lambda r: r.round)]
         for version in range(status.model_version + 1):
@@ -365,9 +367,11 @@ def run_demo(out: Path, config: DemoConfig, *, cache_dir: Path, progress: bool =
     return run.report
 
 
-def _run_fleet(out: Path, data_dir: Path, url: str, api_key: str, config: DemoConfig) -> tuple[float, float]:
-    """The emulated fleet (``fedkeys.emulate``) until the task committed its rounds; (emulated start, end)."""
-    from device_runtime import FleetConfig, SimClock
+def _run_fleet(
+    out: Path, data_dir: Path, url: str, api_key: str, config: DemoConfig
+) -> tuple[tuple[float, float], SimClock]:
+    """The emulated fleet (``fedkeys.emulate``) until the task committed its rounds; ((emulated start, end), clock)."""
+    from device_runtime import FleetConfig
     from device_runtime.emulator import EmulatorConfig
     from fedkeys.emulate import StopRule, emulate, log_status
 
@@ -378,4 +382,4 @@ def _run_fleet(out: Path, data_dir: Path, url: str, api_key: str, config: DemoCo
     stop = StopRule(rounds=config.rounds, duration=config.fleet_timeout_s)
     clock = SimClock(_START_UNIX, config.speedup)
     result = emulate(data_dir, url, emulator, clock, stop, api_key=api_key, on_update=log_status(config.devices))
-    return result.start, result.end
+    return (result.start, result.end), clock

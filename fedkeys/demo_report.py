@@ -34,8 +34,9 @@ _CORPUS_KEYS = (
 def write_report(run: DemoRun) -> None:
     """report.json and report.html: every model's test metrics, the curves, the fleet, parity and timings."""
     out, config, stats, scores = run.out, run.config, run.stats, run.scores
-    assert run.phases is not None
+    assert run.phases is not None and run.fleet_clock is not None, "the report is the last step"
     phases = run.phases
+    fleet_wall_s = run.fleet_clock.wall_seconds(run.fleet_span[1] - run.fleet_span[0])
     activity = fleet_activity(
         out / "devices", start=run.fleet_span[0], end=run.fleet_span[1], availability=config.availability,
         seed=config.seed,
@@ -122,9 +123,7 @@ def write_report(run: DemoRun) -> None:
             f"own event logs. Deployed rounds: {sum(st == 'committed' for st in states.values())} committed, "
             f"{sum(st == 'abandoned' for st in states.values())} abandoned (goal not reached in time).",
             "parity": run.parity,
-            "round_stories": stalled_round_captions(
-                run.deployed_rounds, span_seconds=(run.fleet_span[1] - run.fleet_span[0]) / config.speedup
-            ),
+            "round_stories": stalled_round_captions(run.deployed_rounds, span_seconds=fleet_wall_s),
             "suggestion_models": list(runs),
             "suggestions": suggestions,
             "deployed_note": f"The deployed model, as phones and fedkeys suggest run it: "

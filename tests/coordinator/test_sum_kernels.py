@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from coordinator.sum_kernels import add_scaled, add_scaled_pair, finite_sum_of_squares, level_moments
+
+_KERNEL_IN_A_FRESH_PROCESS = (
+    "import numpy as np\n"
+    "from coordinator import sum_kernels as k\n"
+    "print(k.CACHED)\n"
+    "print(k.level_moments(np.array([1, 2], dtype=np.uint8)))\n"
+    "print(k.level_moments.stats.cache_path)\n"
+)
+
+
+def _fresh(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    return subprocess.run([sys.executable, "-c", _KERNEL_IN_A_FRESH_PROCESS], env=base | env, capture_output=True,
+                          text=True, timeout=300, check=True)  # fmt: skip
 
 
 def test_level_moments_exact_numbers() -> None:
@@ -63,3 +81,17 @@ def test_add_scaled_pair_matches_numpy_exactly(acc_dtype: type, x_dtype: type) -
     add_scaled_pair(acc, x, 0.37, y, 1.25)
     np.testing.assert_array_equal(acc, want)
     assert acc.dtype == acc_dtype
+
+
+def test_sum_kernels_cache_goes_to_numba_cache_dir_when_set(tmp_path: Path) -> None:
+    cached, moments, path = _fresh({"NUMBA_CACHE_DIR": str(tmp_path)}).stdout.splitlines()
+    assert (cached, moments, Path(path).parent) == ("True", "(3, 5)", tmp_path)
+    assert sorted(p.suffix for p in tmp_path.rglob("sum_kernels.level_moments-*")) == [".nbc", ".nbi"]
+
+
+def test_sum_kernels_compile_uncached_where_numba_has_no_cache_directory() -> None:
+    """numba's cache=True raises at import where no directory is writable; the kernels then compile uncached."""
+    # a locator list that never fits a plain source file stands in for a read-only install without a home
+    done = _fresh({"NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"})
+    assert done.stdout.splitlines() == ["False", "(3, 5)", "None"]
+    assert "set NUMBA_CACHE_DIR" in done.stderr

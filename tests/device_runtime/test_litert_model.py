@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from fresh_interpreter import run_fresh
 
 from device_runtime.litert_model import (
     EvalCounts,
@@ -234,20 +233,18 @@ def test_a_flex_model_without_the_scan_is_refused_by_name_where_tensorflow_is_no
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
     (tmp_path / "flex.tflite").write_bytes(converter.convert())
     script = (
-        "import sys\n"
         "from device_runtime.litert_model import LiteRTModelError, LiteRTPredictor\n"
         "try:\n"
         f"    LiteRTPredictor({str(tmp_path / 'flex.tflite')!r}, scan_custom_ops=False)\n"
         "except LiteRTModelError as err:\n"
         "    print(err)\n"
-        "print('tensorflow' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
-    assert done.stdout.splitlines() == [
+    run = run_fresh(script)
+    assert run.stdout.splitlines() == [
         f"{tmp_path / 'flex.tflite'}: needs custom ops ['FlexMatrixDeterminant'], which the standalone LiteRT "
         "runtime lacks",
-        "False",
     ]
+    assert run.imported == []
 
 
 def test_custom_op_names_of_the_training_model_is_empty(train_bytes: bytes) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fresh_interpreter import run_fresh
 
 from data_tools import load_prepared
 from fedkeys.cli import main
@@ -107,12 +108,11 @@ def test_cli_central_train_zero_epochs_names_the_flag() -> None:
 def test_cli_flags_are_checked_before_tensorflow_is_imported() -> None:
     """The check runs in the parser: TensorFlow is not even loaded when the error is printed."""
     code = (
-        "import sys; from fedkeys.cli import main; "
-        "rc = main(['central', 'train', '--data', 'x', '--out', 'y', '--epochs', '0']); "
-        "print(rc, 'tensorflow' in sys.modules)"
+        "from fedkeys.cli import main\n"
+        "print(main(['central', 'train', '--data', 'x', '--out', 'y', '--epochs', '0']))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.stdout == "2 False\n"
+    run = run_fresh(code)
+    assert [run.stdout, run.imported] == ["2\n", []]
 
 
 def test_cli_create_task_goal_zero_is_refused_before_any_upload(tmp_path: Path) -> None:

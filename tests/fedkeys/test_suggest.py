@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh_interpreter import run_fresh
 
 from fedkeys.cli import main
 from fedkeys.suggest import (
@@ -132,16 +130,14 @@ def test_untrained_tflite_is_flagged_untrained(untrained_art: Path) -> None:
 
 def test_tflite_suggest_never_imports_tensorflow(untrained_art: Path) -> None:
     script = (
-        "import json, sys\n"
         "from fedkeys.suggest import open_model\n"
         f"s = open_model({str(untrained_art / 'infer.tflite')!r})\n"
         "strip = s.strip('see you', 3)\n"
         "w = s.warnings()\n"
-        "print(json.dumps([len(strip.words), sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('tensorflow', 'keras', 'tensorflow_federated'))]))\n"
+        "print(len(strip.words))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [3, []]
+    run = run_fresh(script, watch=("tensorflow", "keras", "tensorflow_federated"))
+    assert [run.stdout.strip().splitlines()[-1], run.imported] == ["3", []]
 
 
 def test_cli_suggest_on_tflite_imports_neither_tensorflow_nor_the_http_stack(untrained_art: Path) -> None:
@@ -149,13 +145,10 @@ def test_cli_suggest_on_tflite_imports_neither_tensorflow_nor_the_http_stack(unt
     under a second on an idle machine; the timing is bench/suggest_latency.py's, not a test's)."""
     model = str(untrained_art / "infer.tflite")
     script = (
-        "import json, sys\n"
-        "from fedkeys.cli import main\n"
-        f"code = main(['suggest', '--model', {model!r}, '--words-only', 'see you'])\n"
-        "heavy = ('tensorflow', 'tensorflow_federated', 'keras', 'httpx', 'pydantic', 'secagg', 'tqdm')\n"
-        "print(json.dumps([code, sorted({m.split('.')[0] for m in sys.modules} & set(heavy))]))\n"
+        f"from fedkeys.cli import main\nprint(main(['suggest', '--model', {model!r}, '--words-only', 'see you']))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
-    strip, result = done.stdout.strip().splitlines()[-2:]
-    assert json.loads(result) == [0, []]
+    heavy = ("tensorflow", "tensorflow_federated", "keras", "httpx", "pydantic", "secagg", "tqdm")
+    run = run_fresh(script, watch=heavy)
+    strip, code = run.stdout.strip().splitlines()[-2:]
+    assert [code, run.imported] == ["0", []]
     assert len(strip.split(" | ")) == 3  # the strip was printed: three words
