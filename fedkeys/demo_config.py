@@ -45,7 +45,7 @@ class DemoConfig:
     eval_users: int | None = 40  # validation users scored after each evaluated round (a fixed sample); None: all
     devices: int = 120
     availability: str = "diurnal"
-    speedup: float = 720.0  # emulated seconds per real second: a day in two minutes
+    speedup: float = 720.0  # emulated seconds per wall second of the phones' clock: a day in two minutes
     dropout: float = 0.1
     codec: str = "quant8"
     concurrency: int = 2

@@ -263,7 +263,9 @@ class Assignment(_Message):
     hyperparameters: Hyperparameters
     codec: str
     clip_norm: float | None = Field(default=None, description="clip the delta's global L2 norm to this on device")
-    seed: int = Field(ge=0, description="the session's seed: stochastic rounding (wire.codec) and row shuffling")
+    seed: int = Field(
+        ge=0, description="the session's seed: stochastic rounding (wire.codec); rows follow the task's data seed"
+    )
     rotation_seed: int = Field(
         ge=0, le=2**32 - 1, description="the round's rotation seed, the same for every device (wire.codec)"
     )
