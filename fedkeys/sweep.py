@@ -103,7 +103,7 @@ def rank(results: Sequence[SweepResult]) -> list[SweepResult]:
 def sweep_table(results: Sequence[SweepResult]) -> str:
     """A markdown table of ``rank(results)``."""
     lines = [
-        "| point | validation recall@1 | test recall@1 | test perplexity | training tokens | wall s |",
+        "| point | validation recall@1 | test recall@1 | test perplexity | client tokens (one epoch) | wall s |",
         "|---|---|---|---|---|---|",
     ]
     for r in rank(results):
