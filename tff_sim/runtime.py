@@ -25,6 +25,7 @@ import logging
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -60,7 +61,7 @@ class RuntimeConfig:
 
     local_workers: int = 1
     remote: tuple[str, ...] = ()
-    log_dir: Path = Path(".")
+    log_dir: Path | None = None  # the workers' logs; None: a fresh temporary folder (named in the start log line)
 
     def __post_init__(self) -> None:
         if not self.remote and self.local_workers < 1:
@@ -302,7 +303,8 @@ def tff_runtime(config: RuntimeConfig, default_num_clients: int = 0) -> Iterator
         else:
             ports = [portpicker.pick_unused_port() for _ in range(config.local_workers)]
             # All workers start before any gRPC channel exists (fork with gRPC threads is unsafe).
-            logs = [config.log_dir / f"tff_worker_{i}.log" for i in range(len(ports))]
+            log_dir = config.log_dir or Path(tempfile.mkdtemp(prefix="fedkeys-tff-"))
+            logs = [log_dir / f"tff_worker_{i}.log" for i in range(len(ports))]
             processes = [start_worker(port, log) for port, log in zip(ports, logs, strict=True)]
             for process, port, log in zip(processes, ports, logs, strict=True):
                 wait_until_listening(process, port, log)
