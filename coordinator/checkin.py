@@ -6,12 +6,16 @@ read again a few times a second), pace steering (``coordinator.pace``) over the 
 counts; no database round trip and no thread hop. An assignment is one claim in the next batch of the
 process's claim thread (``coordinator.claims``): one transaction for all the check-ins that arrived while the
 previous one was written. Once a second one check-in also shares the arrival counts (``fk_arrivals``) on
-the views' thread before it answers.
+a thread of their own before it answers: not the views' thread, where a read of the views (which every
+check-in may wait for) would queue behind a write that waits for SQLite's write lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -57,7 +61,7 @@ def steer(view: PopulationView, now: float, arrival_rate: float, pace: PaceConfi
 
 
 class Checkins:
-    """Check-ins of one process. Safe to call from any event loop; ``close`` stops its two threads."""
+    """Check-ins of one process. Safe to call from any event loop; ``close`` stops its three threads."""
 
     def __init__(
         self,
@@ -78,10 +82,22 @@ class Checkins:
         self.claims = ClaimQueue(db)
         self._arrivals = PopulationArrivals(DbArrivalStore(db, process_name()))
         self._counters: dict[tuple[str, str], Any] = {}
+        self._sharing: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _share_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._sharing is None:
+                self._sharing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="checkin-arrivals")
+            return self._sharing
 
     def close(self) -> None:
         self.claims.close()
         self.views.close()
+        with self._lock:
+            sharing, self._sharing = self._sharing, None
+        if sharing is not None:
+            sharing.shutdown(wait=True)
 
     async def checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
         now = self.clock()
@@ -98,7 +114,7 @@ class Checkins:
             return self._reject("unknown_population", unavailable_window(self.pace))
         task = view.task
         if self._arrivals.count(task.id, now):
-            await self.views.in_thread(self._arrivals.share, task.id, now)
+            await asyncio.wrap_future(self._share_pool().submit(self._arrivals.share, task.id, now))
         reason = refusal(task, req)
         if reason is not None:
             return self._reject(reason, unavailable_window(self.pace))
