@@ -6,14 +6,18 @@ read again a few times a second), pace steering (``coordinator.pace``) over the 
 counts; no database round trip and no thread hop. An assignment is one claim in the next batch of the
 process's claim thread (``coordinator.claims``): one transaction for all the check-ins that arrived while the
 previous one was written. Once a second one check-in also shares the arrival counts (``fk_arrivals``) on
-the views' thread before it answers.
+a thread of their own before it answers: not the views' thread, where a read of the views (which every
+check-in may wait for) would queue behind a write that waits for SQLite's write lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable
+from typing import Any
 
 from coordinator.arrivals import DbArrivalStore, process_name
 from coordinator.checkin_views import MAX_AGE_SECONDS, CheckinViews, PopulationView
@@ -22,7 +26,6 @@ from coordinator.db import Database
 from coordinator.enrollment import Enrollment
 from coordinator.errors import SessionError
 from coordinator.gatekeeper import declared_weight_bound
-from coordinator.logs import event, session_ref
 from coordinator.metrics import Metrics
 from coordinator.pace import PaceConfig, PaceInputs, PopulationArrivals, retry_window, unavailable_window
 from coordinator.records import TaskRow
@@ -58,7 +61,7 @@ def steer(view: PopulationView, now: float, arrival_rate: float, pace: PaceConfi
 
 
 class Checkins:
-    """Check-ins of one process. Safe to call from any event loop; ``close`` stops its two threads."""
+    """Check-ins of one process. Safe to call from any event loop; ``close`` stops its three threads."""
 
     def __init__(
         self,
@@ -78,17 +81,30 @@ class Checkins:
         self.views = CheckinViews(db, tick=tick, max_age=view_seconds)
         self.claims = ClaimQueue(db)
         self._arrivals = PopulationArrivals(DbArrivalStore(db, process_name()))
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._sharing: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _share_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._sharing is None:
+                self._sharing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="checkin-arrivals")
+            return self._sharing
 
     def close(self) -> None:
         self.claims.close()
         self.views.close()
+        with self._lock:
+            sharing, self._sharing = self._sharing, None
+        if sharing is not None:
+            sharing.shutdown(wait=True)
 
     async def checkin(self, population: str, req: CheckinRequest) -> CheckinResponse:
         now = self.clock()
         try:  # the credential and its rate limit first: nothing else for a refused or too-frequent device
             cred, verdict = self.enrollment.check(req.credential, population, now)
         except SessionError as err:
-            self.metrics.checkins.labels("rejected", err.reason).inc()
+            self._count("rejected", err.reason)
             raise
         if not verdict.allowed:
             wait = max(verdict.retry_after, self.pace.min_retry_seconds)
@@ -98,7 +114,7 @@ class Checkins:
             return self._reject("unknown_population", unavailable_window(self.pace))
         task = view.task
         if self._arrivals.count(task.id, now):
-            await self.views.in_thread(self._arrivals.share, task.id, now)
+            await asyncio.wrap_future(self._share_pool().submit(self._arrivals.share, task.id, now))
         reason = refusal(task, req)
         if reason is not None:
             return self._reject(reason, unavailable_window(self.pace))
@@ -111,7 +127,7 @@ class Checkins:
                 example_count=req.example_count,
                 token_count=req.token_count,
             )
-            outcome = await asyncio.wrap_future(self.claims.submit(task, Claim(cred.device_id, bound), now))
+            outcome = await self.claims.claim(task, Claim(cred.device_id, bound), now)
             if isinstance(outcome, Assignment):
                 return self._accept(outcome)
             reason = outcome
@@ -119,19 +135,19 @@ class Checkins:
                 self.views.invalidate()
         return self._reject(reason, steer(view, now, self._arrivals.rate(task.id), self.pace))
 
+    def _count(self, outcome: str, reason: str) -> None:
+        """One check-in in ``fedkeys_checkins_total`` (the labelled counters looked up once, not a check-in)."""
+        counter = self._counters.get((outcome, reason))
+        if counter is None:
+            counter = self._counters[(outcome, reason)] = self.metrics.checkins.labels(outcome, reason)
+        counter.inc()
+
     def _accept(self, assignment: Assignment) -> CheckinResponse:
-        self.metrics.checkins.labels("accepted", "").inc()
-        event(
-            logger,
-            "assigned",
-            population=assignment.population,
-            round=assignment.round,
-            session=session_ref(assignment.session_id),
-        )
+        self._count("accepted", "")  # the claim thread logs the batch's assignments, one line a batch
         return CheckinResponse(outcome="accepted", assignment=assignment)
 
     def _reject(self, reason: str, window: tuple[float, float]) -> CheckinResponse:
-        self.metrics.checkins.labels("rejected", reason).inc()
+        self._count("rejected", reason)
         return CheckinResponse(
             outcome="rejected",
             reason=reason,

@@ -19,6 +19,7 @@ session per credential per round.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import dataclasses
 import logging
@@ -26,18 +27,19 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator.aggregators import for_task
 from coordinator.credentials import participant
 from coordinator.db import ROUND_FIELDS, Database, rounds, sessions, tasks
+from coordinator.logs import event, session_ref
 from coordinator.records import TaskRow, model_sha256, round_record, token_sha256
 from coordinator.rounds import RoundState, grant
+from coordinator.seed_words import first_seed_word
 from wire.codec import round_rotation_seed
 from wire.protocol import API_PREFIX, Assignment, Hyperparameters, Resource
 
@@ -46,9 +48,12 @@ logger = logging.getLogger(__name__)
 ALREADY_ASSIGNED = "already_assigned"  # the credential holds a session of the round already
 ROUND_FULL = "round_full"  # no slot: the round is full, not selecting, or past its selection deadline
 # How long the claim thread gathers claims after the first before it writes them: at most this much on an
-# assignment's latency, for a transaction per batch instead of per claim (64 concurrent check-ins, in-process:
-# with no wait batches were mostly 1 claim, ~6 on average; 2 ms gathered ~12, 5 ms ~25 at ~15% less CPU a claim).
-LINGER_SECONDS = 0.005
+# assignment's latency, for a transaction per batch instead of per claim. In-process, 64 concurrent check-ins:
+# with no wait batches were ~6 claims on average, 2 ms gathered ~12, 5 ms ~25 at ~15% less CPU a claim. Served
+# over HTTP (bench/checkin_wrk.py, 64 connections) 2 ms answered more check-ins a second than 5 ms or none,
+# on SQLite and PostgreSQL: the wait is spent by every claim of the batch, and the closed loop of devices
+# waiting for their answers sends no new claims meanwhile.
+LINGER_SECONDS = 0.002
 _SEED_SALT = 0x5E55
 
 
@@ -90,8 +95,12 @@ _NEW_SESSIONS = sa.insert(sessions)
 
 
 def session_seed(task_seed: int, round_number: int, index: int) -> int:
-    """The seed of the ``index``-th session (1-based) of a round: stochastic rounding and row shuffling."""
-    return int(np.random.SeedSequence([task_seed, _SEED_SALT, round_number, index]).generate_state(1)[0])
+    """The seed of the ``index``-th session (1-based) of a round: stochastic rounding and row shuffling.
+
+    ``np.random.SeedSequence([task_seed, salt, round_number, index]).generate_state(1)[0]``, computed without
+    numpy's objects (``seed_words``): one per assignment on the claim thread.
+    """
+    return first_seed_word((task_seed, _SEED_SALT, round_number, index))
 
 
 def blob_url(digest: str) -> str:
@@ -99,11 +108,26 @@ def blob_url(digest: str) -> str:
     return f"{API_PREFIX}/blobs/{digest}"
 
 
-def claim_batch(conn: Connection, task: TaskRow, claims: Sequence[Claim], now: float) -> list[ClaimOutcome]:
+def claim_batch(
+    conn: Connection,
+    task: TaskRow,
+    claims: Sequence[Claim],
+    now: float,
+    checkpoints: MutableMapping[tuple[int, int], str] | None = None,
+    *,
+    check_held: bool = True,
+) -> list[ClaimOutcome]:
     """Claims of ``task``'s current round, in order, inside the caller's write transaction.
 
     The first claim of each credential without a session in the round is a candidate; the round takes the
     first ``grant`` candidates, the rest are ROUND_FULL, a credential seen before ALREADY_ASSIGNED.
+    ``checkpoints`` caches each (task, model version)'s checkpoint digest, which never changes once written.
+
+    ``check_held=False`` skips the read of which claimants hold a session already, and leaves it to the
+    unique key (round, participant): a batch with such a claimant raises ``IntegrityError`` at the sessions'
+    INSERT, and the caller rolls it back and writes it again with the check (``ClaimQueue``). A device that
+    checks in again in a round it holds a session of is rare; the read was a statement every batch (and on
+    PostgreSQL, before the table has statistics, a scan of the round's sessions).
     """
     row = conn.execute(_LOCK_ROUND, {"task_id": task.id}).first()
     outcomes: list[ClaimOutcome] = [ROUND_FULL] * len(claims)
@@ -111,7 +135,7 @@ def claim_batch(conn: Connection, task: TaskRow, claims: Sequence[Claim], now: f
         return outcomes
     r = row._mapping
     keys = [participant(r["id"], c.device_id) for c in claims]
-    held = set(conn.execute(_HELD, {"round_id": r["id"], "keys": sorted(set(keys))}).scalars())
+    held = set(conn.execute(_HELD, {"round_id": r["id"], "keys": sorted(set(keys))}).scalars()) if check_held else set()
     candidates: list[int] = []
     for i, key in enumerate(keys):
         if key in held:
@@ -124,12 +148,30 @@ def claim_batch(conn: Connection, task: TaskRow, claims: Sequence[Claim], now: f
     if n == 0 or conn.execute(_CLAIM, params).first() is None:
         return outcomes
     winners = candidates[:n]
-    for i, assignment in zip(winners, _assign(conn, task, r, [(claims[i], keys[i]) for i in winners]), strict=True):
+    assignments = _assign(conn, task, r, [(claims[i], keys[i]) for i in winners], checkpoints)
+    for i, assignment in zip(winners, assignments, strict=True):
         outcomes[i] = assignment
     return outcomes
 
 
-def _assign(conn: Connection, task: TaskRow, r: sa.RowMapping, winners: list[tuple[Claim, str]]) -> list[Assignment]:
+def _checkpoint(
+    conn: Connection, task_id: int, version: int, cache: MutableMapping[tuple[int, int], str] | None
+) -> str:
+    if cache is None:
+        return model_sha256(conn, task_id, version)
+    found = cache.get((task_id, version))
+    if found is None:
+        found = cache[(task_id, version)] = model_sha256(conn, task_id, version)
+    return found
+
+
+def _assign(
+    conn: Connection,
+    task: TaskRow,
+    r: sa.RowMapping,
+    winners: list[tuple[Claim, str]],
+    checkpoints: MutableMapping[tuple[int, int], str] | None,
+) -> list[Assignment]:
     """Insert the winners' sessions (assignment order ``assigned + 1 ...``) and build their assignments."""
     c = task.config
     number, version, deadline = r["number"], r["model_version"], r["report_deadline"]
@@ -150,7 +192,7 @@ def _assign(conn: Connection, task: TaskRow, r: sa.RowMapping, winners: list[tup
         for (claim, key), (session_id, token), seed in zip(winners, tokens, seeds, strict=True)
     ]
     conn.execute(_NEW_SESSIONS, rows)
-    checkpoint = model_sha256(conn, task.id, version)
+    checkpoint = _checkpoint(conn, task.id, version, checkpoints)
     aggregator = for_task(task)
     first = Assignment(  # validated once a batch; the others differ in what is generated here (model_copy)
         session_id=tokens[0][0],
@@ -176,19 +218,60 @@ def _assign(conn: Connection, task: TaskRow, r: sa.RowMapping, winners: list[tup
     return out
 
 
-@dataclasses.dataclass(frozen=True)
 class _Pending:
-    task: TaskRow
-    claim: Claim
-    now: float
-    future: concurrent.futures.Future[ClaimOutcome]
+    """A queued claim and where its outcome goes: a ``concurrent.futures.Future`` (``submit``), or an asyncio
+    future of ``loop`` (``claim``), settled with the batch's other futures of that loop in one callback."""
+
+    __slots__ = ("claim", "future", "loop", "now", "task")
+
+    def __init__(
+        self,
+        task: TaskRow,
+        claim: Claim,
+        now: float,
+        future: concurrent.futures.Future[ClaimOutcome] | asyncio.Future[ClaimOutcome],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.task, self.claim, self.now, self.future, self.loop = task, claim, now, future, loop
+
+    def start(self) -> bool:
+        """False if the caller went away before the batch is written: the claim is dropped."""
+        if self.loop is None:
+            return self.future.set_running_or_notify_cancel()  # type: ignore[union-attr]
+        return not self.future.cancelled()
+
+
+def _log_assigned(task: TaskRow, outcomes: Sequence[ClaimOutcome]) -> None:
+    """One ``assigned`` line for a committed batch (one a check-in cost the event loop a write each)."""
+    won = [o for o in outcomes if isinstance(o, Assignment)]
+    if won and logger.isEnabledFor(logging.INFO):
+        event(
+            logger,
+            "assigned",
+            population=task.population,
+            round=won[0].round,
+            count=len(won),
+            sessions=",".join(session_ref(a.session_id) for a in won),
+        )
+
+
+def _settle_async(results: list[tuple[asyncio.Future[ClaimOutcome], ClaimOutcome | BaseException]]) -> None:
+    """On the event loop: hand each waiting check-in its outcome (one callback for a batch's check-ins)."""
+    for future, result in results:
+        if future.done():  # cancelled meanwhile (the client went away)
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 class ClaimQueue:
     """The one thread of a process that writes assignment claims, a transaction per batch and task.
 
-    ``submit`` returns a ``concurrent.futures.Future`` (``asyncio.wrap_future`` awaits it on any event loop).
-    A claim whose future was cancelled before its batch is written (the client went away) is dropped.
+    ``claim`` is awaited on an event loop: the thread wakes each loop once a batch (``call_soon_threadsafe``),
+    not once a claim. ``submit`` returns a ``concurrent.futures.Future`` for callers off any loop. A claim
+    whose caller went away before its batch is written (its future cancelled) is dropped.
     """
 
     def __init__(self, db: Database, *, max_batch: int = 512, linger_seconds: float = LINGER_SECONDS) -> None:
@@ -200,16 +283,27 @@ class ClaimQueue:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
+        self._checkpoints: dict[tuple[int, int], str] = {}  # (task, version) -> checkpoint digest (immutable)
 
     def submit(self, task: TaskRow, claim: Claim, now: float) -> concurrent.futures.Future[ClaimOutcome]:
         future: concurrent.futures.Future[ClaimOutcome] = concurrent.futures.Future()
-        self._queue.put(_Pending(task, claim, now, future))
+        self._put(_Pending(task, claim, now, future))
+        return future
+
+    async def claim(self, task: TaskRow, claim: Claim, now: float) -> ClaimOutcome:
+        """The claim's outcome, awaited on the running loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ClaimOutcome] = loop.create_future()
+        self._put(_Pending(task, claim, now, future, loop))
+        return await future
+
+    def _put(self, pending: _Pending) -> None:
+        self._queue.put(pending)
         if self._thread is None:
             with self._starting:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="checkin-claims", daemon=True)
                     self._thread.start()
-        return future
 
     def close(self) -> None:
         """Write what is queued, then stop the thread (a later ``submit`` starts it again)."""
@@ -238,35 +332,55 @@ class ClaimQueue:
                 batch.append(item)
             by_task: dict[int, list[_Pending]] = {}
             for p in batch:
-                if p.future.set_running_or_notify_cancel():
+                if p.start():
                     by_task.setdefault(p.task.id, []).append(p)
+            results: list[tuple[_Pending, ClaimOutcome | BaseException]] = []
             for pending in by_task.values():
-                self._settle(pending)
+                results.extend(self._settle(pending))
+            self._deliver(results)
 
-    def _settle(self, pending: list[_Pending]) -> None:
+    @staticmethod
+    def _deliver(results: list[tuple[_Pending, ClaimOutcome | BaseException]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, ClaimOutcome | BaseException]]] = {}
+        for p, result in results:
+            if p.loop is not None:
+                by_loop.setdefault(p.loop, []).append((p.future, result))
+            elif isinstance(result, BaseException):
+                p.future.set_exception(result)
+            else:
+                p.future.set_result(result)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_async, settled)
+            except RuntimeError:  # the loop closed: nobody waits for these any more
+                logger.debug("event loop closed before %d claim outcomes were delivered", len(settled))
+
+    def _settle(self, pending: list[_Pending]) -> list[tuple[_Pending, ClaimOutcome | BaseException]]:
         try:
-            outcomes = self._write(pending)
+            try:
+                outcomes = self._write(pending, check_held=False)
+            except sa.exc.IntegrityError:  # a claimant holds a session of the round: again, with the held-check
+                outcomes = self._write(pending)
         except sa.exc.IntegrityError:  # a session key the held-check missed (cannot under the row lock): singly
-            for p in pending:
-                self._settle_one(p)
-            return
+            return [(p, self._settle_one(p)) for p in pending]
         except Exception as err:  # the database is away: every check-in of the batch fails, none was assigned
             logger.warning("writing %d assignment claims failed: %s", len(pending), err)
-            for p in pending:
-                p.future.set_exception(err)
-            return
-        for p, outcome in zip(pending, outcomes, strict=True):
-            p.future.set_result(outcome)
+            return [(p, err) for p in pending]
+        _log_assigned(pending[-1].task, outcomes)
+        return list(zip(pending, outcomes, strict=True))
 
-    def _settle_one(self, p: _Pending) -> None:
+    def _settle_one(self, p: _Pending) -> ClaimOutcome | BaseException:
         try:
-            p.future.set_result(self._write([p])[0])
+            outcome = self._write([p])[0]
+            _log_assigned(p.task, [outcome])
+            return outcome
         except sa.exc.IntegrityError:  # the unique key (round, participant) refused a second session
-            p.future.set_result(ALREADY_ASSIGNED)
+            return ALREADY_ASSIGNED
         except Exception as err:
-            p.future.set_exception(err)
+            return err
 
-    def _write(self, pending: list[_Pending]) -> list[ClaimOutcome]:
+    def _write(self, pending: list[_Pending], *, check_held: bool = True) -> list[ClaimOutcome]:
         now = max(p.now for p in pending)  # the latest check-in's clock: the strictest for the deadlines
+        claims = [p.claim for p in pending]
         with self._db.write(changes_state=False) as conn:  # the check-in reads the outcomes, not a new view
-            return claim_batch(conn, pending[-1].task, [p.claim for p in pending], now)
+            return claim_batch(conn, pending[-1].task, claims, now, self._checkpoints, check_held=check_held)

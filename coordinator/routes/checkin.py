@@ -1,16 +1,27 @@
-"""``POST /v1/populations/{population}/enroll`` (once: a credential) and ``.../checkin`` (a device asks for work)."""
+"""``POST /v1/populations/{population}/enroll`` (once: a credential) and ``.../checkin`` (a device asks for work).
+
+The check-in is served twice over: as a FastAPI route (the OpenAPI document, and the requests the raw path
+leaves to FastAPI) and as a raw ASGI handler, :func:`serve_checkin`, that ``app.CoordinatorApp`` calls before
+FastAPI's middleware and routing for every well-formed check-in path. Both parse the same model and answer
+with the same bodies and status codes.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import re
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
 
-from coordinator.routes.deps import get_coordinator
+from coordinator.errors import CoordinatorRefusal
+from coordinator.routes.deps import get_coordinator, invalid_body, refusal_body, status_of
 from coordinator.service import Coordinator
 from wire.protocol import (
+    API_PREFIX,
     ENROLL_KEY_HEADER,
     NAME_PATTERN,
     CheckinRequest,
@@ -68,3 +79,58 @@ async def checkin(population: Annotated[str, Path(pattern=NAME_PATTERN)], reques
     coordinator: Coordinator = request.app.state.coordinator
     answer = await coordinator.checkin(population, req)
     return Response(answer.model_dump_json(), media_type="application/json")
+
+
+_CHECKIN_PATH = re.compile(re.escape(API_PREFIX) + r"/populations/([^/]+)/checkin")
+_NAME = re.compile(NAME_PATTERN)
+_JSON_HEADERS = (b"content-type", b"application/json")
+
+
+def checkin_population(scope: Scope) -> str | None:
+    """The population of a check-in that :func:`serve_checkin` answers; None leaves the request to FastAPI
+    (another path or method, a mounted app, a population name the route's path pattern refuses)."""
+    if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+        return None
+    match = _CHECKIN_PATH.fullmatch(scope["path"])
+    if match is None or _NAME.fullmatch(match.group(1)) is None:
+        return None
+    return match.group(1)
+
+
+async def serve_checkin(coordinator: Coordinator, population: str, receive: Receive, send: Send) -> None:
+    """The check-in route as a bare ASGI handler: read the body, validate it, answer (``checkin`` above).
+
+    What FastAPI's stack adds around the route (exception middleware, routing over every route, the path
+    parameter's validation, dependency solving, a ``Request`` object) cost more than the check-in itself.
+    An unexpected error propagates, and the server answers 500 as it would through FastAPI.
+    """
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return  # the device went away before its body arrived: nothing to answer
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    try:
+        req = CheckinRequest.model_validate_json(b"".join(chunks))
+    except ValidationError as err:  # the route's 422 (the app's handler of RequestValidationError)
+        await _send(send, 422, _json(invalid_body([{**e, "loc": ("body", *e["loc"])} for e in err.errors()])))
+        return
+    try:
+        answer = await coordinator.checkin(population, req)
+    except CoordinatorRefusal as err:
+        await _send(send, status_of(err), _json(refusal_body(err)))
+        return
+    await _send(send, 200, answer.model_dump_json().encode())
+
+
+def _json(content: Any) -> bytes:
+    """An error body encoded as Starlette's ``JSONResponse`` encodes it."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+async def _send(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADERS]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

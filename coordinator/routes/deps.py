@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
@@ -60,6 +62,18 @@ def require_admin(request: Request, key: str | None = Security(_api_key)) -> Non
 
 def status_of(err: CoordinatorRefusal) -> int:
     return _STATUS.get(err.reason, 400)
+
+
+def refusal_body(err: CoordinatorRefusal) -> dict[str, dict[str, str]]:
+    """The JSON body of a refused request (its status: ``status_of``)."""
+    return {"detail": {"reason": err.reason, "message": err.message}}
+
+
+def invalid_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """The JSON body of a 422 for a request that failed validation: where and why, of its first error."""
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return {"detail": {"reason": "invalid_request", "message": f"{where}: {first.get('msg', 'invalid request')}"}}
 
 
 def bearer(request: Request) -> str | None:

@@ -3,7 +3,9 @@ and claim threads of two "processes" (two Database pools) racing for one round."
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -16,6 +18,7 @@ from coordinator import claims as claims_module
 from coordinator.claims import ALREADY_ASSIGNED, ROUND_FULL, Claim, ClaimOutcome, ClaimQueue, claim_batch, session_seed
 from coordinator.credentials import participant
 from coordinator.db import rounds, sessions
+from coordinator.logs import session_ref
 from coordinator.records import TaskRow, load_task
 from wire.protocol import Assignment
 
@@ -155,3 +158,41 @@ def test_claim_queue_restarts_after_close(db: Database, clock: Clock) -> None:
         assert isinstance(queue.submit(task, _device(next(devices)), clock()).result(timeout=60), Assignment)
         queue.close()
     assert _counts(db) == (2, 2)
+
+
+def test_claim_queue_refuses_a_held_claimant_and_assigns_the_rest_of_its_batch(
+    db: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The batch is first written without the held-check; the unique key refuses it, and it is written again."""
+    task = _open_round(db, clock)  # target 4
+    queue = ClaimQueue(db, linger_seconds=0.2)  # the three claims below share a batch
+    try:
+        assert isinstance(queue.submit(task, _device(1), clock()).result(timeout=60), Assignment)
+        with caplog.at_level(logging.INFO, logger="coordinator.claims"):
+            futures = [queue.submit(task, _device(i), clock()) for i in (2, 1, 3)]
+            out = [f.result(timeout=60) for f in futures]
+    finally:
+        queue.close()
+    assert isinstance(out[0], Assignment) and isinstance(out[2], Assignment)
+    assert out[1] == ALREADY_ASSIGNED
+    assert _counts(db) == (3, 3)
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("assigned ")]  # one line a batch
+    fields = line.fields  # type: ignore[attr-defined]
+    assert (fields["population"], fields["round"], fields["count"]) == ("p", 0, 2)
+    assert fields["sessions"] == ",".join(session_ref(a.session_id) for a in (out[0], out[2]))  # type: ignore[union-attr]
+
+
+def test_claim_queue_answers_awaiting_check_ins_on_their_loop(db: Database, clock: Clock) -> None:
+    task = _open_round(db, clock)  # target 4
+
+    async def check_ins() -> list[ClaimOutcome]:
+        return list(await asyncio.gather(*(queue.claim(task, _device(i), clock()) for i in range(6))))
+
+    queue = ClaimQueue(db)
+    try:
+        out = asyncio.run(check_ins())
+    finally:
+        queue.close()
+    assert [isinstance(o, Assignment) for o in out].count(True) == 4
+    assert out.count(ROUND_FULL) == 2
+    assert _counts(db) == (4, 4)
