@@ -17,12 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
-from coordinator.errors import CoordinatorRefusal
+from coordinator.errors import CoordinatorRefusal, SessionError
 from coordinator.routes.deps import get_coordinator, invalid_body, refusal_body, status_of
 from coordinator.service import Coordinator
 from wire.protocol import (
     API_PREFIX,
     ENROLL_KEY_HEADER,
+    MAX_CHECKIN_BYTES,
     NAME_PATTERN,
     CheckinRequest,
     CheckinResponse,
@@ -32,10 +33,10 @@ from wire.protocol import (
 )
 
 router = APIRouter(tags=["devices"])
-_REFUSALS = {code: {"model": ErrorBody} for code in (401, 403, 404, 429)}
+_REFUSALS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 404, 429)}
 
 
-@router.post("/populations/{population}/enroll", response_model=EnrollResponse, responses=_REFUSALS)  # type: ignore[arg-type]
+@router.post("/populations/{population}/enroll", response_model=EnrollResponse, responses=_REFUSALS)
 def enroll(
     population: Annotated[str, Path(pattern=NAME_PATTERN)],
     _req: EnrollRequest,
@@ -58,7 +59,7 @@ _CHECKIN_BODY = {
 @router.post(
     "/populations/{population}/checkin",
     response_model=CheckinResponse,
-    responses=_REFUSALS,  # type: ignore[arg-type]
+    responses={**_REFUSALS, 413: {"model": ErrorBody}},
     openapi_extra=_CHECKIN_BODY,
 )
 async def checkin(population: Annotated[str, Path(pattern=NAME_PATTERN)], request: Request) -> Response:
@@ -72,8 +73,13 @@ async def checkin(population: Annotated[str, Path(pattern=NAME_PATTERN)], reques
     (returning the model would have FastAPI dump, validate again and re-encode it; ``response_model`` and
     ``openapi_extra`` still document both).
     """
+    body = bytearray()
+    async for chunk in request.stream():  # stop reading as soon as the bound is passed
+        body += chunk
+        if len(body) > MAX_CHECKIN_BYTES:
+            raise _too_large()
     try:
-        req = CheckinRequest.model_validate_json(await request.body())
+        req = CheckinRequest.model_validate_json(body)
     except ValidationError as err:  # the same 422 as a FastAPI body parameter's (app's handler)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
     coordinator: Coordinator = request.app.state.coordinator
@@ -104,16 +110,20 @@ async def serve_checkin(coordinator: Coordinator, population: str, receive: Rece
     parameter's validation, dependency solving, a ``Request`` object) cost more than the check-in itself.
     An unexpected error propagates, and the server answers 500 as it would through FastAPI.
     """
-    chunks = []
+    body = bytearray()
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return  # the device went away before its body arrived: nothing to answer
-        chunks.append(message.get("body", b""))
+        body += message.get("body", b"")
+        if len(body) > MAX_CHECKIN_BYTES:  # stop reading as soon as the bound is passed
+            err = _too_large()
+            await _send(send, status_of(err), _json(refusal_body(err)))
+            return
         if not message.get("more_body", False):
             break
     try:
-        req = CheckinRequest.model_validate_json(b"".join(chunks))
+        req = CheckinRequest.model_validate_json(body)
     except ValidationError as err:  # the route's 422 (the app's handler of RequestValidationError)
         await _send(send, 422, _json(invalid_body([{**e, "loc": ("body", *e["loc"])} for e in err.errors()])))
         return
@@ -123,6 +133,10 @@ async def serve_checkin(coordinator: Coordinator, population: str, receive: Rece
         await _send(send, status_of(err), _json(refusal_body(err)))
         return
     await _send(send, 200, answer.model_dump_json().encode())
+
+
+def _too_large() -> SessionError:
+    return SessionError("too_large", f"check-in body over {MAX_CHECKIN_BYTES} bytes")
 
 
 def _json(content: Any) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from coordinator.routes.checkin import checkin_population
+from wire.protocol import MAX_CHECKIN_BYTES
 
 
 def _scope(path: str, method: str = "POST", **extra: Any) -> dict[str, Any]:
@@ -89,3 +91,17 @@ def test_raw_checkin_answers_as_the_route_does(client: TestClient) -> None:
         assert set(answer) == {"outcome", "assignment", "retry_window", "reason"}
     assert route.get("/v1/populations/keyboard/checkin").status_code == 405
     assert client.get("/v1/populations/keyboard/checkin").status_code == 405
+
+
+def test_checkin_body_over_the_bound_refused_413_on_both_paths(client: TestClient) -> None:
+    create_task(client)
+    route = TestClient(_FastApiOnly(client.app))  # type: ignore[arg-type]
+    body = json.dumps(CHECKIN).encode()
+    padded = body[:-1] + b" " * (MAX_CHECKIN_BYTES - len(body) + 1) + b"}"  # valid JSON, one byte over
+    for c in (client, route):
+        status, answer, _ = _answer(c, "keyboard", padded)
+        assert (status, answer["detail"]["reason"]) == (413, "too_large")
+        assert answer["detail"]["message"] == f"check-in body over {MAX_CHECKIN_BYTES} bytes"
+    at_bound = body[:-1] + b" " * (MAX_CHECKIN_BYTES - len(body)) + b"}"
+    assert len(at_bound) == MAX_CHECKIN_BYTES
+    assert _answer(client, "keyboard", at_bound)[0] == 401  # read and judged: no credential

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from wire.contract import ClientTraining
-from wire.protocol import TASK_TRAINING, Assignment, Hyperparameters, Resource, TaskCreate, task_training_fields
+from wire.protocol import (
+    MAX_CHECKIN_BYTES,
+    TASK_TRAINING,
+    Assignment,
+    CheckinRequest,
+    Hyperparameters,
+    Resource,
+    TaskCreate,
+    task_training_fields,
+)
 
 _SHA = "0" * 64
 
@@ -45,3 +56,17 @@ def test_hyperparameters_of_an_uncapped_contract_is_refused() -> None:
 def test_hyperparameters_no_longer_carry_the_plans_shapes() -> None:
     with pytest.raises(ValidationError, match="batch_size"):
         Hyperparameters(local_epochs=1, learning_rate=0.5, max_rows=4, batch_size=16)  # type: ignore[call-arg]
+
+
+def test_checkin_request_largest_valid_body_fits_the_bound() -> None:
+    largest = CheckinRequest(
+        client_version="\u2603" * 64,
+        runtime="\u2603" * 64,
+        codecs=["\u2603" * 32] * 16,
+        example_count=10**9,
+        token_count=10**12,
+        credential="A" * 512,
+    )
+    escaped = json.dumps(largest.model_dump(), ensure_ascii=True).encode()  # every non-ASCII char as \uXXXX
+    assert len(escaped) < MAX_CHECKIN_BYTES
+    assert CheckinRequest.model_validate_json(escaped) == largest
