@@ -30,6 +30,7 @@ from coordinator.errors import CoordinatorRefusal
 from coordinator.logs import configure_logging, install_access_log_filter
 from coordinator.metrics import Metrics
 from coordinator.routes import admin_router, blobs_router, checkin_router, ops_router, secagg_router, sessions_router
+from coordinator.routes.bounds import bounded_receive
 from coordinator.routes.checkin import checkin_population, serve_checkin
 from coordinator.routes.deps import invalid_body, refusal_body, status_of
 from coordinator.routes.docs import mount_docs
@@ -55,7 +56,7 @@ class CoordinatorApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         population = checkin_population(scope)
         if population is None:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, bounded_receive(scope, receive), send)
         else:
             await serve_checkin(self.state.coordinator, population, receive, send)
 

@@ -64,10 +64,10 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 # control character can forge a log line (issue 14, point 9).
 PRINTABLE_PATTERN = r"^[\x20-\x7e]+$"
 CREDENTIAL_PATTERN = r"^[A-Za-z0-9_.-]+$"
-# The most bytes a coordinator reads of a check-in body before refusing it (413 ``too_large``): every field of
-# CheckinRequest at its bound, each character escaped, stays under 5 KB, so a device cannot make the
-# coordinator buffer megabytes on the hottest route.
-MAX_CHECKIN_BYTES = 8192
+# The most bytes a coordinator reads of a device's JSON message (check-in, enroll, report, abort) before refusing
+# it (413 ``too_large``): every field of CheckinRequest at its bound, each character escaped, stays under 5 KB,
+# and the others are smaller, so no one can make the coordinator buffer megabytes before it judges a request.
+MAX_MESSAGE_BYTES = 8192
 
 # Why an upload was refused (``ErrorDetail.reason``), with the HTTP status the coordinator uses.
 UPLOAD_REASONS: dict[str, int] = {
@@ -78,7 +78,7 @@ UPLOAD_REASONS: dict[str, int] = {
     "session_aborted": 409,  # the device aborted this session earlier
     "round_closed": 409,  # the round already reached its goal, or was committed / abandoned
     "deadline_passed": 409,  # the session's report deadline has passed
-    "too_large": 413,  # body above the task's size bound (a check-in's: MAX_CHECKIN_BYTES)
+    "too_large": 413,  # body above the task's size bound (a JSON message's: MAX_MESSAGE_BYTES)
     "truncated": 422,  # wire.update.WireError reasons ...
     "bad_magic": 422,
     "unsupported_version": 422,

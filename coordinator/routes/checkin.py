@@ -23,7 +23,7 @@ from coordinator.service import Coordinator
 from wire.protocol import (
     API_PREFIX,
     ENROLL_KEY_HEADER,
-    MAX_CHECKIN_BYTES,
+    MAX_MESSAGE_BYTES,
     NAME_PATTERN,
     CheckinRequest,
     CheckinResponse,
@@ -76,7 +76,7 @@ async def checkin(population: Annotated[str, Path(pattern=NAME_PATTERN)], reques
     body = bytearray()
     async for chunk in request.stream():  # stop reading as soon as the bound is passed
         body += chunk
-        if len(body) > MAX_CHECKIN_BYTES:
+        if len(body) > MAX_MESSAGE_BYTES:
             raise _too_large()
     try:
         req = CheckinRequest.model_validate_json(body)
@@ -116,7 +116,7 @@ async def serve_checkin(coordinator: Coordinator, population: str, receive: Rece
         if message["type"] == "http.disconnect":
             return  # the device went away before its body arrived: nothing to answer
         body += message.get("body", b"")
-        if len(body) > MAX_CHECKIN_BYTES:  # stop reading as soon as the bound is passed
+        if len(body) > MAX_MESSAGE_BYTES:  # stop reading as soon as the bound is passed
             err = _too_large()
             await _send(send, status_of(err), _json(refusal_body(err)))
             return
@@ -136,7 +136,7 @@ async def serve_checkin(coordinator: Coordinator, population: str, receive: Rece
 
 
 def _too_large() -> SessionError:
-    return SessionError("too_large", f"check-in body over {MAX_CHECKIN_BYTES} bytes")
+    return SessionError("too_large", f"message body over {MAX_MESSAGE_BYTES} bytes")
 
 
 def _json(content: Any) -> bytes:

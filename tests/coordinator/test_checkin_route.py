@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from coordinator.routes.checkin import checkin_population
-from wire.protocol import MAX_CHECKIN_BYTES
+from wire.protocol import MAX_MESSAGE_BYTES
 
 
 def _scope(path: str, method: str = "POST", **extra: Any) -> dict[str, Any]:
@@ -97,11 +97,19 @@ def test_checkin_body_over_the_bound_refused_413_on_both_paths(client: TestClien
     create_task(client)
     route = TestClient(_FastApiOnly(client.app))  # type: ignore[arg-type]
     body = json.dumps(CHECKIN).encode()
-    padded = body[:-1] + b" " * (MAX_CHECKIN_BYTES - len(body) + 1) + b"}"  # valid JSON, one byte over
+    padded = body[:-1] + b" " * (MAX_MESSAGE_BYTES - len(body) + 1) + b"}"  # valid JSON, one byte over
     for c in (client, route):
         status, answer, _ = _answer(c, "keyboard", padded)
         assert (status, answer["detail"]["reason"]) == (413, "too_large")
-        assert answer["detail"]["message"] == f"check-in body over {MAX_CHECKIN_BYTES} bytes"
-    at_bound = body[:-1] + b" " * (MAX_CHECKIN_BYTES - len(body)) + b"}"
-    assert len(at_bound) == MAX_CHECKIN_BYTES
+        assert answer["detail"]["message"] == f"message body over {MAX_MESSAGE_BYTES} bytes"
+    at_bound = body[:-1] + b" " * (MAX_MESSAGE_BYTES - len(body)) + b"}"
+    assert len(at_bound) == MAX_MESSAGE_BYTES
     assert _answer(client, "keyboard", at_bound)[0] == 401  # read and judged: no credential
+
+
+@pytest.mark.parametrize("path", ["/v1/populations/keyboard/enroll", "/v1/sessions/s1/report", "/v1/sessions/s1/abort"])
+def test_device_message_over_the_bound_refused_413_before_any_check(client: TestClient, path: str) -> None:
+    r = client.post(path, content=b"{" + b" " * MAX_MESSAGE_BYTES + b"}")
+    assert (r.status_code, r.json()["detail"]["reason"]) == (413, "too_large")
+    small = client.post(path, content=b"{}")
+    assert small.status_code in (401, 403, 404, 422)  # read and judged as before

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from wire.contract import ClientTraining
 from wire.protocol import (
-    MAX_CHECKIN_BYTES,
+    MAX_MESSAGE_BYTES,
     TASK_TRAINING,
     Assignment,
     CheckinRequest,
@@ -68,5 +68,5 @@ def test_checkin_request_largest_valid_body_fits_the_bound() -> None:
         credential="A" * 512,
     )
     escaped = json.dumps(largest.model_dump(), ensure_ascii=True).encode()  # every non-ASCII char as \uXXXX
-    assert len(escaped) < MAX_CHECKIN_BYTES
+    assert len(escaped) < MAX_MESSAGE_BYTES
     assert CheckinRequest.model_validate_json(escaped) == largest
