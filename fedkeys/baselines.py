@@ -49,7 +49,7 @@ class CentralRunConfig:
     init_seed: int = 0
     split: str = "train"  # "proxy": pretrain on users set aside as public data (data prepare --proxy-fraction)
     curve: bool = False  # score validation recall after every epoch (bench/quality.py draws it)
-    init_from: Path | None = None  # start from this checkpoint directory instead of the seeded weights
+    init_from: Path | None = None  # start from this run's (or checkpoint directory's) weights, not the seeded ones
     training: CentralConfig = dataclasses.field(default_factory=CentralConfig)
 
     def __post_init__(self) -> None:
@@ -127,8 +127,9 @@ def run_central(
     )
     with staged_run_dir(out, overwrite=overwrite) as staging:
         model = build_model(config, seed=run.init_seed)
-        if run.init_from is not None:
-            init_config, weights = load_checkpoint(run.init_from)
+        if run.init_from is not None:  # a run directory (as sim run --init-from takes) or its checkpoint
+            init_dir = run.init_from / CHECKPOINT_DIR
+            init_config, weights = load_checkpoint(init_dir if init_dir.is_dir() else run.init_from)
             if init_config != config:
                 raise RunDirError(f"{run.init_from}: a checkpoint of another model ({init_config.to_dict()})")
             assign_weights(model, weights, str(run.init_from))
