@@ -239,8 +239,9 @@ def report(args: argparse.Namespace) -> str:
         if name != "central" and central is not None and central_curve and central_curve["tokens"]:
             # test users are the same for every run (validation curves may score a sample of users)
             ratio = (test["recall_at_1"] / central["test"]["recall_at_1"], tokens / central_curve["tokens"][-1])
-            reference = pretrained_reference if name in PRETRAINED and pretrained_reference else central_curve
-            equal = None if name == "pretrained_central" else at_equal_tokens(curve, reference)
+        reference = pretrained_reference if name in PRETRAINED and pretrained_reference else central_curve
+        if name not in CENTRAL and reference:
+            equal = at_equal_tokens(curve, reference)
         rows.append(
             f"| {name} | {test['recall_at_1']:.4f} | {test['recall_at_3']:.4f} | {test['perplexity']:.1f} | "
             f"{tokens:,.0f} | {summary.get('wall_time_s', 0):,.0f} | "
