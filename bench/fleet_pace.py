@@ -36,7 +36,6 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 START_UNIX = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC, the demo's emulated start
-POPULATION = "keyboard"
 
 
 def _rejection_reasons(state_dir: Path) -> dict[str, int]:
@@ -67,12 +66,11 @@ def main() -> None:
     from device_runtime import FleetConfig, SimClock
     from device_runtime.emulator import EmulatorConfig
     from fedkeys.admin_client import AdminClient
-    from fedkeys.demo_config import DemoConfig
+    from fedkeys.demo_config import POPULATION, DemoConfig
     from fedkeys.demo_coordinator import coordinator_process
     from fedkeys.demo_fleet import fleet_activity
     from fedkeys.emulate import StopRule, emulate, log_status
     from model.checkpoint import load_checkpoint
-    from wire.protocol import task_training_fields
 
     demo = DemoConfig(devices=args.devices, speedup=args.speedup, rounds=args.rounds, seed=args.seed)
     shutil.rmtree(args.out, ignore_errors=True)
@@ -84,9 +82,7 @@ def main() -> None:
     emulator = EmulatorConfig(population=POPULATION, state_dir=args.out / "devices", devices=demo.devices,
                               fleet=fleet, shared_cache=True)  # fmt: skip
     with coordinator_process(args.out / "coordinator") as server, AdminClient(server.url, server.api_key) as admin:
-        admin.create_task(args.plan, weights, population=POPULATION, goal_count=demo.clients_per_round,
-                          over_selection=1.3, selection_seconds=90.0, report_seconds=120.0, max_rounds=demo.rounds,
-                          **task_training_fields(demo.training))  # fmt: skip
+        admin.create_task(args.plan, weights, **demo.task_fields())
         clock = SimClock(START_UNIX, demo.speedup)
         started, load = time.monotonic(), os.getloadavg()[0]  # a shared machine: slower training, longer sessions
         result = emulate(args.data, server.url, emulator, clock, StopRule(rounds=demo.rounds, duration=args.timeout),

@@ -56,7 +56,7 @@ from data_tools import PrepareConfig, PreparedCorpus, load_prepared, prepare_cor
 from device_runtime.timebase import SimClock
 from fedkeys.admin_client import AdminClient
 from fedkeys.baselines import CentralRunConfig, NgramRunConfig, run_central, run_ngram
-from fedkeys.demo_config import DemoConfig
+from fedkeys.demo_config import POPULATION, DemoConfig
 from fedkeys.demo_coordinator import coordinator_process
 from fedkeys.demo_report import SUGGEST_CONTEXTS, write_report
 from fedkeys.deployed_run import download_run
@@ -64,11 +64,9 @@ from fedkeys.export import ExportConfig, export_tflite
 from fedkeys.suggest import suggest
 from model import CentralConfig, ModelConfig
 from wire.manifest import INFER_FILE
-from wire.protocol import task_training_fields
 
 logger = logging.getLogger(__name__)
 
-POPULATION = "keyboard"
 _START_UNIX = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC: the emulated day starts at midnight UTC
 _FRESH_EACH_RUN = ("coordinator", "devices", "parity")
 _CENTRAL_BATCH = 64
@@ -266,17 +264,7 @@ def _deployment(run: DemoRun) -> None:
     corpus = run.need_corpus()
     with coordinator_process(run.out / "coordinator") as server, AdminClient(server.url, server.api_key) as admin:
         logger.info("demo: coordinator at %s (status page %s/status, log %s)", server.url, server.url, server.log_path)
-        admin.create_task(
-            run.out / "plan",
-            run.initial,
-            population=POPULATION,
-            goal_count=config.clients_per_round,
-            over_selection=1.3,
-            selection_seconds=90.0,  # the fleet needs ~20 s to start (TF import, 120 example stores)
-            report_seconds=120.0,
-            max_rounds=config.rounds,
-            **task_training_fields(config.training),
-        )
+        admin.create_task(run.out / "plan", run.initial, **config.task_fields())
         run.fleet_span, run.fleet_clock = _run_fleet(run.out, run.data_dir, server.url, server.api_key, config)
         status = admin.status(POPULATION)
         run.deployed_rounds = [r.model_dump() for r in sorted(admin.rounds(POPULATION), key=lambda r: r.round)]

@@ -9,9 +9,14 @@ clients from that model. Imports nothing heavy, so the CLI can read the defaults
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
+from typing import Any
 
 from wire.contract import ClientTraining
+from wire.protocol import task_training_fields
+
+POPULATION = "keyboard"  # the population the demo deploys to
 
 _POSITIVE_INTS = (
     "vocab_size", "seq_len", "batch_size", "ngram_order", "pretrain_epochs", "rounds", "clients_per_round",
@@ -88,3 +93,21 @@ class DemoConfig:
             data_seed=self.seed,
             codec=self.codec,
         )
+
+    def task_fields(self) -> dict[str, Any]:
+        """The deployed task's settings (``TaskCreate`` fields), for the demo and ``bench/fleet_pace.py``.
+
+        A round commits at its goal, or at the deadline with ``min_reports``: 80% of the goal, so a round whose
+        devices aborted leaves its 8 or 9 of 10 uploads committed rather than thrown away (Bonawitz et al.
+        2019, §2.2). Selection is 90 s because the fleet needs ~20 s to start (TF import, 120 example stores).
+        """
+        return {
+            "population": POPULATION,
+            "goal_count": self.clients_per_round,
+            "min_reports": math.ceil(0.8 * self.clients_per_round),
+            "over_selection": 1.3,
+            "selection_seconds": 90.0,
+            "report_seconds": 120.0,
+            "max_rounds": self.rounds,
+            **task_training_fields(self.training),
+        }

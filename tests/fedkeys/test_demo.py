@@ -107,3 +107,10 @@ def test_demo_cli_bad_flag_is_one_line_error(capsys: pytest.CaptureFixture[str],
     assert main(["demo", "--out", str(tmp_path), "--rounds", "0"]) == 2
     err = capsys.readouterr().err
     assert "rounds" in err and "Traceback" not in err
+
+
+def test_demo_task_fields_commit_at_eighty_percent_of_the_goal() -> None:
+    fields = DemoConfig(clients_per_round=10, rounds=8).task_fields()
+    assert (fields["goal_count"], fields["min_reports"], fields["max_rounds"]) == (10, 8, 8)
+    assert (fields["over_selection"], fields["selection_seconds"], fields["report_seconds"]) == (1.3, 90.0, 120.0)
+    assert DemoConfig(clients_per_round=3, devices=10).task_fields()["min_reports"] == 3
