@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from wire.contract import ClientTraining
-from wire.protocol import task_training_fields
 
 POPULATION = "keyboard"  # the population the demo deploys to
 
@@ -101,6 +100,8 @@ class DemoConfig:
         devices aborted leaves its 8 or 9 of 10 uploads committed rather than thrown away (Bonawitz et al.
         2019, §2.2). Selection is 90 s because the fleet needs ~20 s to start (TF import, 120 example stores).
         """
+        from wire.protocol import task_training_fields  # lazily: `suggest` must not load pydantic
+
         return {
             "population": POPULATION,
             "goal_count": self.clients_per_round,
