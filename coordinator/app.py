@@ -55,9 +55,10 @@ class CoordinatorApp(FastAPI):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        receive = bounded_receive(scope, receive)  # a device's JSON message is read up to its bound
         population = checkin_population(scope)
         if population is None:
-            await super().__call__(scope, bounded_receive(scope, receive), send)
+            await super().__call__(scope, receive, send)
         else:
             await serve_checkin(self.state.coordinator, population, receive, send)
 

@@ -3,8 +3,8 @@
 FastAPI reads a body parameter whole before the route runs, and the device routes that take JSON (enroll,
 report, abort) are reachable before any token is checked, so without a bound anyone could make a worker
 buffer gigabytes. :func:`bounded_receive` wraps the ASGI ``receive`` of those requests and stops at
-``wire.protocol.MAX_MESSAGE_BYTES`` with 413 ``too_large`` (the check-in's raw path counts on its own;
-uploads and secure-aggregation phases have their own, per-task bounds).
+``wire.protocol.MAX_MESSAGE_BYTES`` with 413 ``too_large``, for FastAPI's routes and the check-in's raw path
+alike (``app.CoordinatorApp``); uploads and secure-aggregation phases have their own, per-task bounds.
 """
 
 from __future__ import annotations

@@ -12,18 +12,17 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
-from coordinator.errors import CoordinatorRefusal, SessionError
+from coordinator.errors import CoordinatorRefusal
 from coordinator.routes.deps import get_coordinator, invalid_body, refusal_body, status_of
 from coordinator.service import Coordinator
 from wire.protocol import (
     API_PREFIX,
     ENROLL_KEY_HEADER,
-    MAX_MESSAGE_BYTES,
     NAME_PATTERN,
     CheckinRequest,
     CheckinResponse,
@@ -73,13 +72,8 @@ async def checkin(population: Annotated[str, Path(pattern=NAME_PATTERN)], reques
     (returning the model would have FastAPI dump, validate again and re-encode it; ``response_model`` and
     ``openapi_extra`` still document both).
     """
-    body = bytearray()
-    async for chunk in request.stream():  # stop reading as soon as the bound is passed
-        body += chunk
-        if len(body) > MAX_MESSAGE_BYTES:
-            raise _too_large()
-    try:
-        req = CheckinRequest.model_validate_json(body)
+    try:  # the body is bounded by ``routes.bounds.bounded_receive``
+        req = CheckinRequest.model_validate_json(await request.body())
     except ValidationError as err:  # the same 422 as a FastAPI body parameter's (app's handler)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
     coordinator: Coordinator = request.app.state.coordinator
@@ -108,20 +102,21 @@ async def serve_checkin(coordinator: Coordinator, population: str, receive: Rece
 
     What FastAPI's stack adds around the route (exception middleware, routing over every route, the path
     parameter's validation, dependency solving, a ``Request`` object) cost more than the check-in itself.
+    ``receive`` is bounded (``routes.bounds.bounded_receive``): its 413 is answered as FastAPI would.
     An unexpected error propagates, and the server answers 500 as it would through FastAPI.
     """
     body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return  # the device went away before its body arrived: nothing to answer
-        body += message.get("body", b"")
-        if len(body) > MAX_MESSAGE_BYTES:  # stop reading as soon as the bound is passed
-            err = _too_large()
-            await _send(send, status_of(err), _json(refusal_body(err)))
-            return
-        if not message.get("more_body", False):
-            break
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the device went away before its body arrived: nothing to answer
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+    except HTTPException as err:  # past the bound
+        await _send(send, err.status_code, _json({"detail": err.detail}))
+        return
     try:
         req = CheckinRequest.model_validate_json(body)
     except ValidationError as err:  # the route's 422 (the app's handler of RequestValidationError)
@@ -133,10 +128,6 @@ async def serve_checkin(coordinator: Coordinator, population: str, receive: Rece
         await _send(send, status_of(err), _json(refusal_body(err)))
         return
     await _send(send, 200, answer.model_dump_json().encode())
-
-
-def _too_large() -> SessionError:
-    return SessionError("too_large", f"message body over {MAX_MESSAGE_BYTES} bytes")
 
 
 def _json(content: Any) -> bytes:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
+from coordinator.routes.bounds import bounded_receive
 from coordinator.routes.checkin import checkin_population
 from wire.protocol import MAX_MESSAGE_BYTES
 
@@ -38,7 +39,7 @@ class _FastApiOnly:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await FastAPI.__call__(self.app, scope, receive, send)
+        await FastAPI.__call__(self.app, scope, bounded_receive(scope, receive), send)  # as CoordinatorApp reads
 
 
 def _answer(client: TestClient, population: str, body: Any) -> tuple[int, Any, str]:
