@@ -39,6 +39,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -190,7 +191,11 @@ def main() -> None:
     parser.add_argument("--stacks", default="uvloop/httptools", help="comma-separated loop/http pairs")
     parser.add_argument("--assign-credentials", type=int, default=80_000, help="fresh credentials per assign run")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--phases", default="reject,assign", help="comma-separated: reject, assign")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("checkin_wrk: wrk is not on PATH; install it (Debian: apt-get install wrk)")
     conns = [int(c) for c in args.connections.split(",")]
     print(f"wrk -t{args.threads}, {args.seconds:g} s per run, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs "
           "shared by server and wrk; p50/p99 are wrk's; ratios vs bare at the same connections and stack")  # fmt: skip
@@ -208,6 +213,8 @@ def main() -> None:
                 for name in ("SQLite", "PostgreSQL"):
                     if name == "PostgreSQL" and (args.no_postgres or not _postgres_up()):
                         continue
+                    if name == "SQLite" and args.no_sqlite:
+                        continue
                     with contextlib.ExitStack() as stack:
                         db_url = (
                             f"sqlite:///{tmp / f'{loop}-{http}.db'}"
@@ -220,7 +227,7 @@ def main() -> None:
                         )
                         create_tasks(url)
                         for c in conns:
-                            for phase in ("reject", "assign"):
+                            for phase in args.phases.split(","):
                                 bare = _bare(bare_url, pair, c, args, lua, reject_creds)
                                 _measure(url, name, phase, c, args, tmp, lua, reject_creds, pair, bare)
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))

@@ -93,7 +93,10 @@ def _train(args: argparse.Namespace, name: str) -> None:
         return
     central = CentralConfig(max_epochs=args.central_epochs, learning_rate=args.central_lr, patience=args.central_epochs)
     pretraining = dataclasses.replace(
-        central, max_epochs=args.pretrain_epochs or args.central_epochs, patience=args.pretrain_patience
+        central,
+        max_epochs=args.pretrain_epochs or args.central_epochs,
+        patience=args.pretrain_patience,
+        dropout=args.pretrain_dropout,
     )
     if name == "ngram":
         run_ngram(args.data, out, NgramRunConfig(order=3), overwrite=True)
@@ -291,6 +294,7 @@ def main() -> None:
     parser.add_argument("--central-epochs", type=int, default=5, help="central epochs (default %(default)s)")
     parser.add_argument("--central-lr", type=float, default=3e-3, help="central Adam lr (default %(default)s)")
     parser.add_argument("--pretrain-epochs", type=int, help="pretraining epochs on proxy users (default: central's)")
+    parser.add_argument("--pretrain-dropout", type=float, default=0.0, help="pretraining dropout (default %(default)s)")
     parser.add_argument(
         "--pretrain-patience",
         type=int,

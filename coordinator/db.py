@@ -253,14 +253,25 @@ class Database:
         metadata.drop_all(self._write)
 
     @contextlib.contextmanager
-    def write(self, *, changes_state: bool = True) -> Iterator[Connection]:
+    def write(self, *, changes_state: bool = True, durable: bool = True) -> Iterator[Connection]:
         """A write transaction; ``changes_state=False`` for writers that never touch what a check-in reads
-        of tasks and rounds, or that tell the check-in themselves (arrival counts, assignment claims)."""
+        of tasks and rounds, or that tell the check-in themselves (arrival counts, assignment claims).
+
+        ``durable=False`` commits without waiting for PostgreSQL to flush the WAL to disk (``SET LOCAL
+        synchronous_commit TO OFF``): the commit is as atomic, ordered and visible to every other session as
+        any, but a crash *of the database server* in the next few hundred milliseconds may undo it (never
+        a coordinator's crash: kill -9 of a coordinator loses nothing the database acknowledged). That is
+        the durability SQLite has here for every write (WAL with ``synchronous=NORMAL``). For soft state only,
+        whose loss the protocol absorbs: an undone assignment claim leaves its device without a session, so
+        its upload is refused and the round settles with the others (``rounds.due_state``).
+        """
         if self.is_sqlite:
             with self._sqlite_writer, self._write.begin() as conn:
                 yield conn
         else:
             with self._write.begin() as conn:
+                if not durable:
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield conn
         if changes_state:  # after the commit: a view read from now on sees it
             self.changes = next(self._changes)

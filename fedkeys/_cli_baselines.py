@@ -38,6 +38,7 @@ def _cmd_central_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         shuffle_seed=args.shuffle_seed,
         max_steps_per_epoch=args.max_steps_per_epoch,
+        dropout=args.dropout,
     )
     run = build(
         CentralRunConfig,
@@ -86,6 +87,13 @@ def register(sub: Any) -> None:
     train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam's learning rate")
     train.add_argument("--patience", type=non_negative_int, default=1, help="early-stopping patience in epochs")
     train.add_argument("--seq-len", type=positive_int, default=20, help="words a training row")
+    train.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="share of the embedding's and recurrent outputs dropped while training, in [0, 1): regularizes "
+        "pretraining on a few million words (default 0: none)",
+    )
     train.add_argument("--init-seed", type=non_negative_int, default=0, help="seed of the initial weights")
     train.add_argument("--shuffle-seed", type=non_negative_int, default=0, help="seed of the batch order")
     train.add_argument("--max-steps-per-epoch", type=positive_int, help="cap on steps an epoch (default: all rows)")

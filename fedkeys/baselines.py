@@ -126,7 +126,7 @@ def run_central(
         run.seq_len,
     )
     with staged_run_dir(out, overwrite=overwrite) as staging:
-        model = build_model(config, seed=run.init_seed)
+        model = build_model(config, seed=run.init_seed, dropout=run.training.dropout)
         if run.init_from is not None:  # a run directory (as sim run --init-from takes) or its checkpoint
             init_dir = run.init_from / CHECKPOINT_DIR
             init_config, weights = load_checkpoint(init_dir if init_dir.is_dir() else run.init_from)

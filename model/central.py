@@ -33,6 +33,8 @@ class CentralConfig:
     clipnorm: float = 5.0
     shuffle_seed: int = 0
     max_steps_per_epoch: int | None = None
+    # Share of the embedding's and recurrent outputs dropped while training (``build_model``'s ``dropout``).
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_epochs"):
@@ -42,6 +44,8 @@ class CentralConfig:
             raise ValueError(f"CentralConfig.patience must be >= 0, got {self.patience}")
         if not self.learning_rate > 0:
             raise ValueError(f"CentralConfig.learning_rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"CentralConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise ValueError(f"CentralConfig.max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}")
 

@@ -67,6 +67,13 @@ def _recurrent_layer(config: ModelConfig, seed: int, layer: int, unroll: bool) -
     return tf.keras.layers.RNN(cell, return_sequences=True, unroll=unroll, name=f"rnn_{layer}")
 
 
+def _dropout(x: tf.Tensor, rate: float, seed: int, after: str) -> tf.Tensor:
+    """``x`` itself without dropout, so a model without it has exactly today's layers."""
+    if rate == 0.0:
+        return x
+    return tf.keras.layers.Dropout(rate, seed=seed, name=f"dropout_{after}")(x)
+
+
 def build_model(
     config: ModelConfig,
     *,
@@ -74,6 +81,7 @@ def build_model(
     unroll: bool = False,
     batch_size: int | None = None,
     seq_len: int | None = None,
+    dropout: float = 0.0,
 ) -> tf.keras.Model:
     """The uncompiled model: int32 ids (B, T) -> logits (B, T, V).
 
@@ -81,12 +89,23 @@ def build_model(
     and ``seq_len`` gives a graph of matmuls without a while loop, which the
     on-device TFLite training export needs; variables and their order are the
     same either way, so checkpoints move freely between the two.
+
+    ``dropout`` > 0 drops that share of the embedding's and of each recurrent
+    layer's outputs while training (Zaremba et al. 2014, "Recurrent Neural
+    Network Regularization": dropout on the non-recurrent connections only).
+    It adds no variables, so its checkpoints load into a model without it; it
+    is for central training (pretraining on proxy data), where a few million
+    words overfit an unregularized model within a few epochs.
     """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     ids = tf.keras.Input(shape=(seq_len,), batch_size=batch_size, dtype=tf.int32, name="token_ids")
     embedding = TiedEmbedding(config.vocab_size, config.embedding_dim, seed=seed, name="embedding")
     x = embedding(ids)  # (B, T, D)
+    x = _dropout(x, dropout, seed, "embedding")
     for layer in range(config.num_layers):
         x = _recurrent_layer(config, seed + 1 + layer, layer, unroll)(x)  # (B, T, U)
+        x = _dropout(x, dropout, seed + 1 + layer, f"rnn_{layer}")
     x = tf.keras.layers.Dense(
         config.embedding_dim,
         use_bias=False,

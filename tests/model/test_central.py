@@ -103,6 +103,9 @@ def test_central_config_defaults_valid() -> None:
         ("learning_rate", -1e-3, r"learning_rate must be positive, got -0.001"),
         ("learning_rate", math.nan, r"learning_rate must be positive, got nan"),
         ("max_steps_per_epoch", 0, r"max_steps_per_epoch must be positive, got 0"),
+        ("dropout", 1.0, r"dropout must be in \[0, 1\), got 1.0"),
+        ("dropout", -0.1, r"dropout must be in \[0, 1\), got -0.1"),
+        ("dropout", math.nan, r"dropout must be in \[0, 1\), got nan"),
     ],
 )
 def test_central_config_invalid_value_named(field: str, value: float, message: str) -> None:

@@ -277,3 +277,25 @@ def test_masked_cross_entropy_get_config_round_trip() -> None:
     assert config["pad_id"] == 7
     clone = MaskedCrossEntropy.from_config(config)
     assert (clone.pad_id, clone.name) == (7, "mce")
+
+
+def test_build_model_dropout_adds_no_variables_and_is_off_at_inference() -> None:
+    plain = build_model(CONFIG, seed=3)
+    dropped = build_model(CONFIG, seed=3, dropout=0.5)
+    assert [v.name for v in dropped.weights] == [v.name for v in plain.weights]
+    ids = tf.constant([[2, 5, 6, 7], [2, 8, 9, 4]], dtype=tf.int32)
+    np.testing.assert_array_equal(dropped(ids, training=False).numpy(), plain(ids, training=False).numpy())
+    trained = dropped(ids, training=True).numpy()
+    assert not np.allclose(trained, plain(ids, training=False).numpy())
+
+
+def test_build_model_without_dropout_has_no_dropout_layer() -> None:
+    assert not [layer for layer in build_model(CONFIG).layers if isinstance(layer, tf.keras.layers.Dropout)]
+    names = [layer.name for layer in build_model(CONFIG, dropout=0.25).layers if "dropout" in layer.name]
+    assert names == ["dropout_embedding", "dropout_rnn_0"]
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.5, float("nan")])
+def test_build_model_dropout_out_of_range_named(rate: float) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"dropout must be in [0, 1), got {rate!r}")):
+        build_model(CONFIG, dropout=rate)
