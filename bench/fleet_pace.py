@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=600.0, help="real seconds before the fleet gives up")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--selection-seconds", type=float, help="override the demo task's selection window")
+    parser.add_argument("--report-seconds", type=float, help="override the demo task's report window")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -82,7 +84,9 @@ def main() -> None:
     emulator = EmulatorConfig(population=POPULATION, state_dir=args.out / "devices", devices=demo.devices,
                               fleet=fleet, shared_cache=True)  # fmt: skip
     with coordinator_process(args.out / "coordinator") as server, AdminClient(server.url, server.api_key) as admin:
-        admin.create_task(args.plan, weights, **demo.task_fields())
+        overrides = {"selection_seconds": args.selection_seconds, "report_seconds": args.report_seconds}
+        fields = demo.task_fields() | {k: v for k, v in overrides.items() if v is not None}
+        admin.create_task(args.plan, weights, **fields)
         clock = SimClock(START_UNIX, demo.speedup)
         started, load = time.monotonic(), os.getloadavg()[0]  # a shared machine: slower training, longer sessions
         result = emulate(args.data, server.url, emulator, clock, StopRule(rounds=demo.rounds, duration=args.timeout),

@@ -20,7 +20,6 @@ session per credential per round.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import logging
 import queue
@@ -95,7 +94,8 @@ _NEW_SESSIONS = sa.insert(sessions)
 
 
 def session_seed(task_seed: int, round_number: int, index: int) -> int:
-    """The seed of the ``index``-th session (1-based) of a round: stochastic rounding and row shuffling.
+    """The seed of the ``index``-th session (1-based) of a round: its upload's stochastic rounding (onto the
+    codec's levels, or the secure ring); training rows are ordered by the task's seed, not this one.
 
     ``np.random.SeedSequence([task_seed, salt, round_number, index]).generate_state(1)[0]``, computed without
     numpy's objects (``seed_words``): one per assignment on the claim thread.
@@ -219,8 +219,8 @@ def _assign(
 
 
 class _Pending:
-    """A queued claim and where its outcome goes: a ``concurrent.futures.Future`` (``submit``), or an asyncio
-    future of ``loop`` (``claim``), settled with the batch's other futures of that loop in one callback."""
+    """A queued claim and where its outcome goes: an asyncio future of ``loop``, settled with the batch's other
+    futures of that loop in one callback."""
 
     __slots__ = ("claim", "future", "loop", "now", "task")
 
@@ -229,15 +229,13 @@ class _Pending:
         task: TaskRow,
         claim: Claim,
         now: float,
-        future: concurrent.futures.Future[ClaimOutcome] | asyncio.Future[ClaimOutcome],
-        loop: asyncio.AbstractEventLoop | None = None,
+        future: asyncio.Future[ClaimOutcome],
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.task, self.claim, self.now, self.future, self.loop = task, claim, now, future, loop
 
     def start(self) -> bool:
         """False if the caller went away before the batch is written: the claim is dropped."""
-        if self.loop is None:
-            return self.future.set_running_or_notify_cancel()  # type: ignore[union-attr]
         return not self.future.cancelled()
 
 
@@ -255,7 +253,10 @@ def _log_assigned(task: TaskRow, outcomes: Sequence[ClaimOutcome]) -> None:
         )
 
 
-def _settle_async(results: list[tuple[asyncio.Future[ClaimOutcome], ClaimOutcome | BaseException]]) -> None:
+_Settled = tuple[asyncio.Future[ClaimOutcome], ClaimOutcome | BaseException]  # a check-in's future, its outcome
+
+
+def _settle_async(results: list[_Settled]) -> None:
     """On the event loop: hand each waiting check-in its outcome (one callback for a batch's check-ins)."""
     for future, result in results:
         if future.done():  # cancelled meanwhile (the client went away)
@@ -270,8 +271,7 @@ class ClaimQueue:
     """The one thread of a process that writes assignment claims, a transaction per batch and task.
 
     ``claim`` is awaited on an event loop: the thread wakes each loop once a batch (``call_soon_threadsafe``),
-    not once a claim. ``submit`` returns a ``concurrent.futures.Future`` for callers off any loop. A claim
-    whose caller went away before its batch is written (its future cancelled) is dropped.
+    not once a claim. A claim whose caller went away before its batch is written (its future cancelled) is dropped.
     """
 
     def __init__(self, db: Database, *, max_batch: int = 512, linger_seconds: float = LINGER_SECONDS) -> None:
@@ -284,11 +284,6 @@ class ClaimQueue:
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
         self._checkpoints: dict[tuple[int, int], str] = {}  # (task, version) -> checkpoint digest (immutable)
-
-    def submit(self, task: TaskRow, claim: Claim, now: float) -> concurrent.futures.Future[ClaimOutcome]:
-        future: concurrent.futures.Future[ClaimOutcome] = concurrent.futures.Future()
-        self._put(_Pending(task, claim, now, future))
-        return future
 
     async def claim(self, task: TaskRow, claim: Claim, now: float) -> ClaimOutcome:
         """The claim's outcome, awaited on the running loop."""
@@ -306,7 +301,7 @@ class ClaimQueue:
                     self._thread.start()
 
     def close(self) -> None:
-        """Write what is queued, then stop the thread (a later ``submit`` starts it again)."""
+        """Write what is queued, then stop the thread (a later ``claim`` starts it again)."""
         with self._starting:
             thread, self._thread = self._thread, None
             if thread is not None:
@@ -341,14 +336,9 @@ class ClaimQueue:
 
     @staticmethod
     def _deliver(results: list[tuple[_Pending, ClaimOutcome | BaseException]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, ClaimOutcome | BaseException]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
         for p, result in results:
-            if p.loop is not None:
-                by_loop.setdefault(p.loop, []).append((p.future, result))
-            elif isinstance(result, BaseException):
-                p.future.set_exception(result)
-            else:
-                p.future.set_result(result)
+            by_loop.setdefault(p.loop, []).append((p.future, result))
         for loop, settled in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_settle_async, settled)

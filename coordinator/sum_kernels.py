@@ -95,7 +95,7 @@ def add_scaled_pair(acc: np.ndarray, x: np.ndarray, a: float, y: np.ndarray, b: 
     """``acc += a * x + b * y`` in place: two updates in one pass, so the sum is read and written once for both.
 
     The float64 sum costs 16 bytes of memory traffic a coordinate per pass against the 1 of a uint8 level;
-    adding updates two at a time halves it (issue 15). ``a * x + b * y`` is formed in float64 first.
+    adding updates two at a time halves it. ``a * x + b * y`` is formed in float64 first.
     """
     for i in range(x.size):
         acc[i] += np.float64(a) * x[i] + np.float64(b) * y[i]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -35,6 +34,15 @@ def _open_round(db: Database, clock: Clock, goal: int = 2) -> TaskRow:
 
 def _device(i: int) -> Claim:
     return Claim(device_id=f"{i:032x}", max_weight=10.0)
+
+
+def _claims(queue: ClaimQueue, task: TaskRow, devices: list[int], clock: Clock) -> list[ClaimOutcome]:
+    """The outcomes of concurrent check-ins of ``devices``, awaited as the check-in route awaits them."""
+
+    async def check_ins() -> list[ClaimOutcome]:
+        return list(await asyncio.gather(*(queue.claim(task, _device(i), clock()) for i in devices)))
+
+    return asyncio.run(check_ins())
 
 
 def _counts(db: Database) -> tuple[int, int]:
@@ -107,13 +115,11 @@ def test_claim_queues_of_two_processes_assign_exactly_the_target(db: Database, c
     other = Database(db.url)  # a second process: its own pool, its own claim thread
     queues = [ClaimQueue(db, max_batch=7), ClaimQueue(other, max_batch=5)]
 
-    def submit(i: int) -> tuple[int, Future[ClaimOutcome]]:
-        return i // 2, queues[i % 2].submit(task, _device(i // 2), clock())
+    async def check_ins() -> list[ClaimOutcome]:
+        return list(await asyncio.gather(*(queues[i % 2].claim(task, _device(i // 2), clock()) for i in range(60))))
 
     try:
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            submitted = list(pool.map(submit, range(60)))
-        outcomes = [(device, future.result(timeout=120)) for device, future in submitted]
+        outcomes = list(zip([i // 2 for i in range(60)], asyncio.run(check_ins()), strict=True))
     finally:
         for q in queues:
             q.close()
@@ -135,16 +141,15 @@ def test_claim_queue_falls_back_to_the_unique_key(db: Database, clock: Clock, mo
     task = _open_round(db, clock)
     queue = ClaimQueue(db)
     try:
-        assert isinstance(queue.submit(task, _device(1), clock()).result(timeout=60), Assignment)
+        assert isinstance(_claims(queue, task, [1], clock)[0], Assignment)
         blind = sa.select(sessions.c.participant).where(
             sa.false(),
             sessions.c.round_id == sa.bindparam("round_id"),
             sessions.c.participant.in_(sa.bindparam("keys", expanding=True)),
         )
         monkeypatch.setattr(claims_module, "_HELD", blind)
-        repeat = [queue.submit(task, _device(1), clock()) for _ in range(2)]
-        assert [f.result(timeout=60) for f in repeat] == [ALREADY_ASSIGNED, ALREADY_ASSIGNED]
-        assert isinstance(queue.submit(task, _device(2), clock()).result(timeout=60), Assignment)
+        assert _claims(queue, task, [1, 1], clock) == [ALREADY_ASSIGNED, ALREADY_ASSIGNED]
+        assert isinstance(_claims(queue, task, [2], clock)[0], Assignment)
     finally:
         queue.close()
     assert _counts(db) == (2, 2)
@@ -155,7 +160,7 @@ def test_claim_queue_restarts_after_close(db: Database, clock: Clock) -> None:
     queue = ClaimQueue(db)
     devices = itertools.count()
     for _ in range(2):
-        assert isinstance(queue.submit(task, _device(next(devices)), clock()).result(timeout=60), Assignment)
+        assert isinstance(_claims(queue, task, [next(devices)], clock)[0], Assignment)
         queue.close()
     assert _counts(db) == (2, 2)
 
@@ -167,10 +172,9 @@ def test_claim_queue_refuses_a_held_claimant_and_assigns_the_rest_of_its_batch(
     task = _open_round(db, clock)  # target 4
     queue = ClaimQueue(db, linger_seconds=0.2)  # the three claims below share a batch
     try:
-        assert isinstance(queue.submit(task, _device(1), clock()).result(timeout=60), Assignment)
+        assert isinstance(_claims(queue, task, [1], clock)[0], Assignment)
         with caplog.at_level(logging.INFO, logger="coordinator.claims"):
-            futures = [queue.submit(task, _device(i), clock()) for i in (2, 1, 3)]
-            out = [f.result(timeout=60) for f in futures]
+            out = _claims(queue, task, [2, 1, 3], clock)
     finally:
         queue.close()
     assert isinstance(out[0], Assignment) and isinstance(out[2], Assignment)
@@ -179,18 +183,14 @@ def test_claim_queue_refuses_a_held_claimant_and_assigns_the_rest_of_its_batch(
     (line,) = [r for r in caplog.records if r.getMessage().startswith("assigned ")]  # one line a batch
     fields = line.fields  # type: ignore[attr-defined]
     assert (fields["population"], fields["round"], fields["count"]) == ("p", 0, 2)
-    assert fields["sessions"] == ",".join(session_ref(a.session_id) for a in (out[0], out[2]))  # type: ignore[union-attr]
+    assert fields["sessions"] == ",".join(session_ref(a.session_id) for a in (out[0], out[2]))
 
 
 def test_claim_queue_answers_awaiting_check_ins_on_their_loop(db: Database, clock: Clock) -> None:
     task = _open_round(db, clock)  # target 4
-
-    async def check_ins() -> list[ClaimOutcome]:
-        return list(await asyncio.gather(*(queue.claim(task, _device(i), clock()) for i in range(6))))
-
     queue = ClaimQueue(db)
     try:
-        out = asyncio.run(check_ins())
+        out = _claims(queue, task, list(range(6)), clock)
     finally:
         queue.close()
     assert [isinstance(o, Assignment) for o in out].count(True) == 4
