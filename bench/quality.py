@@ -91,7 +91,12 @@ def _train(args: argparse.Namespace, name: str) -> None:
     if _summary(out) is not None:
         logging.info("%s: reusing %s", name, out)
         return
-    central = CentralConfig(max_epochs=args.central_epochs, learning_rate=args.central_lr, patience=args.central_epochs)
+    central = CentralConfig(
+        max_epochs=args.central_epochs,
+        learning_rate=args.central_lr,
+        patience=args.central_epochs,
+        length_buckets=tuple(args.length_buckets),
+    )
     pretraining = dataclasses.replace(
         central,
         max_epochs=args.pretrain_epochs or args.central_epochs,

@@ -39,6 +39,7 @@ def _cmd_central_train(args: argparse.Namespace) -> int:
         shuffle_seed=args.shuffle_seed,
         max_steps_per_epoch=args.max_steps_per_epoch,
         dropout=args.dropout,
+        length_buckets=tuple(args.length_buckets),
     )
     run = build(
         CentralRunConfig,
@@ -87,6 +88,14 @@ def register(sub: Any) -> None:
     train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam's learning rate")
     train.add_argument("--patience", type=non_negative_int, default=1, help="early-stopping patience in epochs")
     train.add_argument("--seq-len", type=positive_int, default=20, help="words a training row")
+    train.add_argument(
+        "--length-buckets",
+        type=positive_int,
+        nargs="*",
+        default=[],
+        help="row widths to bucket rows by length, the last --seq-len (e.g. 4 8 12 16 20): batches of short "
+        "messages skip their padding, ~2x faster on chat; the same loss (default: none)",
+    )
     train.add_argument(
         "--dropout",
         type=float,

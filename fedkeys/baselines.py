@@ -57,6 +57,9 @@ class CentralRunConfig:
             raise ValueError(f"seq_len must be positive, got {self.seq_len}")
         if self.split not in ("train", "proxy"):
             raise ValueError(f"central training runs on the train or proxy users, got split {self.split!r}")
+        widths = self.training.length_buckets
+        if widths and widths[-1] != self.seq_len:
+            raise ValueError(f"the last length bucket must be seq_len {self.seq_len}, got {widths}")
 
 
 # The tokenizer's special ids, handed to the model side (which never imports data_tools).
@@ -77,8 +80,15 @@ def split_rows(split: ClientData, config: ModelConfig, seq_len: int) -> tuple[np
 class _ValidationCurve(tf.keras.callbacks.Callback):
     """Validation recall@1 and perplexity after every epoch, against training tokens and wall seconds."""
 
-    def __init__(self, config: ModelConfig, validation: tuple[np.ndarray, np.ndarray], tokens_per_epoch: int) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        validation: tuple[np.ndarray, np.ndarray],
+        tokens_per_epoch: int,
+        length_buckets: tuple[int, ...] = (),
+    ) -> None:
         super().__init__()
+        self._length_buckets = length_buckets
         self.points: list[dict[str, float]] = []
         self._config = config
         self._validation = validation
@@ -88,7 +98,7 @@ class _ValidationCurve(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         start = time.perf_counter()
-        metrics = evaluate_model(self.model, self._config, self._validation)
+        metrics = evaluate_model(self.model, self._config, self._validation, length_buckets=self._length_buckets)
         self.points.append(
             {
                 "epoch": epoch + 1,
@@ -139,11 +149,12 @@ def run_central(
         bar = KerasProgress("central training", steps, run.training.max_epochs, progress)
         rows_per_epoch = min(len(train[0]), steps * run.training.batch_size)
         tokens_per_epoch = int(np.count_nonzero(train[1] != config.pad_id) * rows_per_epoch / max(len(train[0]), 1))
-        curve = _ValidationCurve(config, validation, tokens_per_epoch) if run.curve else None
+        widths = run.training.length_buckets
+        curve = _ValidationCurve(config, validation, tokens_per_epoch, widths) if run.curve else None
         callbacks: list[tf.keras.callbacks.Callback] = [bar] if curve is None else [bar, curve]
         history = train_central(model, config, train, validation, run.training, callbacks=callbacks)
-        metrics = evaluate_model(model, config, test, run.training.batch_size)
-        validation_metrics = evaluate_model(model, config, validation, run.training.batch_size)
+        metrics = evaluate_model(model, config, test, run.training.batch_size, widths)
+        validation_metrics = evaluate_model(model, config, validation, run.training.batch_size, widths)
         save_model(staging / CHECKPOINT_DIR, config, model)
         shutil.copyfile(corpus.data_dir / "tokenizer.model", staging / TOKENIZER_FILE)
         summary = {

@@ -18,6 +18,7 @@ import tensorflow as tf
 from model.config import ModelConfig
 from model.keras_model import MaskedCrossEntropy
 from model.metrics import keyboard_metrics
+from model.sequences import length_buckets
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ class CentralConfig:
     max_steps_per_epoch: int | None = None
     # Share of the embedding's and recurrent outputs dropped while training (``build_model``'s ``dropout``).
     dropout: float = 0.0
+    # Row widths to bucket rows by length (``model.sequences.length_buckets``; the last is the rows' width):
+    # batches of short messages skip their padding. Empty: every batch at the rows' full width.
+    length_buckets: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_epochs"):
@@ -44,6 +48,9 @@ class CentralConfig:
             raise ValueError(f"CentralConfig.patience must be >= 0, got {self.patience}")
         if not self.learning_rate > 0:
             raise ValueError(f"CentralConfig.learning_rate must be positive, got {self.learning_rate}")
+        widths = self.length_buckets
+        if widths and (list(widths) != sorted(set(widths)) or widths[0] < 1):
+            raise ValueError(f"CentralConfig.length_buckets must increase from >= 1, got {widths}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"CentralConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
@@ -64,11 +71,33 @@ def compile_model(model: tf.keras.Model, config: ModelConfig, learning_rate: flo
     )
 
 
-def _dataset(inputs: np.ndarray, targets: np.ndarray, batch_size: int, seed: int | None) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
+def _dataset(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    batch_size: int,
+    seed: int | None,
+    widths: tuple[int, ...] = (),
+    pad_id: int = 0,
+) -> tf.data.Dataset:
+    """Batches of rows, shuffled each epoch when ``seed`` is given; with ``widths``, each batch of rows of one
+    length bucket cut to its width (``length_buckets``), the buckets' batches interleaved in a shuffled order."""
+    if not widths:
+        ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
+        if seed is not None:
+            ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(2)
+    buckets = length_buckets(targets, widths, pad_id=pad_id)
+    parts, choices = [], []
+    for b, (rows, width) in enumerate(buckets):
+        part = tf.data.Dataset.from_tensor_slices((inputs[rows, :width], targets[rows, :width]))  # (n_b, width)
+        if seed is not None:
+            part = part.shuffle(len(rows), seed=seed + b, reshuffle_each_iteration=True)
+        parts.append(part.batch(batch_size))
+        choices.append(np.full(-(-len(rows) // batch_size), b, dtype=np.int64))  # one choice per batch
+    order = tf.data.Dataset.from_tensor_slices(np.concatenate(choices))
     if seed is not None:
-        ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(2)
+        order = order.shuffle(len(order), seed=seed, reshuffle_each_iteration=True)
+    return tf.data.Dataset.choose_from_datasets(parts, order).prefetch(2)
 
 
 def train_central(
@@ -97,12 +126,13 @@ def train_central(
             (logs or {}).get("val_loss", float("nan")),
         )
     )
-    train_ds = _dataset(*train, central.batch_size, central.shuffle_seed)
+    widths, pad = central.length_buckets, config.pad_id
+    train_ds = _dataset(*train, central.batch_size, central.shuffle_seed, widths, pad)
     if central.max_steps_per_epoch is not None:
         train_ds = train_ds.take(central.max_steps_per_epoch)
     history = model.fit(
         train_ds,
-        validation_data=_dataset(*validation, central.batch_size, None),
+        validation_data=_dataset(*validation, central.batch_size, None, widths, pad),
         epochs=central.max_epochs,
         callbacks=[stopper, log_epoch, *(callbacks or [])],
         verbose=0,
@@ -125,12 +155,14 @@ def evaluate_model(
     config: ModelConfig,
     rows: tuple[np.ndarray, np.ndarray],
     batch_size: int = 64,
+    length_buckets: tuple[int, ...] = (),
 ) -> dict[str, float]:
     """Every keyboard metric of ``model`` on (inputs, targets) rows.
 
     ``loss`` is the mean next-word NLL over all non-pad targets (the log of
     the perplexity), not a mean of per-batch means. Works on any model,
-    compiled or not.
+    compiled or not. ``length_buckets`` (as ``CentralConfig``'s) skips the
+    padding's computation; padding never counts, so the metrics are the same.
     """
     metrics = keyboard_metrics(config)
 
@@ -140,7 +172,7 @@ def evaluate_model(
         for metric in metrics:
             metric.update_state(targets, logits)
 
-    for inputs, targets in _dataset(*rows, batch_size, None):
+    for inputs, targets in _dataset(*rows, batch_size, None, length_buckets, config.pad_id):
         update(inputs, targets)
     result = {m.name: float(m.result()) for m in metrics}
     result["loss"] = float(np.log(result["perplexity"])) if result["tokens"] else float("nan")

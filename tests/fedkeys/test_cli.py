@@ -35,6 +35,25 @@ def test_data_prepare_unknown_corpus_spec_is_clear_error(tmp_path: Path, capsys:
     assert "reddit" in err and "jsonl:" in err
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--length-buckets", "4", "8"], "the last length bucket must be seq_len 20, got (4, 8)"),
+        (["--length-buckets", "8", "4", "20"], "CentralConfig.length_buckets must increase from >= 1, got (8, 4, 20)"),
+        (["--dropout", "1.5"], "CentralConfig.dropout must be in [0, 1), got 1.5"),
+    ],
+)
+def test_central_train_bad_regularizer_flags_are_one_line(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    out = tmp_path / "r"
+    code = main(["central", "train", "--data", str(prepared), "--out", str(out), "--model", "tiny", *flags])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_central_train_invalid_epochs_is_clear_error(
     prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -106,6 +106,9 @@ def test_central_config_defaults_valid() -> None:
         ("dropout", 1.0, r"dropout must be in \[0, 1\), got 1.0"),
         ("dropout", -0.1, r"dropout must be in \[0, 1\), got -0.1"),
         ("dropout", math.nan, r"dropout must be in \[0, 1\), got nan"),
+        ("length_buckets", (8, 4, 20), r"length_buckets must increase from >= 1, got \(8, 4, 20\)"),
+        ("length_buckets", (0, 20), r"length_buckets must increase from >= 1, got \(0, 20\)"),
+        ("length_buckets", (4, 4, 20), r"length_buckets must increase from >= 1, got \(4, 4, 20\)"),
     ],
 )
 def test_central_config_invalid_value_named(field: str, value: float, message: str) -> None:
@@ -226,3 +229,23 @@ def test_evaluate_model_uncompiled_model() -> None:
     result = evaluate_model(model, CONFIG, VALID, batch_size=64)
     assert set(result) == METRIC_NAMES | {"loss"}
     assert result["perplexity"] == pytest.approx(math.exp(result["loss"]), rel=1e-4)
+
+
+def test_evaluate_model_same_metrics_with_length_buckets(learned: dict[str, Any]) -> None:
+    plain = evaluate_model(learned["model"], CONFIG, VALID, batch_size=16)
+    bucketed = evaluate_model(learned["model"], CONFIG, VALID, batch_size=16, length_buckets=(2, 5, SEQ_LEN))
+    assert bucketed["tokens"] == plain["tokens"]
+    for name in ("recall_at_1", "recall_at_3", "perplexity"):
+        assert bucketed[name] == pytest.approx(plain[name], rel=1e-5)
+
+
+def test_train_central_with_length_buckets_runs_every_bucket_each_epoch() -> None:
+    model = build_model(CONFIG, seed=0)
+    counter = _BatchCounter()
+    central = CentralConfig(batch_size=16, max_epochs=2, learning_rate=2e-2, patience=2, length_buckets=(5, SEQ_LEN))
+    result = train_central(model, CONFIG, TRAIN, VALID, central, callbacks=[counter])
+    lengths = (TRAIN[1] != CONFIG.pad_id).sum(axis=1)  # rows are right-padded
+    short, long = int((lengths <= 5).sum()), int((lengths > 5).sum())
+    assert short > 0 and long > 0  # both buckets hold rows
+    assert counter.batches == [-(-short // 16) + -(-long // 16)] * 2
+    assert result["history"]["val_loss"][1] < result["history"]["val_loss"][0]

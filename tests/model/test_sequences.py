@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.sequences import make_sequences
+from model.sequences import length_buckets, make_sequences
 
 PAD, BOS = 0, 2
 
@@ -105,3 +105,24 @@ def test_make_sequences_does_not_modify_examples() -> None:
 def test_make_sequences_bad_seq_len_rejected(seq_len: int) -> None:
     with pytest.raises(ValueError, match=f"seq_len must be positive, got {seq_len}"):
         make_sequences([_ex(4, 5)], seq_len, bos_id=BOS, pad_id=PAD)
+
+
+def test_length_buckets_example() -> None:
+    targets = np.zeros((4, 20), dtype=np.int32)
+    targets[0, :3], targets[2, :], targets[3, :5] = 5, 7, 9  # lengths 3, 0, 20, 5
+    got = length_buckets(targets, (4, 10, 20), pad_id=0)
+    assert [(rows.tolist(), width) for rows, width in got] == [([0, 1], 4), ([3], 10), ([2], 20)]
+
+
+def test_length_buckets_length_counts_to_the_last_word_and_width_is_inclusive() -> None:
+    targets = np.full((2, 6), 9, dtype=np.int32)
+    targets[0, 4:] = 0  # length 4: exactly the first width
+    targets[1, [1, 5]] = 0  # a pad inside the row: length still 5
+    got = length_buckets(targets, (4, 6), pad_id=0)
+    assert [(rows.tolist(), width) for rows, width in got] == [([0], 4), ([1], 6)]
+
+
+@pytest.mark.parametrize("widths", [(), (4, 10), (10, 4, 20), (0, 20), (4, 4, 20), (4, 30)])
+def test_length_buckets_bad_widths_named(widths: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match=r"widths must increase from >= 1 to the rows' width 20, got"):
+        length_buckets(np.zeros((1, 20), dtype=np.int32), widths, pad_id=0)
