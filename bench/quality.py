@@ -299,6 +299,14 @@ def main() -> None:
     parser.add_argument("--central-epochs", type=int, default=5, help="central epochs (default %(default)s)")
     parser.add_argument("--central-lr", type=float, default=3e-3, help="central Adam lr (default %(default)s)")
     parser.add_argument("--pretrain-epochs", type=int, help="pretraining epochs on proxy users (default: central's)")
+    parser.add_argument(
+        "--length-buckets",
+        type=int,
+        nargs="*",
+        default=[],
+        help="central runs: row widths to bucket rows by length, the last the row width (e.g. 4 8 12 16 20; "
+        "default: none)",
+    )
     parser.add_argument("--pretrain-dropout", type=float, default=0.0, help="pretraining dropout (default %(default)s)")
     parser.add_argument(
         "--pretrain-patience",
