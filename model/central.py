@@ -57,7 +57,13 @@ class CentralConfig:
             raise ValueError(f"CentralConfig.max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}")
 
 
-def compile_model(model: tf.keras.Model, config: ModelConfig, learning_rate: float, clipnorm: float) -> None:
+def compile_model(
+    model: tf.keras.Model,
+    config: ModelConfig,
+    learning_rate: float,
+    clipnorm: float,
+    tokens_per_batch: float | None = None,
+) -> None:
     """Adam on the masked next-word loss.
 
     No metrics are compiled in: on a CPU, ranking every position against a
@@ -67,7 +73,7 @@ def compile_model(model: tf.keras.Model, config: ModelConfig, learning_rate: flo
     """
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
-        loss=MaskedCrossEntropy(config.pad_id),
+        loss=MaskedCrossEntropy(config.pad_id, tokens_per_batch=tokens_per_batch),
     )
 
 
@@ -116,7 +122,11 @@ def train_central(
     """
     if len(train[0]) == 0 or len(validation[0]) == 0:
         raise ValueError("central training needs non-empty train and validation rows")
-    compile_model(model, config, central.learning_rate, central.clipnorm)
+    # Bucketed batches hold different token counts: divide each by a full batch's mean count, so every token
+    # weighs the same (MaskedCrossEntropy); unbucketed, each batch's mean as before.
+    nonpad = float(np.count_nonzero(train[1] != config.pad_id))
+    per_batch = central.batch_size * nonpad / len(train[0]) if central.length_buckets else None
+    compile_model(model, config, central.learning_rate, central.clipnorm, per_batch)
     stopper = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=central.patience, restore_best_weights=True)
     log_epoch = tf.keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: logger.info(

@@ -117,11 +117,27 @@ def build_model(
 
 
 class MaskedCrossEntropy(tf.keras.losses.Loss):
-    """Mean next-word cross-entropy over the non-padding targets of a batch."""
+    """Mean next-word cross-entropy over the non-padding targets of a batch.
 
-    def __init__(self, pad_id: int = 0, name: str = "masked_cross_entropy", **kwargs: Any) -> None:
+    ``tokens_per_batch`` divides every batch's summed loss by that one number instead of by the batch's own
+    token count: with rows bucketed by length (``model.sequences.length_buckets``) a batch of 4-word rows
+    holds a fifth of the tokens of a batch of 20-word rows, and dividing each by its own count would weigh
+    each of its tokens five times as much. A constant keeps every token's weight equal across batches, as
+    in unbucketed training on average.
+    """
+
+    def __init__(
+        self,
+        pad_id: int = 0,
+        name: str = "masked_cross_entropy",
+        tokens_per_batch: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
+        if tokens_per_batch is not None and not tokens_per_batch > 0:
+            raise ValueError(f"tokens_per_batch must be positive, got {tokens_per_batch!r}")
         self.pad_id = pad_id
+        self.tokens_per_batch = tokens_per_batch
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         labels = tf.cast(y_true, tf.int32)  # (B, T)
@@ -132,7 +148,9 @@ class MaskedCrossEntropy(tf.keras.losses.Loss):
         picked = tf.gather(y_pred, labels, batch_dims=2)  # (B, T)
         per_token = tf.reduce_logsumexp(y_pred, axis=-1) - picked  # (B, T)
         mask = tf.cast(tf.not_equal(labels, self.pad_id), per_token.dtype)
+        if self.tokens_per_batch is not None:
+            return tf.reduce_sum(per_token * mask) / self.tokens_per_batch
         return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "pad_id": self.pad_id}
+        return {**super().get_config(), "pad_id": self.pad_id, "tokens_per_batch": self.tokens_per_batch}

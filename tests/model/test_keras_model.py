@@ -222,6 +222,20 @@ def test_masked_cross_entropy_matches_numpy_with_padding() -> None:
     assert got == pytest.approx(-sum(logp[b, t, w] for b, t, w in real) / 5, rel=1e-5)
 
 
+def test_masked_cross_entropy_tokens_per_batch_divides_the_sum_by_that_constant() -> None:
+    rng = np.random.default_rng(4)
+    labels = np.array([[4, 5, 0, 0], [6, 1, 7, 0]], dtype=np.int32)  # 5 real targets
+    logits = rng.normal(scale=2.0, size=(2, 4, 8)).astype(np.float32)
+    got = float(MaskedCrossEntropy(pad_id=0, tokens_per_batch=8.0)(labels, logits))
+    assert got == pytest.approx(_numpy_masked_ce(labels, logits, pad_id=0) * 5 / 8, rel=1e-5)
+
+
+@pytest.mark.parametrize("tokens", [0.0, -3.0, float("nan")])
+def test_masked_cross_entropy_bad_tokens_per_batch_named(tokens: float) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"tokens_per_batch must be positive, got {tokens!r}")):
+        MaskedCrossEntropy(pad_id=0, tokens_per_batch=tokens)
+
+
 def test_masked_cross_entropy_ignores_logits_at_padding() -> None:
     rng = np.random.default_rng(1)
     labels = np.array([[4, 5, 0], [6, 0, 0]], dtype=np.int32)
