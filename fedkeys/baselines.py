@@ -108,6 +108,12 @@ class _ValidationCurve(tf.keras.callbacks.Callback):
                 "val_perplexity": metrics["perplexity"],
             }
         )
+        logger.info(
+            "epoch %d: validation recall@1 %.4f, perplexity %.1f",
+            epoch + 1,
+            metrics["recall_at_1"],
+            metrics["perplexity"],
+        )
         self._scoring += time.perf_counter() - start
 
 
