@@ -119,7 +119,9 @@ sessions = sa.Table(
     "fk_sessions",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("round_id", sa.Integer, sa.ForeignKey("fk_rounds.id"), nullable=False, index=True),
+    # No index of its own: the unique key (round_id, participant) below leads with it and serves every lookup
+    # by round, and an assignment writes one index entry fewer.
+    sa.Column("round_id", sa.Integer, sa.ForeignKey("fk_rounds.id"), nullable=False),
     sa.Column("token_sha256", sa.String(64), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),  # assigned | uploaded | aborted
     sa.Column("reported", sa.Boolean, nullable=False, default=False),
