@@ -17,7 +17,7 @@ def test_write_not_durable_skips_only_its_own_flush_on_postgresql(db: Database) 
     if db.is_sqlite:
         pytest.skip("SQLite here (WAL, synchronous=NORMAL) waits for no flush at any commit")
     assert _synchronous_commit(db, durable=False) == "off"
-    assert _synchronous_commit(db, durable=True) == "on"  # SET LOCAL: the pooled connection is not changed
+    assert _synchronous_commit(db, durable=True) == "on"  # the durable writers' connections are not changed
     assert _synchronous_commit(db, durable=True) == "on"
 
 
