@@ -216,10 +216,11 @@ class Database:
         if self.is_sqlite:
             self._write = self._sqlite_engine(url, "BEGIN IMMEDIATE")
             self._read = self._sqlite_engine(url, "BEGIN")
+            self._soft = self._write  # every SQLite write here is already unflushed at commit (WAL + NORMAL)
         else:
             self._write = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
             self._read = self._write
-        self._soft = self._write if self.is_sqlite else self._soft_engine(url)
+            self._soft = self._soft_engine(url)
 
     @staticmethod
     def _soft_engine(url: str) -> Engine:

@@ -18,7 +18,7 @@ import tensorflow as tf
 from model.config import ModelConfig
 from model.keras_model import MaskedCrossEntropy
 from model.metrics import keyboard_metrics
-from model.sequences import length_buckets
+from model.sequences import length_buckets, widths_increase
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,8 @@ class CentralConfig:
             raise ValueError(f"CentralConfig.patience must be >= 0, got {self.patience}")
         if not self.learning_rate > 0:
             raise ValueError(f"CentralConfig.learning_rate must be positive, got {self.learning_rate}")
-        widths = self.length_buckets
-        if widths and (list(widths) != sorted(set(widths)) or widths[0] < 1):
-            raise ValueError(f"CentralConfig.length_buckets must increase from >= 1, got {widths}")
+        if self.length_buckets and not widths_increase(self.length_buckets):
+            raise ValueError(f"CentralConfig.length_buckets must increase from >= 1, got {self.length_buckets}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"CentralConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:

@@ -61,9 +61,15 @@ def length_buckets(targets: np.ndarray, widths: Sequence[int], *, pad_id: int) -
     [([0, 1], 4), ([3], 10), ([2], 20)].
     """
     seq_len = targets.shape[1]
-    if not widths or list(widths) != sorted(set(widths)) or widths[0] < 1 or widths[-1] != seq_len:
+    if not widths_increase(widths) or widths[-1] != seq_len:
         raise ValueError(f"widths must increase from >= 1 to the rows' width {seq_len}, got {tuple(widths)}")
     nonpad = targets != pad_id  # (R, T)
     lengths = np.where(nonpad.any(axis=1), seq_len - np.argmax(nonpad[:, ::-1], axis=1), 0)  # (R,)
     bucket = np.searchsorted(np.asarray(widths), lengths, side="left")  # (R,) first width >= length
-    return [(np.flatnonzero(bucket == b), int(w)) for b, w in enumerate(widths) if np.any(bucket == b)]
+    members = [(np.flatnonzero(bucket == b), int(w)) for b, w in enumerate(widths)]
+    return [(rows, width) for rows, width in members if len(rows)]
+
+
+def widths_increase(widths: Sequence[int]) -> bool:
+    """Whether ``widths`` is a non-empty, strictly increasing sequence of positive widths."""
+    return bool(widths) and list(widths) == sorted(set(widths)) and widths[0] >= 1
